@@ -1,0 +1,218 @@
+//! Command-line arguments. Parsing is pure: nothing here reads the host.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gpu_setup_plan::{Presence, Settings};
+
+/// Make a Linux host able to run NVIDIA GPU containers under Podman, and keep
+/// it that way.
+///
+/// gpu-setup manages three things: the `nvidia` runtime entry in Podman's
+/// containers.conf, `no-cgroups` (and optionally the debug logs) in the NVIDIA
+/// Container Toolkit's config.toml, and the NVIDIA OCI prestart hook. Edits keep
+/// every comment and line they are not about.
+#[derive(Debug, Parser)]
+#[command(name = "gpu-setup", version, about, long_about, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 error, 2 changes pending (plan --detailed-exitcode)."
+)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Treat DIR as `/` for every path gpu-setup reads or writes (image
+    /// building, tests). Paths in output are shown as the host sees them.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// When to colour text output (`NO_COLOR` turns colour off in `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Log verbosity; logs go to stderr.
+    #[arg(long, global = true, value_enum, env = "GPU_SETUP_LOG", default_value_t = LogLevel::Warn)]
+    pub log_level: LogLevel,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text and unified diffs.
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+/// Colour choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and `NO_COLOR` is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what would change, as unified diffs, and warn about what would
+    /// still stop GPUs from working. Never writes anything.
+    Plan(PlanArgs),
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The desired state.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Exit 0 when nothing would change, 2 when changes are pending, 1 on
+    /// error (Terraform's convention).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// The desired state: built-in defaults, then `--profile`, then these flags.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Desired state")]
+pub struct SettingsArgs {
+    /// A TOML profile with the settings below (see templates/gpu-setup.toml);
+    /// flags given on the command line win over it.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// File that receives the runtime entry. The default is a drop-in that
+    /// gpu-setup owns; any other file is edited in place.
+    /// [default: /etc/containers/containers.conf.d/99-nvidia.conf]
+    #[arg(long, value_name = "PATH")]
+    pub containers_conf: Option<String>,
+    /// Name of the runtime entry under `[engine.runtimes]` [default: nvidia]
+    #[arg(long, value_name = "NAME")]
+    pub runtime_name: Option<String>,
+    /// The NVIDIA runtime executable [default: /usr/bin/nvidia-container-runtime]
+    #[arg(long, value_name = "PATH")]
+    pub runtime_path: Option<String>,
+    /// The NVIDIA Container Toolkit configuration
+    /// [default: /etc/nvidia-container-runtime/config.toml]
+    #[arg(long, value_name = "PATH")]
+    pub nvidia_config: Option<String>,
+    /// `[nvidia-container-cli] no-cgroups`: true for rootless Podman, false
+    /// for rootful GPU containers [default: true]
+    #[arg(long, value_name = "BOOL", value_parser = clap::value_parser!(bool))]
+    pub no_cgroups: Option<bool>,
+    /// The OCI hook file
+    /// [default: /usr/share/containers/oci/hooks.d/oci-nvidia-hook.json]
+    #[arg(long, value_name = "PATH")]
+    pub hook_file: Option<String>,
+    /// The executable the hook runs [default: /usr/bin/nvidia-container-toolkit]
+    #[arg(long, value_name = "PATH")]
+    pub hook_path: Option<String>,
+    /// Set `[nvidia-container-cli] debug` (unset: leave whatever is there)
+    #[arg(long, value_name = "PATH")]
+    pub cli_debug_log: Option<String>,
+    /// Set `[nvidia-container-runtime] debug` (unset: leave whatever is there)
+    #[arg(long, value_name = "PATH")]
+    pub runtime_debug_log: Option<String>,
+    /// `present` configures the host; `absent` removes everything gpu-setup
+    /// manages [default: present]
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub state: Option<StateArg>,
+    /// Accept debug log paths in group- or world-writable directories (a
+    /// symlink attack on a root process): warn instead of refusing
+    #[arg(long)]
+    pub allow_unsafe_log_path: bool,
+}
+
+/// `--state` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateArg {
+    /// Configure the host.
+    Present,
+    /// Remove everything gpu-setup manages.
+    Absent,
+}
+
+impl SettingsArgs {
+    /// The settings the flags give (the top layer).
+    pub fn to_settings(&self) -> Settings {
+        Settings {
+            containers_conf: self.containers_conf.clone(),
+            runtime_name: self.runtime_name.clone(),
+            runtime_path: self.runtime_path.clone(),
+            nvidia_config: self.nvidia_config.clone(),
+            no_cgroups: self.no_cgroups,
+            hook_file: self.hook_file.clone(),
+            hook_path: self.hook_path.clone(),
+            cli_debug_log: self.cli_debug_log.clone(),
+            runtime_debug_log: self.runtime_debug_log.clone(),
+            state: self.state.map(|s| match s {
+                StateArg::Present => Presence::Present,
+                StateArg::Absent => Presence::Absent,
+            }),
+            allow_unsafe_log_path: self.allow_unsafe_log_path.then_some(true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        let a =
+            Cli::try_parse_from(["gpu-setup", "--root", "/r", "plan", "--format", "json"]).unwrap();
+        let b =
+            Cli::try_parse_from(["gpu-setup", "plan", "--root", "/r", "--format", "json"]).unwrap();
+        assert_eq!(a.global.root, b.global.root);
+        assert_eq!(a.global.format, Format::Json);
+        assert_eq!(b.global.format, Format::Json);
+    }
+
+    #[test]
+    fn flags_become_the_top_settings_layer() {
+        let cli = Cli::try_parse_from([
+            "gpu-setup",
+            "plan",
+            "--no-cgroups",
+            "false",
+            "--state",
+            "absent",
+        ])
+        .unwrap();
+        let Command::Plan(args) = cli.command;
+        let s = args.settings.to_settings();
+        assert_eq!(s.no_cgroups, Some(false));
+        assert_eq!(s.state, Some(Presence::Absent));
+        assert_eq!(s.runtime_name, None);
+        assert!(Cli::try_parse_from(["gpu-setup", "plan", "--no-cgroups", "yes"]).is_err());
+    }
+}

@@ -1,0 +1,80 @@
+//! The commands. Each is thin: resolve settings, observe the host, call the
+//! library, print.
+
+use std::fs;
+use std::io;
+
+use anyhow::{bail, Context, Result};
+use gpu_setup_apply::RootFs;
+use gpu_setup_plan::{plan, DesiredState, ObserveError, PlanError, ProfileError, Settings};
+
+use crate::args::{Cli, Command, SettingsArgs};
+use crate::exit;
+use crate::printer::Printer;
+
+/// Runs the command and returns the exit code.
+pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
+    match &cli.command {
+        Command::Plan(args) => {
+            let host = host(cli)?;
+            let desired = desired_state(&args.settings)?;
+            tracing::debug!(?desired, "desired state");
+            let plan = plan(&desired, &host)?;
+            ignore_broken_pipe(printer.plan(&plan))?;
+            Ok(if args.detailed_exitcode && !plan.is_empty() {
+                exit::CHANGES
+            } else {
+                exit::OK
+            })
+        }
+    }
+}
+
+/// The host under `--root`, which must be a directory.
+fn host(cli: &Cli) -> Result<RootFs> {
+    let root = &cli.global.root;
+    match fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(RootFs::new(root.clone())),
+        Ok(_) => bail!("root `{}` is not a directory", root.display()),
+        Err(e) => Err(e).with_context(|| format!("cannot use root `{}`", root.display())),
+    }
+}
+
+/// Built-in defaults, then the profile, then the flags.
+fn desired_state(args: &SettingsArgs) -> Result<DesiredState> {
+    let mut settings = Settings::default();
+    if let Some(profile) = &args.profile {
+        let text = fs::read_to_string(profile)
+            .with_context(|| format!("cannot read profile `{}`", profile.display()))?;
+        settings = Settings::from_profile(&profile.display().to_string(), &text)
+            .context("invalid profile")?;
+    }
+    Ok(DesiredState::from_settings(
+        &settings.overlay(args.to_settings()),
+    )?)
+}
+
+/// A closed stdout (`gpu-setup plan | head`) is not an error.
+fn ignore_broken_pipe(r: io::Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// The hint for the first error in the chain that has one.
+pub(crate) fn hint_of(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|e| {
+        if let Some(e) = e.downcast_ref::<PlanError>() {
+            e.hint()
+        } else if let Some(e) = e.downcast_ref::<ObserveError>() {
+            e.hint()
+        } else if e.downcast_ref::<ProfileError>().is_some() {
+            Some("see templates/gpu-setup.toml for the profile's keys".to_owned())
+        } else if let Some(e) = e.downcast_ref::<io::Error>() {
+            (e.kind() == io::ErrorKind::NotFound).then(|| "check the path".to_owned())
+        } else {
+            None
+        }
+    })
+}

@@ -1,0 +1,58 @@
+//! gpu-setup, the command-line tool: argument parsing, the printer, and thin
+//! commands that call the planning and apply crates.
+
+pub mod args;
+mod commands;
+mod printer;
+
+use std::process::ExitCode;
+
+use args::{Cli, LogLevel};
+pub use commands::run;
+pub use printer::Printer;
+
+/// The process exit codes, stable for scripts.
+pub mod exit {
+    /// Success; with `--detailed-exitcode`, nothing to change.
+    pub const OK: u8 = 0;
+    /// Any error, including bad arguments.
+    pub const ERROR: u8 = 1;
+    /// `--detailed-exitcode` only: changes are pending.
+    pub const CHANGES: u8 = 2;
+}
+
+/// Sets up logging to stderr at `level`.
+pub fn init_logging(level: LogLevel) {
+    let level = match level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Trace => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the whole program for an already-parsed command line.
+pub fn main_with(cli: Cli) -> ExitCode {
+    init_logging(cli.global.log_level);
+    let printer = Printer::new(
+        cli.global.format,
+        cli.global.color,
+        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    );
+    match run(&cli, &printer) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
+            let hint = commands::hint_of(&err);
+            printer.error(&err.to_string(), &causes, hint.as_deref());
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! containers.conf: the runtime entry gpu-setup manages, and what the other
+//! containers.conf files Podman reads say about runtimes and hooks dirs.
+
+use std::collections::BTreeMap;
+
+use toml_edit::{Array, Value};
+
+use crate::error::PlanError;
+use crate::paths::TargetPath;
+use crate::toml_doc::{self, Expect};
+
+/// The drop-in template shipped in `templates/99-nvidia.conf`.
+pub const DROPIN_TEMPLATE: &str = include_str!("../../../templates/99-nvidia.conf");
+
+const RUNTIMES: [&str; 2] = ["engine", "runtimes"];
+const ENGINE: [&str; 1] = ["engine"];
+
+/// Whether `path` is a drop-in (lives in a `containers.conf.d` directory).
+pub fn is_dropin(path: &TargetPath) -> bool {
+    path.parent()
+        .is_some_and(|d| d.file_name().ends_with("containers.conf.d"))
+}
+
+/// Sets `[engine.runtimes] name = [runtime_path]`.
+pub(crate) fn set_runtime(
+    path: &TargetPath,
+    text: &str,
+    name: &str,
+    runtime_path: &TargetPath,
+) -> Result<String, PlanError> {
+    let mut paths = Array::new();
+    paths.push(runtime_path.as_str());
+    toml_doc::set(
+        path,
+        text,
+        &RUNTIMES,
+        name,
+        Value::Array(paths),
+        Expect::StrArray,
+    )
+}
+
+/// Removes the runtime entry `name`.
+pub(crate) fn remove_runtime(
+    path: &TargetPath,
+    text: &str,
+    name: &str,
+) -> Result<String, PlanError> {
+    // Reading first reports a malformed table instead of skipping it.
+    view(path, text)?;
+    toml_doc::remove(path, text, &RUNTIMES, name)
+}
+
+/// Whether the file sets anything at all once comments are ignored.
+pub(crate) fn has_settings(path: &TargetPath, text: &str) -> Result<bool, PlanError> {
+    Ok(toml_doc::has_values(
+        toml_doc::parse_mut(path, text)?.as_table(),
+    ))
+}
+
+/// What one containers.conf says about the settings gpu-setup cares about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfView {
+    /// `[engine.runtimes]`: name -> candidate paths.
+    pub runtimes: BTreeMap<String, Vec<String>>,
+    /// `[engine] hooks_dir`, when set.
+    pub hooks_dir: Option<Vec<String>>,
+    /// `[engine] runtime`, when set.
+    pub default_runtime: Option<String>,
+}
+
+/// Reads the runtime table, `hooks_dir` and the default runtime, checking
+/// their types the way Podman does (a wrong type breaks every podman command).
+pub fn view(path: &TargetPath, text: &str) -> Result<ConfView, PlanError> {
+    let doc = toml_doc::parse_mut(path, text)?;
+    let mut out = ConfView::default();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if let Some(v) = toml_doc::get(path, text, &doc, &ENGINE, "hooks_dir", Expect::StrArray)? {
+        out.hooks_dir = Some(strings(v));
+    }
+    if let Some(v) = toml_doc::get(path, text, &doc, &ENGINE, "runtime", Expect::Str)? {
+        out.default_runtime = v.as_str().map(str::to_owned);
+    }
+    let names: Vec<String> = match doc.get("engine").and_then(|e| e.as_table_like()) {
+        Some(engine) => match engine.get("runtimes") {
+            Some(r) => match r.as_table_like() {
+                Some(t) => t.iter().map(|(k, _)| k.to_owned()).collect(),
+                None => {
+                    return Err(toml_doc::wrong_type(
+                        path,
+                        text,
+                        &RUNTIMES,
+                        "a table",
+                        r.type_name(),
+                    ))
+                }
+            },
+            None => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    for name in names {
+        if let Some(v) = toml_doc::get(path, text, &doc, &RUNTIMES, &name, Expect::StrArray)? {
+            out.runtimes.insert(name, strings(v));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> TargetPath {
+        TargetPath::new("/etc/containers/containers.conf").unwrap()
+    }
+    fn rt() -> TargetPath {
+        TargetPath::new("/usr/bin/nvidia-container-runtime").unwrap()
+    }
+    fn add(text: &str) -> String {
+        set_runtime(&p(), text, "nvidia", &rt()).unwrap()
+    }
+    const ENTRY: &str = "nvidia = [\"/usr/bin/nvidia-container-runtime\"]";
+
+    #[test]
+    fn table_absent() {
+        assert_eq!(
+            add("[engine]\ncgroup_manager = \"systemd\"\n"),
+            format!("[engine]\ncgroup_manager = \"systemd\"\n\n[engine.runtimes]\n{ENTRY}\n")
+        );
+        assert_eq!(
+            add("[containers]\nlog_driver = \"k8s-file\"\n"),
+            format!("[containers]\nlog_driver = \"k8s-file\"\n\n[engine.runtimes]\n{ENTRY}\n")
+        );
+    }
+
+    #[test]
+    fn table_present_but_empty_or_only_comments() {
+        assert_eq!(
+            add("[engine.runtimes]\n\n[machine]\ncpus = 1\n"),
+            format!("[engine.runtimes]\n{ENTRY}\n\n[machine]\ncpus = 1\n")
+        );
+        let stock = "[engine.runtimes]\n#crun = [\n#  \"/usr/bin/crun\",\n#]\n\n[engine.volume_plugins]\n#x = \"y\"\n\n[machine]\n";
+        assert_eq!(
+            add(stock),
+            format!("[engine.runtimes]\n{ENTRY}\n#crun = [\n#  \"/usr/bin/crun\",\n#]\n\n[engine.volume_plugins]\n#x = \"y\"\n\n[machine]\n")
+        );
+    }
+
+    #[test]
+    fn table_with_entries_appends_after_them() {
+        assert_eq!(
+            add("[engine.runtimes]\nrunc = [\"/usr/bin/runc\"]\n# trailing\n\n[machine]\n"),
+            format!(
+                "[engine.runtimes]\nrunc = [\"/usr/bin/runc\"]\n{ENTRY}\n# trailing\n\n[machine]\n"
+            )
+        );
+    }
+
+    #[test]
+    fn dotted_keys_and_inline_tables() {
+        assert_eq!(
+            add("[engine]\nruntimes.runc = [\"/usr/bin/runc\"]\n"),
+            format!("[engine]\nruntimes.runc = [\"/usr/bin/runc\"]\nruntimes.{ENTRY}\n")
+        );
+        let out = add("[engine]\nruntimes = { runc = [\"/usr/bin/runc\"] }\n");
+        let v = view(&p(), &out).unwrap();
+        assert_eq!(v.runtimes["nvidia"], ["/usr/bin/nvidia-container-runtime"]);
+        assert_eq!(v.runtimes["runc"], ["/usr/bin/runc"]);
+        assert_eq!(out.lines().count(), 2);
+    }
+
+    #[test]
+    fn existing_entry_with_other_paths_is_replaced_keeping_comments() {
+        let text =
+            "[engine.runtimes]\n# the GPU runtime\nnvidia = [\"/opt/old\"] # keep me\nrunc = []\n";
+        assert_eq!(
+            add(text),
+            format!("[engine.runtimes]\n# the GPU runtime\n{ENTRY} # keep me\nrunc = []\n")
+        );
+    }
+
+    #[test]
+    fn configured_file_is_unchanged() {
+        let text = format!("[engine.runtimes]\n{ENTRY}\n");
+        assert_eq!(add(&text), text);
+        let spaced = "[engine.runtimes]\nnvidia=[ '/usr/bin/nvidia-container-runtime', ]\n";
+        assert_eq!(add(spaced), spaced);
+    }
+
+    #[test]
+    fn empty_file_crlf_and_no_final_newline() {
+        assert_eq!(add(""), format!("[engine.runtimes]\n{ENTRY}\n"));
+        assert_eq!(
+            add("[engine]\r\nx = 1\r\n\r\n[engine.runtimes]\r\nrunc = []"),
+            format!("[engine]\r\nx = 1\r\n\r\n[engine.runtimes]\r\nrunc = []\r\n{ENTRY}")
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_errors() {
+        let e = set_runtime(&p(), "[engine]\nruntimes = 5\n", "nvidia", &rt()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`/etc/containers/containers.conf` line 2, column 12: `engine.runtimes` must be a table, found integer"
+        );
+        let e =
+            set_runtime(&p(), "[engine.runtimes]\nnvidia = \"x\"\n", "nvidia", &rt()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`/etc/containers/containers.conf` line 2, column 10: `engine.runtimes.nvidia` must be an array of strings, found string"
+        );
+        let e = set_runtime(&p(), "engine = 1\n", "nvidia", &rt()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`engine` must be a table, found integer"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn removal_keeps_everything_else() {
+        let text = format!("[engine.runtimes]\nrunc = []\n{ENTRY}\n# after\n");
+        assert_eq!(
+            remove_runtime(&p(), &text, "nvidia").unwrap(),
+            "[engine.runtimes]\nrunc = []\n# after\n"
+        );
+        assert_eq!(
+            remove_runtime(&p(), "[engine]\n", "nvidia").unwrap(),
+            "[engine]\n"
+        );
+        assert!(!has_settings(&p(), DROPIN_TEMPLATE).unwrap());
+        assert!(has_settings(&p(), &add(DROPIN_TEMPLATE)).unwrap());
+    }
+}

@@ -1,0 +1,254 @@
+//! The desired state of a host: built-in defaults, then a profile file, then
+//! command-line flags (later layers win).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{line_col, PlanError};
+use crate::paths::{well_known, TargetPath};
+
+/// Whether gpu-setup's configuration should be on the host or removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    /// Configure the host.
+    #[default]
+    Present,
+    /// Remove everything gpu-setup manages.
+    Absent,
+}
+
+/// One layer of settings (a profile file or the command line). Unset fields
+/// leave the layer below in force. Field names are the profile's keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// File that receives the runtime entry.
+    pub containers_conf: Option<String>,
+    /// Name of the OCI runtime entry.
+    pub runtime_name: Option<String>,
+    /// Executable of the runtime.
+    pub runtime_path: Option<String>,
+    /// NVIDIA Container Toolkit configuration.
+    pub nvidia_config: Option<String>,
+    /// `[nvidia-container-cli] no-cgroups`.
+    pub no_cgroups: Option<bool>,
+    /// The OCI hook file.
+    pub hook_file: Option<String>,
+    /// The hook executable.
+    pub hook_path: Option<String>,
+    /// `[nvidia-container-cli] debug`.
+    pub cli_debug_log: Option<String>,
+    /// `[nvidia-container-runtime] debug`.
+    pub runtime_debug_log: Option<String>,
+    /// Present or absent.
+    pub state: Option<Presence>,
+    /// Accept debug log paths in group- or world-writable directories.
+    pub allow_unsafe_log_path: Option<bool>,
+}
+
+impl Settings {
+    /// Parses a profile file (TOML). `path` is only used in messages.
+    pub fn from_profile(path: &str, text: &str) -> Result<Self, ProfileError> {
+        toml_edit::de::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            ProfileError {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })
+    }
+
+    /// `self` with every field that `top` sets replaced by `top`'s value.
+    pub fn overlay(self, top: Settings) -> Settings {
+        Settings {
+            containers_conf: top.containers_conf.or(self.containers_conf),
+            runtime_name: top.runtime_name.or(self.runtime_name),
+            runtime_path: top.runtime_path.or(self.runtime_path),
+            nvidia_config: top.nvidia_config.or(self.nvidia_config),
+            no_cgroups: top.no_cgroups.or(self.no_cgroups),
+            hook_file: top.hook_file.or(self.hook_file),
+            hook_path: top.hook_path.or(self.hook_path),
+            cli_debug_log: top.cli_debug_log.or(self.cli_debug_log),
+            runtime_debug_log: top.runtime_debug_log.or(self.runtime_debug_log),
+            state: top.state.or(self.state),
+            allow_unsafe_log_path: top.allow_unsafe_log_path.or(self.allow_unsafe_log_path),
+        }
+    }
+}
+
+/// A profile file that does not parse or holds unknown keys.
+#[derive(Debug, thiserror::Error)]
+#[error("`{path}` line {line}, column {column}: {message}")]
+pub struct ProfileError {
+    /// The profile's path as given.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What the host should look like.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DesiredState {
+    /// Present or absent.
+    pub presence: Presence,
+    /// File that receives the runtime entry.
+    pub containers_conf: TargetPath,
+    /// Name of the runtime entry under `[engine.runtimes]`.
+    pub runtime_name: String,
+    /// The runtime executable.
+    pub runtime_path: TargetPath,
+    /// NVIDIA toolkit configuration file.
+    pub nvidia_config: TargetPath,
+    /// `[nvidia-container-cli] no-cgroups`.
+    pub no_cgroups: bool,
+    /// The OCI hook file.
+    pub hook_file: TargetPath,
+    /// The hook executable.
+    pub hook_path: TargetPath,
+    /// `[nvidia-container-cli] debug`, when managed.
+    pub cli_debug_log: Option<TargetPath>,
+    /// `[nvidia-container-runtime] debug`, when managed.
+    pub runtime_debug_log: Option<TargetPath>,
+    /// Debug logs in unsafe directories become a warning instead of an error.
+    pub allow_unsafe_log_path: bool,
+}
+
+impl DesiredState {
+    /// Resolves settings over the built-in defaults, validating every value.
+    pub fn from_settings(s: &Settings) -> Result<Self, PlanError> {
+        let file = |setting: &'static str, value: &Option<String>, default: &str| {
+            TargetPath::file(value.as_deref().unwrap_or(default))
+                .map_err(|source| PlanError::Path { setting, source })
+        };
+        let optional = |setting: &'static str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| TargetPath::file(v).map_err(|source| PlanError::Path { setting, source }))
+                .transpose()
+        };
+        let runtime_name = s
+            .runtime_name
+            .clone()
+            .unwrap_or_else(|| well_known::DEFAULT_RUNTIME_NAME.to_owned());
+        let valid_name = !runtime_name.is_empty()
+            && runtime_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid_name {
+            return Err(PlanError::Setting {
+                setting: "runtime name",
+                message: format!("`{runtime_name}`: use letters, digits, `-`, `_` and `.` only"),
+            });
+        }
+        Ok(DesiredState {
+            presence: s.state.unwrap_or_default(),
+            containers_conf: file(
+                "containers.conf path",
+                &s.containers_conf,
+                well_known::DEFAULT_DROPIN,
+            )?,
+            runtime_name,
+            runtime_path: file(
+                "runtime path",
+                &s.runtime_path,
+                well_known::DEFAULT_RUNTIME_PATH,
+            )?,
+            nvidia_config: file(
+                "NVIDIA config path",
+                &s.nvidia_config,
+                well_known::DEFAULT_NVIDIA_CONFIG,
+            )?,
+            no_cgroups: s.no_cgroups.unwrap_or(true),
+            hook_file: file("hook file", &s.hook_file, well_known::DEFAULT_HOOK_FILE)?,
+            hook_path: file("hook path", &s.hook_path, well_known::DEFAULT_HOOK_PATH)?,
+            cli_debug_log: optional("CLI debug log", &s.cli_debug_log)?,
+            runtime_debug_log: optional("runtime debug log", &s.runtime_debug_log)?,
+            allow_unsafe_log_path: s.allow_unsafe_log_path.unwrap_or(false),
+        })
+    }
+}
+
+impl Default for DesiredState {
+    fn default() -> Self {
+        #[allow(clippy::unwrap_used)] // the built-in defaults are valid by construction
+        Self::from_settings(&Settings::default()).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let d = DesiredState::default();
+        assert_eq!(
+            d.containers_conf.as_str(),
+            "/etc/containers/containers.conf.d/99-nvidia.conf"
+        );
+        assert_eq!(d.runtime_name, "nvidia");
+        assert_eq!(d.runtime_path.as_str(), "/usr/bin/nvidia-container-runtime");
+        assert_eq!(
+            d.nvidia_config.as_str(),
+            "/etc/nvidia-container-runtime/config.toml"
+        );
+        assert!(d.no_cgroups);
+        assert_eq!(
+            d.hook_file.as_str(),
+            "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json"
+        );
+        assert_eq!(d.hook_path.as_str(), "/usr/bin/nvidia-container-toolkit");
+        assert_eq!(d.cli_debug_log, None);
+        assert_eq!(d.presence, Presence::Present);
+    }
+
+    #[test]
+    fn flags_win_over_profile() {
+        let profile =
+            Settings::from_profile("p.toml", "runtime_name = \"gpu\"\nno_cgroups = false\n")
+                .unwrap();
+        let flags = Settings {
+            no_cgroups: Some(true),
+            ..Settings::default()
+        };
+        let d = DesiredState::from_settings(&profile.overlay(flags)).unwrap();
+        assert_eq!(d.runtime_name, "gpu");
+        assert!(d.no_cgroups);
+    }
+
+    #[test]
+    fn profile_errors_are_located() {
+        let e =
+            Settings::from_profile("p.toml", "runtime_name = \"gpu\"\nbogus = 1\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 1));
+        assert!(e.message.contains("unknown field `bogus`"), "{}", e.message);
+        let e = Settings::from_profile("p.toml", "no_cgroups = \"yes\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 14));
+    }
+
+    #[test]
+    fn bad_settings_are_rejected() {
+        let bad = Settings {
+            runtime_name: Some("nv idia".into()),
+            ..Settings::default()
+        };
+        assert!(DesiredState::from_settings(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("runtime name"));
+        let bad = Settings {
+            hook_path: Some("nvidia-container-toolkit".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            DesiredState::from_settings(&bad).unwrap_err().to_string(),
+            "invalid hook path: `nvidia-container-toolkit` is not an absolute path"
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! gpu-setup-plan: pure planning. A [`DesiredState`] and a read-only view of
+//! the host ([`Observe`]) give a [`Plan`]: format-preserving edits of
+//! containers.conf and the NVIDIA toolkit's config.toml, the OCI hook file,
+//! unified diffs and warnings. Nothing here writes, spawns or reads the clock.
+
+pub mod containers_conf;
+pub mod desired;
+pub mod error;
+pub mod hook;
+mod nvidia_config;
+pub mod observe;
+pub mod paths;
+pub mod plan;
+pub mod render;
+mod toml_doc;
+pub mod warnings;
+
+pub use desired::{DesiredState, Presence, ProfileError, Settings};
+pub use error::{ObserveError, PlanError};
+pub use observe::{Kind, MemHost, Meta, Observe, Observed};
+pub use paths::{well_known, PathError, TargetPath};
+pub use plan::{plan, Action, Change, Plan};
+pub use render::{sha256, unified_diff, PlanReport};
+pub use warnings::{Level, Warning};
+#[cfg(test)]
+mod plan_tests;

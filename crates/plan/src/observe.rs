@@ -1,0 +1,193 @@
+//! What the planner may learn about a host: the read-only `Observe` seam, the
+//! observed state of one file, and an in-memory host for tests.
+
+use std::collections::BTreeMap;
+
+use crate::error::ObserveError;
+use crate::paths::TargetPath;
+
+/// Ownership and permission bits of a file or directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Meta {
+    /// What kind of node this is.
+    pub kind: Kind,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+}
+
+/// Kinds of filesystem node the planner distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else (device, socket, fifo).
+    Other,
+}
+
+/// The observed state of one managed path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// Nothing exists at the path.
+    Absent,
+    /// A regular file with these bytes and metadata.
+    File {
+        /// The file's content.
+        bytes: Vec<u8>,
+        /// Permission bits.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+}
+
+impl Observed {
+    /// The file's bytes, or `None` when absent.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Observed::Absent => None,
+            Observed::File { bytes, .. } => Some(bytes),
+        }
+    }
+}
+
+/// Read-only access to a host, as the host sees its paths. The planner never
+/// touches the filesystem except through this trait.
+pub trait Observe {
+    /// Reads a regular file (symlinks followed). A missing file is
+    /// `Observed::Absent`; a directory or device is an error.
+    fn file(&self, path: &TargetPath) -> Result<Observed, ObserveError>;
+    /// Metadata of a path (symlinks followed), `None` when it does not exist.
+    fn meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError>;
+    /// Names in a directory, sorted; `None` when the directory does not exist.
+    fn list(&self, dir: &TargetPath) -> Result<Option<Vec<String>>, ObserveError>;
+}
+
+/// An in-memory host for tests: files and directories added by hand.
+#[derive(Clone, Debug, Default)]
+pub struct MemHost {
+    nodes: BTreeMap<TargetPath, (Meta, Vec<u8>)>,
+}
+
+impl MemHost {
+    /// An empty host (only `/` exists).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a regular file (mode 0644, root-owned) and its parent directories.
+    pub fn with_file(mut self, path: &str, content: impl Into<Vec<u8>>) -> Self {
+        self.add(path, Kind::File, 0o644, content.into());
+        self
+    }
+
+    /// Adds an executable file (mode 0755).
+    pub fn with_exe(mut self, path: &str) -> Self {
+        self.add(path, Kind::File, 0o755, Vec::new());
+        self
+    }
+
+    /// Adds a directory with the given mode.
+    pub fn with_dir(mut self, path: &str, mode: u32) -> Self {
+        self.add(path, Kind::Dir, mode, Vec::new());
+        self
+    }
+
+    /// Writes (or replaces) a regular file, keeping its mode when it exists.
+    pub fn put(&mut self, path: &TargetPath, bytes: Vec<u8>) {
+        let mode = self.nodes.get(path).map_or(0o644, |(m, _)| m.mode);
+        self.add(path.as_str(), Kind::File, mode, bytes);
+    }
+
+    /// Removes a node (not its children).
+    pub fn remove(&mut self, path: &TargetPath) {
+        self.nodes.remove(path);
+    }
+
+    /// Carries out a plan in memory, as `apply` would on disk.
+    pub fn apply(&mut self, plan: &crate::Plan) {
+        for change in &plan.changes {
+            match &change.after {
+                Some(bytes) => self.put(&change.path, bytes.clone()),
+                None => self.remove(&change.path),
+            }
+        }
+    }
+
+    fn add(&mut self, path: &str, kind: Kind, mode: u32, bytes: Vec<u8>) {
+        #[allow(clippy::unwrap_used)] // test helper: a bad literal path is a bug in the test
+        let path = TargetPath::new(path).unwrap();
+        for dir in path.ancestors() {
+            self.nodes.entry(dir).or_insert((
+                Meta {
+                    kind: Kind::Dir,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                },
+                Vec::new(),
+            ));
+        }
+        self.nodes.insert(
+            path,
+            (
+                Meta {
+                    kind,
+                    mode,
+                    uid: 0,
+                    gid: 0,
+                },
+                bytes,
+            ),
+        );
+    }
+}
+
+impl Observe for MemHost {
+    fn file(&self, path: &TargetPath) -> Result<Observed, ObserveError> {
+        match self.nodes.get(path) {
+            None => Ok(Observed::Absent),
+            Some((meta, bytes)) if meta.kind == Kind::File => Ok(Observed::File {
+                bytes: bytes.clone(),
+                mode: meta.mode,
+                uid: meta.uid,
+                gid: meta.gid,
+            }),
+            Some(_) => Err(ObserveError::NotAFile { path: path.clone() }),
+        }
+    }
+
+    fn meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError> {
+        if path.as_str() == "/" {
+            return Ok(Some(Meta {
+                kind: Kind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            }));
+        }
+        Ok(self.nodes.get(path).map(|(m, _)| *m))
+    }
+
+    fn list(&self, dir: &TargetPath) -> Result<Option<Vec<String>>, ObserveError> {
+        match self.meta(dir)? {
+            Some(m) if m.kind == Kind::Dir => Ok(Some(
+                self.nodes
+                    .keys()
+                    .filter(|p| p.parent().as_ref() == Some(dir))
+                    .map(|p| p.file_name().to_owned())
+                    .collect(),
+            )),
+            Some(_) => Err(ObserveError::NotADirectory { path: dir.clone() }),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Paths as the host sees them (`TargetPath`) and the well-known system paths
+//! gpu-setup reads. Resolving a host path under `--root` happens only in
+//! [`TargetPath::under`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// An absolute, normalised path as the host sees it, such as
+/// `/etc/containers/containers.conf`. Never contains `.`, `..` or empty
+/// components, so it cannot climb out of a `--root`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TargetPath(String);
+
+/// Why a string is not a valid [`TargetPath`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The path does not start with `/`.
+    #[error("`{0}` is not an absolute path")]
+    NotAbsolute(String),
+    /// The path has a `..` component.
+    #[error("`{0}` contains `..`")]
+    ParentComponent(String),
+    /// The path is `/` or ends in `/` where a file is needed.
+    #[error("`{0}` does not name a file")]
+    NoFileName(String),
+    /// The path holds a NUL byte or a newline.
+    #[error("`{0}` contains a NUL byte or a line break")]
+    BadCharacter(String),
+}
+
+impl TargetPath {
+    /// Parses and normalises an absolute path (`//` and `.` are folded away).
+    pub fn new(raw: &str) -> Result<Self, PathError> {
+        if !raw.starts_with('/') {
+            return Err(PathError::NotAbsolute(raw.to_owned()));
+        }
+        if raw.contains(['\0', '\n', '\r']) {
+            return Err(PathError::BadCharacter(raw.escape_debug().to_string()));
+        }
+        let mut out = String::with_capacity(raw.len());
+        for part in raw.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => return Err(PathError::ParentComponent(raw.to_owned())),
+                p => {
+                    out.push('/');
+                    out.push_str(p);
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        Ok(Self(out))
+    }
+
+    /// Parses a path that must name a file (not `/`, no trailing `/`).
+    pub fn file(raw: &str) -> Result<Self, PathError> {
+        let p = Self::new(raw)?;
+        if p.0 == "/" || raw.ends_with('/') {
+            return Err(PathError::NoFileName(raw.to_owned()));
+        }
+        Ok(p)
+    }
+
+    /// The path as text, e.g. `/etc/containers/containers.conf`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The last component (`containers.conf`); empty for `/`.
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or("")
+    }
+
+    /// The parent directory; `None` for `/`.
+    pub fn parent(&self) -> Option<TargetPath> {
+        if self.0 == "/" {
+            return None;
+        }
+        match self.0.rfind('/') {
+            Some(0) => Some(Self("/".to_owned())),
+            Some(i) => Some(Self(self.0[..i].to_owned())),
+            None => None,
+        }
+    }
+
+    /// This directory, its parent, and so on up to `/`, outermost first.
+    pub fn ancestors(&self) -> Vec<TargetPath> {
+        let mut out = Vec::new();
+        let mut cur = self.parent();
+        while let Some(p) = cur {
+            cur = p.parent();
+            out.push(p);
+        }
+        out.reverse();
+        out
+    }
+
+    /// A child of this directory. `name` must be a single component.
+    pub fn join(&self, name: &str) -> Result<TargetPath, PathError> {
+        if name.contains('/') || name == ".." || name == "." || name.is_empty() {
+            return Err(PathError::NoFileName(format!("{}/{name}", self.0)));
+        }
+        Self::new(&format!("{}/{name}", self.0))
+    }
+
+    /// Whether `self` is `dir` or lies below it.
+    pub fn starts_with(&self, dir: &TargetPath) -> bool {
+        dir.0 == "/"
+            || self.0 == dir.0
+            || (self.0.starts_with(&dir.0) && self.0.as_bytes().get(dir.0.len()) == Some(&b'/'))
+    }
+
+    /// The real location of this path when `root` is treated as `/`.
+    /// This is the only place a host path is joined to the root.
+    pub fn under(&self, root: &Path) -> PathBuf {
+        root.join(self.0.trim_start_matches('/'))
+    }
+}
+
+impl fmt::Display for TargetPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Well-known system paths and names, declared once.
+pub mod well_known {
+    /// The drop-in gpu-setup owns by default.
+    pub const DEFAULT_DROPIN: &str = "/etc/containers/containers.conf.d/99-nvidia.conf";
+    /// The vendor's main containers.conf.
+    pub const USR_CONTAINERS_CONF: &str = "/usr/share/containers/containers.conf";
+    /// The admin's main containers.conf.
+    pub const ETC_CONTAINERS_CONF: &str = "/etc/containers/containers.conf";
+    /// Vendor drop-ins (read by Podman 6 and later).
+    pub const USR_DROPIN_DIR: &str = "/usr/share/containers/containers.conf.d";
+    /// Admin drop-ins (read since Podman 3.3).
+    pub const ETC_DROPIN_DIR: &str = "/etc/containers/containers.conf.d";
+    /// Podman's only default hooks directory.
+    pub const DEFAULT_HOOKS_DIR: &str = "/usr/share/containers/oci/hooks.d";
+    /// The NVIDIA hook file.
+    pub const DEFAULT_HOOK_FILE: &str = "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json";
+    /// The NVIDIA Container Toolkit configuration.
+    pub const DEFAULT_NVIDIA_CONFIG: &str = "/etc/nvidia-container-runtime/config.toml";
+    /// The NVIDIA OCI runtime.
+    pub const DEFAULT_RUNTIME_PATH: &str = "/usr/bin/nvidia-container-runtime";
+    /// The hook binary's pre-v1.11 name (kept as a symlink by newer packages).
+    pub const DEFAULT_HOOK_PATH: &str = "/usr/bin/nvidia-container-toolkit";
+    /// The hook binary's name since toolkit v1.11.
+    pub const MODERN_HOOK_PATH: &str = "/usr/bin/nvidia-container-runtime-hook";
+    /// The runtime name Podman's `--runtime` selects.
+    pub const DEFAULT_RUNTIME_NAME: &str = "nvidia";
+    /// Directories holding CDI specs.
+    pub const CDI_DIRS: [&str; 2] = ["/etc/cdi", "/var/run/cdi"];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_and_rejects() {
+        assert_eq!(
+            TargetPath::new("//etc/./x//y").unwrap().as_str(),
+            "/etc/x/y"
+        );
+        assert_eq!(TargetPath::new("/").unwrap().as_str(), "/");
+        assert!(matches!(
+            TargetPath::new("etc/x"),
+            Err(PathError::NotAbsolute(_))
+        ));
+        assert!(matches!(
+            TargetPath::new("/etc/../x"),
+            Err(PathError::ParentComponent(_))
+        ));
+        assert!(matches!(
+            TargetPath::file("/etc/"),
+            Err(PathError::NoFileName(_))
+        ));
+        assert!(matches!(
+            TargetPath::file("/"),
+            Err(PathError::NoFileName(_))
+        ));
+    }
+
+    #[test]
+    fn parents_and_prefixes() {
+        let p = TargetPath::new("/etc/containers/x.conf").unwrap();
+        assert_eq!(p.parent().unwrap().as_str(), "/etc/containers");
+        assert_eq!(p.file_name(), "x.conf");
+        let names: Vec<_> = p.ancestors().iter().map(|a| a.to_string()).collect();
+        assert_eq!(names, ["/", "/etc", "/etc/containers"]);
+        assert!(p.starts_with(&TargetPath::new("/etc").unwrap()));
+        assert!(!p.starts_with(&TargetPath::new("/et").unwrap()));
+        assert_eq!(
+            p.under(Path::new("/tmp/r")),
+            PathBuf::from("/tmp/r/etc/containers/x.conf")
+        );
+    }
+}

@@ -1,0 +1,194 @@
+//! The plan: which managed files change, how and why, plus warnings about
+//! what would still keep GPUs from working.
+
+use serde::Serialize;
+
+use crate::containers_conf::{self, is_dropin, DROPIN_TEMPLATE};
+use crate::desired::{DesiredState, Presence};
+use crate::error::{decode, PlanError};
+use crate::hook;
+use crate::nvidia_config;
+use crate::observe::{Observe, Observed};
+use crate::paths::TargetPath;
+use crate::warnings::{self, Warning};
+
+/// What happens to one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The file does not exist yet and will be written.
+    Create,
+    /// The file exists and will be rewritten.
+    Modify,
+    /// The file will be removed.
+    Delete,
+}
+
+impl Action {
+    /// `create`, `modify` or `delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Modify => "modify",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One file that will change. Unchanged files never appear as changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The file, as the host sees it.
+    pub path: TargetPath,
+    /// Create, modify or delete.
+    pub action: Action,
+    /// What is there now.
+    pub before: Observed,
+    /// The new content; `None` when the file is deleted.
+    pub after: Option<Vec<u8>>,
+    /// Why, one line per setting.
+    pub reasons: Vec<String>,
+}
+
+/// Everything `apply` would do, and what would still be wrong afterwards.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Changed files, in the order they are planned.
+    pub changes: Vec<Change>,
+    /// Problems that changing these files does not fix.
+    pub warnings: Vec<Warning>,
+}
+
+impl Plan {
+    /// Whether the host already matches the desired state.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// Computes the plan that takes the host seen through `host` to `desired`.
+/// Reads only; never writes.
+pub fn plan(desired: &DesiredState, host: &dyn Observe) -> Result<Plan, PlanError> {
+    let mut changes = Vec::new();
+
+    let conf_path = &desired.containers_conf;
+    let conf = host.file(conf_path)?;
+    let conf_text = match plan_containers_conf(desired, &conf)? {
+        Some((text, reasons)) => {
+            changes.extend(change(
+                conf_path,
+                conf,
+                Some(text.clone().into_bytes()),
+                reasons,
+            ));
+            Some(text)
+        }
+        None => {
+            let reason = "no settings left in the drop-in".to_owned();
+            changes.extend(change(conf_path, conf, None, vec![reason]));
+            None
+        }
+    };
+
+    let cfg_path = &desired.nvidia_config;
+    let cfg = host.file(cfg_path)?;
+    if let Some((text, reasons)) = plan_nvidia_config(desired, &cfg)? {
+        changes.extend(change(cfg_path, cfg, Some(text.into_bytes()), reasons));
+    }
+
+    let hook_path = &desired.hook_file;
+    let hook_file = host.file(hook_path)?;
+    let (hook_after, reason) = plan_hook(desired, &hook_file)?;
+    changes.extend(change(hook_path, hook_file, hook_after, vec![reason]));
+
+    let warnings = warnings::collect(desired, host, conf_text.as_deref())?;
+    Ok(Plan { changes, warnings })
+}
+
+/// The change from `before` to `after`, or `None` when nothing differs.
+fn change(
+    path: &TargetPath,
+    before: Observed,
+    after: Option<Vec<u8>>,
+    reasons: Vec<String>,
+) -> Option<Change> {
+    let action = match (&before, &after) {
+        (Observed::Absent, Some(_)) => Action::Create,
+        (Observed::File { bytes, .. }, Some(new)) if bytes != new => Action::Modify,
+        (Observed::File { .. }, None) => Action::Delete,
+        _ => return None,
+    };
+    Some(Change {
+        path: path.clone(),
+        action,
+        before,
+        after,
+        reasons,
+    })
+}
+
+/// The containers.conf text after the edit: `Some((text, reasons))` when the
+/// file should exist (possibly unchanged), `None` when it should not.
+fn plan_containers_conf(
+    d: &DesiredState,
+    before: &Observed,
+) -> Result<Option<(String, Vec<String>)>, PlanError> {
+    let path = &d.containers_conf;
+    let current = before.bytes().map(|b| decode(path, b)).transpose()?;
+    match d.presence {
+        Presence::Present => {
+            let base = current.unwrap_or(if is_dropin(path) { DROPIN_TEMPLATE } else { "" });
+            let text = containers_conf::set_runtime(path, base, &d.runtime_name, &d.runtime_path)?;
+            let reason = format!(
+                "set [engine.runtimes] {} = [\"{}\"]",
+                d.runtime_name, d.runtime_path
+            );
+            Ok(Some((text, vec![reason])))
+        }
+        Presence::Absent => {
+            let Some(current) = current else {
+                return Ok(None);
+            };
+            let text = containers_conf::remove_runtime(path, current, &d.runtime_name)?;
+            if is_dropin(path) && !containers_conf::has_settings(path, &text)? {
+                return Ok(None);
+            }
+            Ok(Some((
+                text,
+                vec![format!("remove [engine.runtimes] {}", d.runtime_name)],
+            )))
+        }
+    }
+}
+
+fn plan_nvidia_config(
+    d: &DesiredState,
+    before: &Observed,
+) -> Result<Option<(String, Vec<String>)>, PlanError> {
+    let path = &d.nvidia_config;
+    let current = before.bytes().map(|b| decode(path, b)).transpose()?;
+    match (d.presence, current) {
+        (Presence::Absent, None) => Ok(None),
+        (_, current) => nvidia_config::edit(path, current.unwrap_or(""), d).map(Some),
+    }
+}
+
+fn plan_hook(d: &DesiredState, before: &Observed) -> Result<(Option<Vec<u8>>, String), PlanError> {
+    let path = &d.hook_file;
+    if d.presence == Presence::Absent {
+        return Ok((None, "remove the NVIDIA OCI hook".to_owned()));
+    }
+    let want = hook::desired(&d.hook_path);
+    let reason = format!("install the NVIDIA OCI hook running `{}`", d.hook_path);
+    if let Some(bytes) = before.bytes() {
+        let have = hook::parse(path, decode(path, bytes)?)?;
+        if have == want {
+            // Same meaning: keep the file as it is, whatever its layout.
+            return Ok((Some(bytes.to_vec()), reason));
+        }
+    }
+    Ok((
+        Some(hook::render_desired(&d.hook_path).into_bytes()),
+        reason,
+    ))
+}

@@ -1,0 +1,295 @@
+//! Planner tests: given a host, when planning a desired state, then these
+//! changes and warnings.
+
+use crate::desired::{Presence, Settings};
+use crate::{plan, Action, DesiredState, MemHost, Plan, PlanError};
+
+const STOCK_CONF: &str = "[engine]\n#hooks_dir = []\n\n[engine.runtimes]\n#crun = [\n#  \"/usr/bin/crun\",\n#]\n\n[engine.volume_plugins]\n\n[machine]\n";
+const STOCK_NV: &str = "[nvidia-container-cli]\nload-kmods = true\n#no-cgroups = false\n";
+
+fn stock() -> MemHost {
+    MemHost::new()
+        .with_file("/usr/share/containers/containers.conf", STOCK_CONF)
+        .with_file("/etc/nvidia-container-runtime/config.toml", STOCK_NV)
+        .with_exe("/usr/bin/nvidia-container-runtime")
+        .with_exe("/usr/bin/nvidia-container-toolkit")
+}
+
+fn desired(s: Settings) -> DesiredState {
+    DesiredState::from_settings(&s).unwrap()
+}
+
+fn codes(p: &Plan) -> Vec<&'static str> {
+    p.warnings.iter().map(|w| w.code).collect()
+}
+
+fn summary(p: &Plan) -> Vec<(String, Action)> {
+    p.changes
+        .iter()
+        .map(|c| (c.path.to_string(), c.action))
+        .collect()
+}
+
+#[test]
+fn stock_host_gets_three_changes_then_nothing() {
+    let mut host = stock();
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert_eq!(
+        summary(&p),
+        [
+            (
+                "/etc/containers/containers.conf.d/99-nvidia.conf".to_owned(),
+                Action::Create
+            ),
+            (
+                "/etc/nvidia-container-runtime/config.toml".to_owned(),
+                Action::Modify
+            ),
+            (
+                "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json".to_owned(),
+                Action::Create
+            ),
+        ]
+    );
+    assert_eq!(codes(&p), ["no-cgroups-rootful"]);
+    host.apply(&p);
+    let again = plan(&DesiredState::default(), &host).unwrap();
+    assert!(again.is_empty(), "{:?}", summary(&again));
+}
+
+#[test]
+fn absent_removes_what_present_added() {
+    let mut host = stock();
+    host.apply(&plan(&DesiredState::default(), &host).unwrap());
+    let absent = desired(Settings {
+        state: Some(Presence::Absent),
+        ..Settings::default()
+    });
+    let p = plan(&absent, &host).unwrap();
+    assert_eq!(
+        summary(&p),
+        [
+            (
+                "/etc/containers/containers.conf.d/99-nvidia.conf".to_owned(),
+                Action::Delete
+            ),
+            (
+                "/etc/nvidia-container-runtime/config.toml".to_owned(),
+                Action::Modify
+            ),
+            (
+                "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json".to_owned(),
+                Action::Delete
+            ),
+        ]
+    );
+    host.apply(&p);
+    assert!(plan(&absent, &host).unwrap().is_empty());
+    // Nothing managed is left; an absent host needs no config.toml created.
+    assert!(plan(&absent, &MemHost::new()).unwrap().is_empty());
+}
+
+#[test]
+fn dropin_with_admin_settings_is_kept_on_removal() {
+    let text =
+        "[engine.runtimes]\nnvidia = [\"/usr/bin/nvidia-container-runtime\"]\n\n[engine]\nmy = 1\n";
+    let host = stock().with_file("/etc/containers/containers.conf.d/99-nvidia.conf", text);
+    let absent = desired(Settings {
+        state: Some(Presence::Absent),
+        ..Settings::default()
+    });
+    let p = plan(&absent, &host).unwrap();
+    let conf = &p.changes[0];
+    assert_eq!(conf.action, Action::Modify);
+    assert_eq!(
+        conf.after.as_deref(),
+        Some(&b"[engine.runtimes]\n\n[engine]\nmy = 1\n"[..])
+    );
+}
+
+#[test]
+fn hook_differing_only_in_layout_is_unchanged() {
+    let host = stock().with_file(
+        "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json",
+        r#"{"stages":["prestart"],"when":{"commands":[".*"],"always":true},"version":"1.0.0",
+            "hook":{"env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "args":["nvidia-container-toolkit","prestart"],"path":"/usr/bin/nvidia-container-toolkit"}}"#,
+    );
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert!(!p.changes.iter().any(|c| c.path.as_str().ends_with(".json")));
+}
+
+#[test]
+fn a_different_hook_is_replaced() {
+    let host = stock().with_file(
+        "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json",
+        include_str!(
+            "../../../tests/fixtures/hooks/nvidia-container-toolkit-v1.13.5-oci-nvidia-hook.json"
+        ),
+    );
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    let hook = p
+        .changes
+        .iter()
+        .find(|c| c.path.as_str().ends_with(".json"))
+        .unwrap();
+    assert_eq!(hook.action, Action::Modify);
+    assert_eq!(
+        hook.after.as_deref(),
+        Some(crate::hook::TEMPLATE.as_bytes())
+    );
+}
+
+#[test]
+fn missing_executables_are_warned_with_the_modern_hook_hint() {
+    let host = MemHost::new().with_exe("/usr/bin/nvidia-container-runtime-hook");
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert_eq!(
+        codes(&p),
+        [
+            "runtime-missing",
+            "hook-executable-missing",
+            "no-cgroups-rootful"
+        ]
+    );
+    let hint = p.warnings[1].hint.as_deref().unwrap();
+    assert!(
+        hint.contains("--hook-path /usr/bin/nvidia-container-runtime-hook"),
+        "{hint}"
+    );
+}
+
+#[test]
+fn later_dropin_overriding_our_runtime_is_warned() {
+    let host = stock().with_file(
+        "/etc/containers/containers.conf.d/zz-local.conf",
+        "[engine.runtimes]\nnvidia = [\"/opt/other\"]\n",
+    );
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert!(codes(&p).contains(&"runtime-overridden"), "{:?}", codes(&p));
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "runtime-overridden")
+        .unwrap();
+    assert!(w
+        .message
+        .contains("/etc/containers/containers.conf.d/zz-local.conf"));
+    // An earlier drop-in is overridden by ours: no warning.
+    let host = stock().with_file(
+        "/etc/containers/containers.conf.d/00-local.conf",
+        "[engine.runtimes]\nnvidia = [\"/opt/other\"]\n",
+    );
+    assert!(!codes(&plan(&DesiredState::default(), &host).unwrap()).contains(&"runtime-overridden"));
+}
+
+#[test]
+fn hooks_dir_that_misses_our_hook_is_warned() {
+    let host = stock().with_file(
+        "/etc/containers/containers.conf",
+        "[engine]\nhooks_dir = [\"/etc/containers/oci/hooks.d\"]\n",
+    );
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert!(codes(&p).contains(&"hook-dir-not-read"), "{:?}", codes(&p));
+}
+
+#[test]
+fn same_named_hook_in_higher_priority_dir_is_warned() {
+    let host = stock()
+        .with_file(
+            "/etc/containers/containers.conf",
+            "[engine]\nhooks_dir = [\"/usr/share/containers/oci/hooks.d\", \"/etc/containers/oci/hooks.d\"]\n",
+        )
+        .with_file("/etc/containers/oci/hooks.d/oci-nvidia-hook.json", "{}");
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert!(codes(&p).contains(&"hook-masked"), "{:?}", codes(&p));
+}
+
+#[test]
+fn nvidia_cdi_spec_is_warned() {
+    let host = stock()
+        .with_file(
+            "/etc/cdi/nvidia.yaml",
+            "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\n",
+        )
+        .with_file("/etc/cdi/other.yaml", "kind: example.com/thing\n");
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    let cdi: Vec<_> = p
+        .warnings
+        .iter()
+        .filter(|w| w.code == "cdi-conflict")
+        .collect();
+    assert_eq!(cdi.len(), 1);
+    assert!(cdi[0].message.contains("/etc/cdi/nvidia.yaml"));
+}
+
+#[test]
+fn conf_podman_does_not_read_is_warned() {
+    let s = Settings {
+        containers_conf: Some("/etc/containers/nvidia.conf".into()),
+        ..Settings::default()
+    };
+    let p = plan(&desired(s), &stock()).unwrap();
+    assert!(
+        codes(&p).contains(&"containers-conf-not-read"),
+        "{:?}",
+        codes(&p)
+    );
+}
+
+#[test]
+fn removing_the_default_runtime_is_warned() {
+    let host = stock().with_file(
+        "/etc/containers/containers.conf",
+        "[engine]\nruntime = \"nvidia\"\n[engine.runtimes]\nnvidia = [\"/usr/bin/nvidia-container-runtime\"]\n",
+    );
+    let s = Settings {
+        state: Some(Presence::Absent),
+        containers_conf: Some("/etc/containers/containers.conf".into()),
+        ..Settings::default()
+    };
+    let p = plan(&desired(s), &host).unwrap();
+    assert!(
+        codes(&p).contains(&"default-runtime-removed"),
+        "{:?}",
+        codes(&p)
+    );
+}
+
+#[test]
+fn unsafe_log_dir_is_an_error_unless_allowed() {
+    let host = stock().with_dir("/tmp", 0o1777);
+    let s = Settings {
+        cli_debug_log: Some("/tmp/nv.log".into()),
+        ..Settings::default()
+    };
+    let err = plan(&desired(s.clone()), &host).unwrap_err();
+    assert!(matches!(err, PlanError::UnsafeLogPath { .. }));
+    assert_eq!(
+        err.to_string(),
+        "debug log `/tmp/nv.log` is unsafe: `/tmp` is writable by group or others (mode 1777)"
+    );
+    let allowed = Settings {
+        allow_unsafe_log_path: Some(true),
+        ..s
+    };
+    let p = plan(&desired(allowed), &host).unwrap();
+    assert!(codes(&p).contains(&"unsafe-log-path"));
+    let safe = Settings {
+        cli_debug_log: Some("/var/log/nv.log".into()),
+        ..Settings::default()
+    };
+    let host = stock().with_dir("/var/log", 0o755);
+    assert!(!codes(&plan(&desired(safe), &host).unwrap()).contains(&"unsafe-log-path"));
+}
+
+#[test]
+fn broken_other_conf_is_an_error() {
+    let host = stock().with_file("/etc/containers/containers.conf", "[engine\n");
+    let err = plan(&DesiredState::default(), &host).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("`/etc/containers/containers.conf` line 1, column 8:"),
+        "{err}"
+    );
+}

@@ -1,0 +1,358 @@
+//! Warnings: what would still keep GPUs from working after the plan, found by
+//! reading the same files Podman reads (see docs/podman-nvidia-facts).
+
+use serde::Serialize;
+
+use crate::containers_conf::{self, ConfView};
+use crate::desired::{DesiredState, Presence};
+use crate::error::{decode, PlanError};
+use crate::observe::{Kind, Observe, Observed};
+use crate::paths::{well_known, TargetPath};
+
+/// How serious a warning is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// GPUs will probably not work until this is fixed.
+    Warning,
+    /// Worth knowing; may be intended.
+    Info,
+}
+
+/// One problem that the plan does not fix. `code` is stable for scripts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Stable identifier, e.g. `runtime-missing`.
+    pub code: &'static str,
+    /// Warning or info.
+    pub level: Level,
+    /// One line saying what is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+fn warn(code: &'static str, message: String, hint: Option<String>) -> Warning {
+    Warning {
+        code,
+        level: Level::Warning,
+        message,
+        hint,
+    }
+}
+
+/// One containers.conf file in the order Podman reads it.
+struct ConfFile {
+    path: TargetPath,
+    view: ConfView,
+}
+
+/// Collects the warnings. `our_conf` is the planned content of the managed
+/// containers.conf (`None` when it will not exist).
+pub(crate) fn collect(
+    d: &DesiredState,
+    host: &dyn Observe,
+    our_conf: Option<&str>,
+) -> Result<Vec<Warning>, PlanError> {
+    let mut out = Vec::new();
+    let (files, ours_read) = conf_files(d, host, our_conf)?;
+    let present = d.presence == Presence::Present;
+
+    if present && !ours_read {
+        out.push(warn(
+            "containers-conf-not-read",
+            format!("Podman does not read `{}`", d.containers_conf),
+            Some(format!(
+                "use a `.conf` file in {} (the default) or one of the main files {} and {}",
+                well_known::ETC_DROPIN_DIR,
+                well_known::USR_CONTAINERS_CONF,
+                well_known::ETC_CONTAINERS_CONF
+            )),
+        ));
+    }
+    if present {
+        runtime_warnings(d, &files, &mut out);
+        hook_warnings(d, host, &files, &mut out)?;
+        executable_warnings(d, host, &mut out)?;
+        cdi_warnings(host, &mut out)?;
+        if d.no_cgroups {
+            out.push(Warning {
+                code: "no-cgroups-rootful",
+                level: Level::Info,
+                message: "`no-cgroups = true` is for rootless Podman; it breaks GPU access in rootful containers".to_owned(),
+                hint: Some("use --no-cgroups false on hosts that run GPU containers as root".to_owned()),
+            });
+        }
+        log_path_checks(d, host, &mut out)?;
+    } else {
+        let default = files
+            .iter()
+            .rev()
+            .find_map(|f| f.view.default_runtime.clone());
+        if default.as_deref() == Some(d.runtime_name.as_str()) {
+            out.push(warn(
+                "default-runtime-removed",
+                format!(
+                    "`[engine] runtime = \"{}\"` is the default runtime: every podman command fails once its entry is gone",
+                    d.runtime_name
+                ),
+                Some("set `[engine] runtime` to another runtime (for example \"runc\") first".to_owned()),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The containers.conf files Podman reads, in order (later files win key by
+/// key), and whether ours is among them. Podman up to 5.x reads both main
+/// files and the /etc drop-ins; Podman 6 reads one main file and drop-ins
+/// from /usr/share and /etc (a same-named /etc drop-in masks /usr/share).
+fn conf_files(
+    d: &DesiredState,
+    host: &dyn Observe,
+    our_conf: Option<&str>,
+) -> Result<(Vec<ConfFile>, bool), PlanError> {
+    let ours = &d.containers_conf;
+    let mut paths = Vec::new();
+    for main in [
+        well_known::USR_CONTAINERS_CONF,
+        well_known::ETC_CONTAINERS_CONF,
+    ] {
+        paths.push(parse_known(main)?);
+    }
+    let mut dropins: Vec<(String, TargetPath)> = Vec::new();
+    for dir in [well_known::USR_DROPIN_DIR, well_known::ETC_DROPIN_DIR] {
+        let dir = parse_known(dir)?;
+        let mut names = host.list(&dir)?.unwrap_or_default();
+        if ours.parent().as_ref() == Some(&dir) && !names.iter().any(|n| n == ours.file_name()) {
+            names.push(ours.file_name().to_owned());
+        }
+        for name in names.into_iter().filter(|n| n.ends_with(".conf")) {
+            let path = dir.join(&name).map_err(|source| PlanError::Path {
+                setting: "drop-in name",
+                source,
+            })?;
+            // A later directory's drop-in masks a same-named earlier one.
+            dropins.retain(|(n, _)| *n != name);
+            dropins.push((name, path));
+        }
+    }
+    dropins.sort_by(|a, b| a.0.cmp(&b.0));
+    paths.extend(dropins.into_iter().map(|(_, p)| p));
+
+    let ours_read = paths.contains(ours);
+    let mut files = Vec::new();
+    for path in paths {
+        let text = if path == *ours {
+            our_conf.map(str::to_owned)
+        } else {
+            match host.file(&path)? {
+                Observed::Absent => None,
+                Observed::File { bytes, .. } => Some(decode(&path, &bytes)?.to_owned()),
+            }
+        };
+        if let Some(text) = text {
+            let view = containers_conf::view(&path, &text)?;
+            files.push(ConfFile { path, view });
+        }
+    }
+    Ok((files, ours_read))
+}
+
+fn parse_known(p: &str) -> Result<TargetPath, PlanError> {
+    TargetPath::new(p).map_err(|source| PlanError::Path {
+        setting: "built-in path",
+        source,
+    })
+}
+
+fn runtime_warnings(d: &DesiredState, files: &[ConfFile], out: &mut Vec<Warning>) {
+    let ours = &d.containers_conf;
+    let Some(pos) = files.iter().position(|f| f.path == *ours) else {
+        return;
+    };
+    for later in &files[pos + 1..] {
+        if let Some(paths) = later.view.runtimes.get(&d.runtime_name) {
+            if paths.first().map(String::as_str) != Some(d.runtime_path.as_str()) {
+                out.push(warn(
+                    "runtime-overridden",
+                    format!(
+                        "`{}` is read after `{ours}` and sets runtime `{}` to {paths:?}, so ours does not take effect",
+                        later.path, d.runtime_name
+                    ),
+                    Some(format!(
+                        "remove `{}` from `{}`, or pass --containers-conf {}",
+                        d.runtime_name, later.path, later.path
+                    )),
+                ));
+            }
+        }
+    }
+    let etc_main = files
+        .iter()
+        .any(|f| f.path.as_str() == well_known::ETC_CONTAINERS_CONF);
+    if ours.as_str() == well_known::USR_CONTAINERS_CONF && etc_main {
+        out.push(Warning {
+            code: "main-conf-shadowed",
+            level: Level::Info,
+            message: format!(
+                "Podman 6 reads only the first main containers.conf that exists: `{}` hides `{ours}`",
+                well_known::ETC_CONTAINERS_CONF
+            ),
+            hint: Some(format!("use the default drop-in {}", well_known::DEFAULT_DROPIN)),
+        });
+    }
+}
+
+fn hook_warnings(
+    d: &DesiredState,
+    host: &dyn Observe,
+    files: &[ConfFile],
+    out: &mut Vec<Warning>,
+) -> Result<(), PlanError> {
+    let hook = &d.hook_file;
+    if !hook.file_name().ends_with(".json") {
+        out.push(warn(
+            "hook-file-ignored",
+            format!("Podman reads only `*.json` hook files; `{hook}` is ignored"),
+            Some("give --hook-file a name ending in `.json`".to_owned()),
+        ));
+    }
+    let dirs: Vec<String> = files
+        .iter()
+        .rev()
+        .find_map(|f| f.view.hooks_dir.clone())
+        .unwrap_or_else(|| vec![well_known::DEFAULT_HOOKS_DIR.to_owned()]);
+    let dirs: Vec<TargetPath> = dirs
+        .iter()
+        .filter_map(|s| TargetPath::new(s).ok())
+        .collect();
+    let Some(hook_dir) = hook.parent() else {
+        return Ok(());
+    };
+    let Some(pos) = dirs.iter().position(|d| *d == hook_dir) else {
+        let shown: Vec<&str> = dirs.iter().map(TargetPath::as_str).collect();
+        out.push(warn(
+            "hook-dir-not-read",
+            format!("Podman's hooks_dir is {shown:?}, which does not include `{hook_dir}`"),
+            Some(format!(
+                "add \"{hook_dir}\" to `[engine] hooks_dir`, or pass --hook-file with a directory in that list"
+            )),
+        ));
+        return Ok(());
+    };
+    // Later hooks dirs take priority: a same-named file there masks ours.
+    for dir in &dirs[pos + 1..] {
+        let masking = dir.join(hook.file_name()).ok();
+        if let Some(masking) = masking {
+            if host.meta(&masking)?.is_some() {
+                out.push(warn(
+                    "hook-masked",
+                    format!("`{masking}` has the same name in a higher-priority hooks dir and masks `{hook}`"),
+                    Some(format!("remove `{masking}` or install the hook there with --hook-file {masking}")),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_executable(host: &dyn Observe, path: &TargetPath) -> Result<bool, PlanError> {
+    Ok(host
+        .meta(path)?
+        .is_some_and(|m| m.kind == Kind::File && m.mode & 0o111 != 0))
+}
+
+fn executable_warnings(
+    d: &DesiredState,
+    host: &dyn Observe,
+    out: &mut Vec<Warning>,
+) -> Result<(), PlanError> {
+    if !is_executable(host, &d.runtime_path)? {
+        out.push(warn(
+            "runtime-missing",
+            format!(
+                "runtime `{}` is not an executable file: Podman silently drops the `{}` entry and `--runtime {}` fails with \"not found\"",
+                d.runtime_path, d.runtime_name, d.runtime_name
+            ),
+            Some("install the NVIDIA Container Toolkit (package nvidia-container-toolkit), or pass --runtime-path".to_owned()),
+        ));
+    }
+    if !is_executable(host, &d.hook_path)? {
+        let modern = parse_known(well_known::MODERN_HOOK_PATH)?;
+        let hint = if d.hook_path != modern && is_executable(host, &modern)? {
+            format!("this toolkit ships the hook as {modern}: pass --hook-path {modern}")
+        } else {
+            "install the NVIDIA Container Toolkit, or pass --hook-path".to_owned()
+        };
+        out.push(warn(
+            "hook-executable-missing",
+            format!(
+                "hook executable `{}` is not an executable file: Podman skips the hook quietly",
+                d.hook_path
+            ),
+            Some(hint),
+        ));
+    }
+    Ok(())
+}
+
+fn cdi_warnings(host: &dyn Observe, out: &mut Vec<Warning>) -> Result<(), PlanError> {
+    for dir in well_known::CDI_DIRS {
+        let dir = parse_known(dir)?;
+        let Some(names) = host.list(&dir)? else {
+            continue;
+        };
+        for name in names {
+            if !(name.ends_with(".json") || name.ends_with(".yaml") || name.ends_with(".yml")) {
+                continue;
+            }
+            let Ok(path) = dir.join(&name) else { continue };
+            // A spec is NVIDIA's when it declares an nvidia.com kind.
+            let nvidia = match host.file(&path) {
+                Ok(Observed::File { bytes, .. }) => bytes
+                    .windows(b"nvidia.com/".len())
+                    .any(|w| w == b"nvidia.com/"),
+                _ => false,
+            };
+            if nvidia {
+                out.push(warn(
+                    "cdi-conflict",
+                    format!("NVIDIA CDI spec `{path}` exists: NVIDIA documents the OCI hook as conflicting with CDI"),
+                    Some(format!(
+                        "use either CDI (`podman run --device nvidia.com/gpu=all`, then `gpu-setup apply --state absent`) or the hook (remove `{path}`)"
+                    )),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn log_path_checks(
+    d: &DesiredState,
+    host: &dyn Observe,
+    out: &mut Vec<Warning>,
+) -> Result<(), PlanError> {
+    for log in [&d.cli_debug_log, &d.runtime_debug_log]
+        .into_iter()
+        .flatten()
+    {
+        for dir in log.ancestors() {
+            let Some(meta) = host.meta(&dir)? else { break };
+            if meta.kind == Kind::Dir && meta.mode & 0o022 != 0 {
+                let err = PlanError::UnsafeLogPath {
+                    log: log.clone(),
+                    dir,
+                    mode: meta.mode,
+                };
+                if !d.allow_unsafe_log_path {
+                    return Err(err);
+                }
+                out.push(warn("unsafe-log-path", err.to_string(), err.hint()));
+                break;
+            }
+        }
+    }
+    Ok(())
+}
