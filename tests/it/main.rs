@@ -1,1 +1,10 @@
-//! Integration tests.
+//! Integration tests: the real `gpu-setup` binary on temporary roots, and the
+//! planner on every file of the corpus. One test binary for all of them.
+
+#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
+
+mod bad_input;
+mod corpus;
+mod man;
+mod plan_cli;
+mod util;

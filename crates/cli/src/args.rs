@@ -86,13 +86,13 @@ pub enum Command {
 /// Arguments of `plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The desired state.
-    #[command(flatten)]
-    pub settings: SettingsArgs,
     /// Exit 0 when nothing would change, 2 when changes are pending, 1 on
     /// error (Terraform's convention).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// The desired state.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 /// The desired state: built-in defaults, then `--profile`, then these flags.

@@ -10,7 +10,9 @@ use crate::paths::TargetPath;
 /// The hook template shipped in `templates/oci-nvidia-hook.json`.
 pub const TEMPLATE: &str = include_str!("../../../templates/oci-nvidia-hook.json");
 
-/// The hook JSON gpu-setup wants, with `hook.path` set to `hook_path`.
+/// The hook JSON gpu-setup wants: the template with `hook.path` set to
+/// `hook_path` and `argv[0]` (`hook.args[0]`) to its file name, as NVIDIA's
+/// own hook files do.
 pub fn desired(hook_path: &TargetPath) -> Value {
     // The template is part of the binary and checked by a unit test.
     let mut v: Value = serde_json::from_str(TEMPLATE).unwrap_or(Value::Null);
@@ -19,6 +21,9 @@ pub fn desired(hook_path: &TargetPath) -> Value {
             "path".to_owned(),
             Value::String(hook_path.as_str().to_owned()),
         );
+        if let Some(argv0) = hook.get_mut("args").and_then(|a| a.get_mut(0)) {
+            *argv0 = Value::String(hook_path.file_name().to_owned());
+        }
     }
     v
 }
@@ -27,9 +32,20 @@ pub fn desired(hook_path: &TargetPath) -> Value {
 /// the file keeps the template's layout (NVIDIA's own).
 pub fn render_desired(hook_path: &TargetPath) -> String {
     let want = desired(hook_path);
-    let default = format!("\"{}\"", crate::paths::well_known::DEFAULT_HOOK_PATH);
-    let quoted = Value::String(hook_path.as_str().to_owned()).to_string();
-    let text = TEMPLATE.replacen(&default, &quoted, 1);
+    let default_path = crate::paths::well_known::DEFAULT_HOOK_PATH;
+    let default_argv0 = format!("[\"{}\",", default_path.rsplit('/').next().unwrap_or(""));
+    let quoted = |s: &str| Value::String(s.to_owned()).to_string();
+    let text = TEMPLATE
+        .replacen(
+            &format!("\"{default_path}\""),
+            &quoted(hook_path.as_str()),
+            1,
+        )
+        .replacen(
+            &default_argv0,
+            &format!("[{},", quoted(hook_path.file_name())),
+            1,
+        );
     match serde_json::from_str::<Value>(&text) {
         Ok(v) if v == want => text,
         _ => render(&want),
@@ -98,13 +114,13 @@ mod tests {
     fn other_hook_paths_keep_the_template_layout() {
         let odd = TargetPath::new("/opt/nv \"hook\"").unwrap();
         let text = render_desired(&odd);
-        assert_eq!(
-            text,
-            TEMPLATE.replace(
+        let expected = TEMPLATE
+            .replace(
                 "\"/usr/bin/nvidia-container-toolkit\"",
-                r#""/opt/nv \"hook\"""#
+                r#""/opt/nv \"hook\"""#,
             )
-        );
+            .replace("[\"nvidia-container-toolkit\",", r#"["nv \"hook\"","#);
+        assert_eq!(text, expected);
         assert_eq!(
             parse(&TargetPath::new("/h.json").unwrap(), &text).unwrap(),
             desired(&odd)

@@ -24,3 +24,5 @@ pub use render::{sha256, unified_diff, PlanReport};
 pub use warnings::{Level, Warning};
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod prop_tests;

@@ -288,11 +288,16 @@ fn uncomment_in_place(
     for line in text[region_start..region_end].split_inclusive('\n') {
         let content = line.trim_end_matches(['\n', '\r']);
         let trimmed = content.trim_start();
-        let commented = trimmed
-            .strip_prefix('#')
-            .map(str::trim_start)
-            .and_then(|rest| rest.strip_prefix(key))
-            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        // Only a complete one-line `#key = value` counts: the first line of a
+        // commented multi-line array (`#crun = [`) would leave its tail behind.
+        let commented = trimmed.strip_prefix('#').is_some_and(|rest| {
+            rest.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+                && rest
+                    .parse::<DocumentMut>()
+                    .is_ok_and(|d| d.len() == 1 && d.contains_key(key))
+        });
         if commented {
             let indent = &content[..content.len() - trimmed.len()];
             let mut fresh = value.clone();
@@ -357,6 +362,14 @@ fn delete_line(text: &str, table: &[&str], key: &str) -> Option<String> {
     if !(rest.is_empty() || rest.starts_with('#')) {
         return None;
     }
+    // The last line has no newline of its own: take the one before it.
+    let start = if end == text.len() && !text.ends_with('\n') {
+        text[..start]
+            .strip_suffix('\n')
+            .map_or(start, |t| t.strip_suffix('\r').unwrap_or(t).len())
+    } else {
+        start
+    };
     Some(format!("{}{}", &text[..start], &text[end..]))
 }
 
@@ -560,6 +573,17 @@ mod tests {
         assert_eq!(
             out,
             "[cli]\ns = \"\"\"\n#no-cgroups = false\n\"\"\"\nno-cgroups = true\n"
+        );
+    }
+
+    #[test]
+    fn commented_multiline_entry_is_not_half_uncommented() {
+        let text = "[rt]\n#nvidia = [\n#  \"/x\",\n#]\n";
+        let value = Value::Array(["/y"].into_iter().collect());
+        let out = set(&p(), text, &["rt"], "nvidia", value, Expect::StrArray).unwrap();
+        assert_eq!(
+            out,
+            "[rt]\nnvidia = [\"/y\"]\n#nvidia = [\n#  \"/x\",\n#]\n"
         );
     }
 

@@ -1,0 +1,275 @@
+//! Every bad input: exit 1, an `error:` naming file, line and column, a
+//! `hint:`, and no file changed.
+
+use crate::util::*;
+
+/// Runs plan with `args` on `tree`, expects failure, checks nothing changed
+/// and returns stderr.
+fn refused(tree: &Tree, args: &[&str]) -> String {
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(args));
+    assert_eq!(
+        tree.snapshot(),
+        before,
+        "a refused plan must not change any file"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn malformed_toml_in_the_edited_containers_conf() {
+    let tree = Tree::stock();
+    tree.write(ETC_CONF, "[engine]\ncgroup_manager = \"systemd\n");
+    let err = refused(&tree, &["plan", "--containers-conf", ETC_CONF]);
+    assert!(
+        err.starts_with(
+            "error: `/etc/containers/containers.conf` line 2, column 26: invalid basic string"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: fix the TOML syntax in `/etc/containers/containers.conf`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_toml_in_another_containers_conf_podman_reads() {
+    let tree = Tree::stock();
+    tree.write(
+        "/etc/containers/containers.conf.d/10-local.conf",
+        "[engine\n",
+    );
+    let err = refused(&tree, &["plan"]);
+    assert!(
+        err.starts_with(
+            "error: `/etc/containers/containers.conf.d/10-local.conf` line 1, column 8: "
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_nvidia_config() {
+    let tree = Tree::stock();
+    tree.write(NV_CONFIG, "[nvidia-container-cli]\nno-cgroups = = true\n");
+    let err = refused(&tree, &["plan"]);
+    assert!(
+        err.starts_with("error: `/etc/nvidia-container-runtime/config.toml` line 2, column 14: "),
+        "{err}"
+    );
+    assert!(err.contains("hint: "), "{err}");
+}
+
+#[test]
+fn malformed_hook_json() {
+    let tree = Tree::stock();
+    tree.write(HOOK, "{\n    \"version\": \"1.0.0\",\n    \"hook\": {\n}\n");
+    let err = refused(&tree, &["plan"]);
+    assert!(
+        err.starts_with(
+            "error: `/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json` line 5, column 1: EOF while parsing an object"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: fix the JSON syntax"), "{err}");
+}
+
+#[test]
+fn runtimes_of_the_wrong_type() {
+    let tree = Tree::stock();
+    tree.write(ETC_CONF, "[engine]\nruntimes = 5\n");
+    let err = refused(&tree, &["plan", "--containers-conf", ETC_CONF]);
+    assert!(
+        err.starts_with("error: `/etc/containers/containers.conf` line 2, column 12: `engine.runtimes` must be a table, found integer"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: fix or remove `engine.runtimes`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn runtime_entry_of_the_wrong_type() {
+    let tree = Tree::stock();
+    tree.write(DROPIN, "[engine.runtimes]\nnvidia = \"x\"\n");
+    let err = refused(&tree, &["plan"]);
+    assert!(
+        err.starts_with("error: `/etc/containers/containers.conf.d/99-nvidia.conf` line 2, column 10: `engine.runtimes.nvidia` must be an array of strings, found string"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_cgroups_of_the_wrong_type() {
+    let tree = Tree::stock();
+    tree.write(NV_CONFIG, "[nvidia-container-cli]\nno-cgroups = \"true\"\n");
+    let err = refused(&tree, &["plan"]);
+    assert!(
+        err.contains(
+            "line 2, column 14: `nvidia-container-cli.no-cgroups` must be a boolean, found string"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_utf8() {
+    let tree = Tree::stock();
+    tree.write(NV_CONFIG, b"[nvidia-container-cli]\nuser = \"r\xffot\"\n");
+    let err = refused(&tree, &["plan"]);
+    assert!(
+        err.starts_with(
+            "error: `/etc/nvidia-container-runtime/config.toml` line 2, column 10: invalid UTF-8"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: convert"), "{err}");
+}
+
+#[test]
+fn a_directory_where_a_file_should_be() {
+    let tree = Tree::stock();
+    std::fs::create_dir_all(tree.real(HOOK)).unwrap();
+    let err = refused(&tree, &["plan"]);
+    assert!(
+        err.starts_with(&format!("error: `{HOOK}` is not a regular file")),
+        "{err}"
+    );
+    assert!(err.contains("hint: move"), "{err}");
+}
+
+#[test]
+fn a_file_where_a_directory_should_be() {
+    let tree = Tree::stock();
+    tree.write("/etc/containers/containers.conf.d", "oops");
+    let err = refused(&tree, &["plan"]);
+    assert!(
+        err.starts_with("error: `/etc/containers/containers.conf.d` is not a directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreadable_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let tree = Tree::stock();
+    std::fs::set_permissions(tree.real(NV_CONFIG), std::fs::Permissions::from_mode(0o000)).unwrap();
+    // Root reads anything: drop to `nobody` for this one run.
+    let is_root = effective_uid() == 0;
+    let mut cmd = if is_root {
+        std::fs::set_permissions(tree.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A copy `nobody` can run, wherever the checkout lives.
+        let bin = tree.real("/gpu-setup");
+        std::fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = assert_cmd::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(["--color", "never", "--root"])
+            .arg(tree.root())
+            .arg("plan");
+        c
+    } else {
+        tree.cmd(&["plan"])
+    };
+    let before = tree.snapshot();
+    let err = fails(&mut cmd);
+    assert_eq!(tree.snapshot(), before);
+    assert!(
+        err.starts_with(
+            "error: cannot read `/etc/nvidia-container-runtime/config.toml`: Permission denied"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: run as root (or with sudo)"), "{err}");
+}
+
+/// The effective uid, read from /proc to avoid a libc dependency here.
+fn effective_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_root_that_is_not_a_directory() {
+    let tree = Tree::stock();
+    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    cmd.args(["plan", "--root"]).arg(tree.real(NV_CONFIG));
+    let err = fails(&mut cmd);
+    assert!(err.starts_with("error: root `"), "{err}");
+    assert!(err.contains("is not a directory"), "{err}");
+    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    cmd.args(["plan", "--root"]).arg(tree.real("/missing"));
+    let err = fails(&mut cmd);
+    assert!(
+        err.contains("caused by: No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flag_values_exit_1_not_2() {
+    let tree = Tree::stock();
+    let err = refused(&tree, &["plan", "--no-cgroups", "yes"]);
+    assert!(
+        err.contains("invalid value 'yes' for '--no-cgroups <BOOL>'"),
+        "{err}"
+    );
+    let err = refused(&tree, &["plan", "--hook-path", "nvidia-container-toolkit"]);
+    assert!(
+        err.starts_with(
+            "error: invalid hook path: `nvidia-container-toolkit` is not an absolute path"
+        ),
+        "{err}"
+    );
+    let err = refused(&tree, &["plan", "--runtime-name", "a b"]);
+    assert!(
+        err.starts_with("error: invalid runtime name: `a b`"),
+        "{err}"
+    );
+    let err = refused(&tree, &["plan", "--containers-conf", "/etc/../x.conf"]);
+    assert!(err.contains("contains `..`"), "{err}");
+}
+
+#[test]
+fn bad_profile() {
+    let tree = Tree::stock();
+    tree.write("/p.toml", "runtime_name = \"gpu\"\nhookpath = \"/x\"\n");
+    let profile = tree.real("/p.toml");
+    let profile = profile.to_str().unwrap();
+    let err = refused(&tree, &["plan", "--profile", profile]);
+    assert!(err.starts_with("error: invalid profile"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "caused by: `{profile}` line 2, column 1: unknown field `hookpath`"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: see templates/gpu-setup.toml"), "{err}");
+    let err = refused(&tree, &["plan", "--profile", "/nonexistent/p.toml"]);
+    assert!(
+        err.starts_with("error: cannot read profile `/nonexistent/p.toml`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn errors_in_json_mode_are_json_on_stdout_too() {
+    let tree = Tree::stock();
+    tree.write(HOOK, "{");
+    let out = tree.cmd(&["plan", "--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("oci-nvidia-hook.json` line 1, column 1"),
+        "{v}"
+    );
+    assert!(v["hint"].is_string());
+}

@@ -1,0 +1,265 @@
+//! Every file in the corpus, planned and checked: the edited text parses with
+//! a second, independent TOML parser (basic-toml), means the original plus
+//! our setting, and differs from the original only in the intended lines.
+
+use gpu_setup_plan::{plan, DesiredState, MemHost, Presence, Settings};
+use serde_json::Value;
+use similar::{capture_diff_slices, Algorithm, DiffOp};
+
+use crate::util::*;
+
+/// Lines removed and added between two texts.
+fn line_changes(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
+    let a: Vec<&str> = before.split_inclusive('\n').collect();
+    let b: Vec<&str> = after.split_inclusive('\n').collect();
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    for op in capture_diff_slices(Algorithm::Myers, &a, &b) {
+        match op {
+            DiffOp::Equal { .. } => {}
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => removed.extend(
+                a[old_index..old_index + old_len]
+                    .iter()
+                    .map(|s| s.to_string()),
+            ),
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => added.extend(
+                b[new_index..new_index + new_len]
+                    .iter()
+                    .map(|s| s.to_string()),
+            ),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                removed.extend(
+                    a[old_index..old_index + old_len]
+                        .iter()
+                        .map(|s| s.to_string()),
+                );
+                added.extend(
+                    b[new_index..new_index + new_len]
+                        .iter()
+                        .map(|s| s.to_string()),
+                );
+            }
+        }
+    }
+    (removed, added)
+}
+
+fn independent_parse(text: &str) -> Value {
+    basic_toml::from_str(text)
+        .unwrap_or_else(|e| panic!("second parser rejects the result: {e}\n{text}"))
+}
+
+fn in_place(conf: &str) -> DesiredState {
+    DesiredState::from_settings(&Settings {
+        containers_conf: Some(conf.into()),
+        ..Settings::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn every_containers_conf_gets_exactly_one_line_inside_engine_runtimes() {
+    let names = fixture_names("containers.conf");
+    assert_eq!(names.len(), 6);
+    for name in names {
+        let original = fixture(&format!("containers.conf/{name}"));
+        let host = MemHost::new().with_file(USR_CONF, original.clone());
+        let desired = in_place(USR_CONF);
+        let p = plan(&desired, &host).unwrap();
+        let change = p
+            .changes
+            .iter()
+            .find(|c| c.path.as_str() == USR_CONF)
+            .unwrap();
+        let after = String::from_utf8(change.after.clone().unwrap()).unwrap();
+
+        let (removed, added) = line_changes(&original, &after);
+        assert!(removed.is_empty(), "{name}: removed {removed:?}");
+        assert_eq!(
+            added,
+            ["nvidia = [\"/usr/bin/nvidia-container-runtime\"]\n"],
+            "{name}"
+        );
+        // The new line sits right below the existing [engine.runtimes] header.
+        let header = after.find("\n[engine.runtimes]\n").unwrap();
+        assert!(
+            after[header..].starts_with("\n[engine.runtimes]\nnvidia = ["),
+            "{name}"
+        );
+
+        let mut before_v = independent_parse(&original);
+        let after_v = independent_parse(&after);
+        assert_eq!(
+            after_v["engine"]["runtimes"]["nvidia"],
+            serde_json::json!(["/usr/bin/nvidia-container-runtime"]),
+            "{name}"
+        );
+        let engine = before_v["engine"].as_object_mut().unwrap();
+        let runtimes = engine.entry("runtimes").or_insert(serde_json::json!({}));
+        runtimes["nvidia"] = serde_json::json!(["/usr/bin/nvidia-container-runtime"]);
+        assert_eq!(
+            before_v, after_v,
+            "{name}: only the runtime entry may differ"
+        );
+
+        let mut host = host;
+        host.apply(&p);
+        assert!(
+            plan(&desired, &host).unwrap().is_empty(),
+            "{name}: second plan not empty"
+        );
+    }
+}
+
+#[test]
+fn every_nvidia_config_gets_no_cgroups_in_its_table() {
+    let names = fixture_names("nvidia-config.toml");
+    assert_eq!(names.len(), 8);
+    for name in names {
+        let original = fixture(&format!("nvidia-config.toml/{name}"));
+        let host = MemHost::new().with_file(NV_CONFIG, original.clone());
+        let p = plan(&DesiredState::default(), &host).unwrap();
+        let change = p
+            .changes
+            .iter()
+            .find(|c| c.path.as_str() == NV_CONFIG)
+            .unwrap();
+        let after = String::from_utf8(change.after.clone().unwrap()).unwrap();
+
+        let (removed, added) = line_changes(&original, &after);
+        assert_eq!(added, ["no-cgroups = true\n"], "{name}");
+        if original.contains("#no-cgroups = false\n") {
+            assert_eq!(
+                removed,
+                ["#no-cgroups = false\n"],
+                "{name}: stock line uncommented in place"
+            );
+        } else {
+            assert!(removed.is_empty(), "{name}: {removed:?}");
+        }
+
+        let mut before_v = independent_parse(&original);
+        let after_v = independent_parse(&after);
+        assert_eq!(
+            after_v["nvidia-container-cli"]["no-cgroups"], true,
+            "{name}"
+        );
+        before_v["nvidia-container-cli"]["no-cgroups"] = Value::Bool(true);
+        assert_eq!(before_v, after_v, "{name}");
+
+        let mut host = host;
+        host.apply(&p);
+        assert!(
+            plan(&DesiredState::default(), &host).unwrap().is_empty(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn debug_logs_replace_the_stock_commented_paths() {
+    let settings = Settings {
+        cli_debug_log: Some("/var/log/nvidia-container-toolkit.log".into()),
+        runtime_debug_log: Some("/var/log/nvidia-container-runtime.log".into()),
+        ..Settings::default()
+    };
+    let desired = DesiredState::from_settings(&settings).unwrap();
+    for name in fixture_names("nvidia-config.toml") {
+        let original = fixture(&format!("nvidia-config.toml/{name}"));
+        let host = MemHost::new()
+            .with_file(NV_CONFIG, original.clone())
+            .with_dir("/var/log", 0o755);
+        let p = plan(&desired, &host).unwrap();
+        let change = p
+            .changes
+            .iter()
+            .find(|c| c.path.as_str() == NV_CONFIG)
+            .unwrap();
+        let after = String::from_utf8(change.after.clone().unwrap()).unwrap();
+        let v = independent_parse(&after);
+        assert_eq!(
+            v["nvidia-container-cli"]["debug"], "/var/log/nvidia-container-toolkit.log",
+            "{name}"
+        );
+        assert_eq!(
+            v["nvidia-container-runtime"]["debug"], "/var/log/nvidia-container-runtime.log",
+            "{name}"
+        );
+        let (removed, _) = line_changes(&original, &after);
+        for line in &removed {
+            assert!(
+                line.starts_with('#'),
+                "{name}: only commented lines may go, not {line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn corpus_hooks_compare_by_meaning() {
+    let v10 = fixture("hooks/nvidia-container-toolkit-v1.10.0-oci-nvidia-hook.json");
+    let host = MemHost::new().with_file(HOOK, v10);
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert!(
+        !p.changes.iter().any(|c| c.path.as_str() == HOOK),
+        "v1.10 hook equals ours in meaning"
+    );
+
+    let v13 = fixture("hooks/nvidia-container-toolkit-v1.13.5-oci-nvidia-hook.json");
+    let modern = DesiredState::from_settings(&Settings {
+        hook_path: Some("/usr/bin/nvidia-container-runtime-hook".into()),
+        ..Settings::default()
+    })
+    .unwrap();
+    let host = MemHost::new().with_file(HOOK, v13);
+    assert!(!plan(&modern, &host)
+        .unwrap()
+        .changes
+        .iter()
+        .any(|c| c.path.as_str() == HOOK));
+
+    let seccomp = fixture("hooks/oci-seccomp-bpf-hook-v1.3.0-oci-seccomp-bpf-hook.json");
+    let host = MemHost::new().with_file(HOOK, seccomp);
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert!(
+        p.changes.iter().any(|c| c.path.as_str() == HOOK),
+        "a different hook is replaced"
+    );
+}
+
+#[test]
+fn present_then_absent_restores_containers_conf_and_removes_the_dropin() {
+    for name in fixture_names("containers.conf") {
+        let original = fixture(&format!("containers.conf/{name}"));
+        for conf in [USR_CONF, DROPIN] {
+            let mut host = MemHost::new().with_file(USR_CONF, original.clone());
+            let present = in_place(conf);
+            host.apply(&plan(&present, &host).unwrap());
+            let absent = DesiredState {
+                presence: Presence::Absent,
+                ..present
+            };
+            host.apply(&plan(&absent, &host).unwrap());
+            use gpu_setup_plan::Observe;
+            let t = |p: &str| {
+                host.file(&gpu_setup_plan::TargetPath::new(p).unwrap())
+                    .unwrap()
+            };
+            assert_eq!(
+                t(USR_CONF).bytes(),
+                Some(original.as_bytes()),
+                "{name} via {conf}"
+            );
+            assert_eq!(t(DROPIN).bytes(), None, "{name} via {conf}");
+            assert_eq!(t(HOOK).bytes(), None, "{name} via {conf}");
+        }
+    }
+}

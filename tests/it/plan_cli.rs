@@ -1,0 +1,273 @@
+//! `gpu-setup plan` end to end on temporary roots.
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::util::*;
+use gpu_setup_plan::DesiredState;
+
+#[test]
+fn plan_on_a_stock_host_shows_diffs_and_writes_nothing() {
+    let tree = Tree::stock();
+    let before = tree.snapshot();
+    let out = tree
+        .cmd(&["plan"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(&format!("create {DROPIN}\n")), "{out}");
+    assert!(out.contains(&format!("modify {NV_CONFIG}\n")), "{out}");
+    assert!(out.contains(&format!("create {HOOK}\n")), "{out}");
+    assert!(
+        out.contains("-#no-cgroups = false\n+no-cgroups = true\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+nvidia = [\"/usr/bin/nvidia-container-runtime\"]\n"),
+        "{out}"
+    );
+    assert!(out.contains("--- /dev/null\n+++ b/etc/containers/containers.conf.d/99-nvidia.conf\n"));
+    assert!(
+        out.ends_with("Plan: 2 to create, 1 to modify, 0 to delete.\n"),
+        "{out}"
+    );
+    assert_eq!(tree.snapshot(), before, "plan must not write");
+}
+
+#[test]
+fn detailed_exitcode_is_2_with_changes_and_0_when_configured() {
+    let tree = Tree::stock();
+    tree.cmd(&["plan", "--detailed-exitcode"]).assert().code(2);
+    tree.cmd(&["plan"]).assert().code(0);
+    tree.apply(&tree.plan(&DesiredState::default()));
+    let before = tree.snapshot();
+    tree.cmd(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0)
+        .stdout("The host is configured: nothing to change.\n");
+    assert_eq!(tree.snapshot(), before);
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let tree = Tree::stock();
+    let out = tree
+        .cmd(&["plan", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["changed"], true);
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3);
+    assert_eq!(files[0]["path"], DROPIN);
+    assert_eq!(files[0]["action"], "create");
+    assert_eq!(files[0]["before_sha256"], Value::Null);
+    assert_eq!(files[0]["after_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(files[1]["action"], "modify");
+    let nv = std::fs::read(tree.real(NV_CONFIG)).unwrap();
+    assert_eq!(files[1]["before_sha256"], gpu_setup_plan::sha256(&nv));
+    assert!(files[1]["diff"]
+        .as_str()
+        .unwrap()
+        .contains("+no-cgroups = true"));
+    let codes: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["no-cgroups-rootful"]);
+    assert!(v["warnings"][0]["message"].is_string() && v["warnings"][0]["hint"].is_string());
+}
+
+#[test]
+fn json_when_configured_reports_no_change() {
+    let tree = Tree::stock();
+    tree.apply(&tree.plan(&DesiredState::default()));
+    let out = tree
+        .cmd(&["plan", "--format=json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["changed"], false);
+    assert_eq!(v["files"], serde_json::json!([]));
+}
+
+#[test]
+fn global_options_are_accepted_after_the_subcommand() {
+    let tree = Tree::stock();
+    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    cmd.args(["plan", "--format", "json", "--root"])
+        .arg(tree.root());
+    let out = cmd.assert().success().get_output().stdout.clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["changed"], true);
+}
+
+#[test]
+fn in_place_edit_lands_under_the_existing_runtimes_header() {
+    let tree = Tree::stock();
+    let out = tree
+        .cmd(&["plan", "--containers-conf", USR_CONF])
+        .assert()
+        .success();
+    let out = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains(
+            " [engine.runtimes]\n+nvidia = [\"/usr/bin/nvidia-container-runtime\"]\n #crun = [\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains(DROPIN));
+}
+
+#[test]
+fn flags_and_profile_choose_the_desired_state() {
+    let tree = Tree::stock();
+    let profile = tree.real("/profile.toml");
+    std::fs::write(
+        &profile,
+        "runtime_name = \"gpu\"\nno_cgroups = false\nhook_path = \"/opt/hook\"\n",
+    )
+    .unwrap();
+    let out = tree
+        .cmd(&["plan", "--no-cgroups", "true", "--profile"])
+        .arg(&profile)
+        .assert()
+        .success();
+    let out = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains("+gpu = [\"/usr/bin/nvidia-container-runtime\"]"),
+        "{out}"
+    );
+    assert!(out.contains("+no-cgroups = true"), "flag must win: {out}");
+    assert!(out.contains("+        \"path\": \"/opt/hook\","), "{out}");
+}
+
+#[test]
+fn the_shipped_profile_template_is_valid_and_means_the_defaults() {
+    let tree = Tree::stock();
+    let template =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates/gpu-setup.toml");
+    let with = tree
+        .cmd(&["plan", "--format", "json", "--profile"])
+        .arg(&template)
+        .assert()
+        .success();
+    let without = tree.cmd(&["plan", "--format", "json"]).assert().success();
+    assert_eq!(with.get_output().stdout, without.get_output().stdout);
+}
+
+#[test]
+fn state_absent_on_a_configured_host_removes_everything() {
+    let tree = Tree::stock();
+    tree.apply(&tree.plan(&DesiredState::default()));
+    let out = tree.cmd(&["plan", "--state", "absent"]).assert().success();
+    let out = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(out.contains(&format!("delete {DROPIN}\n")), "{out}");
+    assert!(out.contains(&format!("delete {HOOK}\n")), "{out}");
+    assert!(out.contains("-no-cgroups = true\n"), "{out}");
+    assert!(
+        out.ends_with("Plan: 0 to create, 1 to modify, 2 to delete.\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn warnings_go_to_stderr_with_hints() {
+    let tree = Tree::new();
+    tree.write(USR_CONF, fixture(DEBIAN_CONF));
+    tree.cmd(&["plan"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning[runtime-missing]: runtime `/usr/bin/nvidia-container-runtime`",
+        ))
+        .stderr(predicate::str::contains("warning[hook-executable-missing]"))
+        .stderr(predicate::str::contains(
+            "  hint: install the NVIDIA Container Toolkit",
+        ));
+}
+
+#[test]
+fn unsafe_debug_log_path_is_refused_unless_allowed() {
+    let tree = Tree::stock();
+    std::fs::create_dir_all(tree.real("/tmp")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tree.real("/tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["plan", "--cli-debug-log", "/tmp/nvidia.log"]));
+    assert!(
+        err.contains("error: debug log `/tmp/nvidia.log` is unsafe: `/tmp` is writable by group or others (mode 1777)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: the NVIDIA runtime opens its log as root"),
+        "{err}"
+    );
+    tree.cmd(&[
+        "plan",
+        "--cli-debug-log",
+        "/tmp/nvidia.log",
+        "--allow-unsafe-log-path",
+    ])
+    .assert()
+    .success()
+    .stderr(predicate::str::contains("warning[unsafe-log-path]"));
+    assert_eq!(tree.snapshot(), before);
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let tree = Tree::stock();
+    let plain = tree.cmd(&["plan"]).assert().success();
+    assert!(!plain.get_output().stdout.contains(&0x1b));
+    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    cmd.args(["plan", "--color", "always", "--root"])
+        .arg(tree.root());
+    let coloured = cmd.assert().success();
+    let out = String::from_utf8(coloured.get_output().stdout.clone()).unwrap();
+    assert!(out.contains("\u{1b}[32m+no-cgroups = true"), "{out}");
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    cmd.arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Usage: gpu-setup"));
+    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    cmd.args(["plan", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--detailed-exitcode"))
+        .stdout(predicate::str::contains("--containers-conf <PATH>"));
+    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    cmd.arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("gpu-setup "));
+}
+
+#[test]
+fn log_level_debug_logs_to_stderr_only() {
+    let tree = Tree::stock();
+    let out = tree
+        .cmd(&["plan", "--format", "json", "--log-level", "debug"])
+        .assert()
+        .success();
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("DEBUG"), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["changed"], true);
+}

@@ -1,0 +1,152 @@
+//! Test trees: a temporary root holding host files, and the binary run on it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use gpu_setup_apply::RootFs;
+use gpu_setup_plan::{plan, DesiredState, Plan};
+use tempfile::TempDir;
+
+pub const USR_CONF: &str = "/usr/share/containers/containers.conf";
+pub const ETC_CONF: &str = "/etc/containers/containers.conf";
+pub const DROPIN: &str = "/etc/containers/containers.conf.d/99-nvidia.conf";
+pub const NV_CONFIG: &str = "/etc/nvidia-container-runtime/config.toml";
+pub const HOOK: &str = "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json";
+
+/// The project's copy of the corpus.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// A fixture's text, e.g. `containers.conf/debian-bookworm-0.50.1+ds1-4.conf`.
+pub fn fixture(rel: &str) -> String {
+    fs::read_to_string(fixtures().join(rel)).unwrap()
+}
+
+/// Names of the files in a fixture directory, sorted.
+pub fn fixture_names(dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(fixtures().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+pub const DEBIAN_CONF: &str = "containers.conf/debian-bookworm-0.50.1+ds1-4.conf";
+pub const UBUNTU_NV: &str = "nvidia-config.toml/nvidia-container-toolkit-v1.13.5-ubuntu.toml";
+
+/// A temporary directory used as `--root`.
+pub struct Tree {
+    dir: TempDir,
+}
+
+/// Every node under a root: path -> (mode, content for files).
+pub type Snapshot = BTreeMap<PathBuf, (u32, Option<Vec<u8>>)>;
+
+impl Tree {
+    pub fn new() -> Self {
+        Tree {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Debian's stock containers.conf, Ubuntu's NVIDIA config.toml and the
+    /// NVIDIA executables: a host with the toolkit installed, not configured.
+    pub fn stock() -> Self {
+        let t = Tree::new();
+        t.write(USR_CONF, fixture(DEBIAN_CONF));
+        t.write(NV_CONFIG, fixture(UBUNTU_NV));
+        t.exe("/usr/bin/nvidia-container-runtime");
+        t.exe("/usr/bin/nvidia-container-toolkit");
+        t
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn real(&self, host_path: &str) -> PathBuf {
+        self.root().join(host_path.trim_start_matches('/'))
+    }
+
+    pub fn write(&self, host_path: &str, content: impl AsRef<[u8]>) -> &Self {
+        let p = self.real(host_path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+        self
+    }
+
+    pub fn exe(&self, host_path: &str) -> &Self {
+        self.write(host_path, "#!/bin/sh\nexit 0\n");
+        fs::set_permissions(self.real(host_path), fs::Permissions::from_mode(0o755)).unwrap();
+        self
+    }
+
+    /// Every file and directory under the root with modes and contents.
+    pub fn snapshot(&self) -> Snapshot {
+        fn walk(dir: &Path, base: &Path, out: &mut Snapshot) {
+            for entry in fs::read_dir(dir).unwrap() {
+                let entry = entry.unwrap();
+                let path = entry.path();
+                let meta = fs::symlink_metadata(&path).unwrap();
+                let rel = path.strip_prefix(base).unwrap().to_path_buf();
+                let mode = meta.permissions().mode();
+                if meta.is_dir() {
+                    out.insert(rel, (mode, None));
+                    walk(&path, base, out);
+                } else {
+                    out.insert(rel, (mode, Some(fs::read(&path).unwrap_or_default())));
+                }
+            }
+        }
+        let mut out = Snapshot::new();
+        walk(self.root(), self.root(), &mut out);
+        out
+    }
+
+    /// `gpu-setup --root <tree> --color never ARGS...`
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("gpu-setup").unwrap();
+        cmd.env_remove("GPU_SETUP_LOG").env_remove("NO_COLOR");
+        cmd.arg("--root")
+            .arg(self.root())
+            .arg("--color")
+            .arg("never")
+            .args(args);
+        cmd
+    }
+
+    /// The plan the library computes for this tree.
+    pub fn plan(&self, desired: &DesiredState) -> Plan {
+        plan(desired, &RootFs::new(self.root())).unwrap()
+    }
+
+    /// Writes a plan's results into the tree (what `apply` will do).
+    pub fn apply(&self, p: &Plan) {
+        for change in &p.changes {
+            match &change.after {
+                Some(bytes) => {
+                    self.write(change.path.as_str(), bytes);
+                }
+                None => fs::remove_file(self.real(change.path.as_str())).unwrap(),
+            }
+        }
+    }
+}
+
+/// Runs `cmd`, expects exit 1, and returns stderr.
+pub fn fails(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
