@@ -514,6 +514,18 @@ mod tests {
         TargetPath::new("/t.toml").unwrap()
     }
 
+    fn no_cgroups(text: &str) -> String {
+        set(
+            &p(),
+            text,
+            &["cli"],
+            "no-cgroups",
+            Value::from(true),
+            Expect::Bool,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn restore_keeps_crlf_and_missing_final_newline() {
         let original = "a = 1\r\nb = 2";
@@ -525,15 +537,7 @@ mod tests {
     fn uncomments_stock_line_in_place() {
         let text =
             "[cli]\n#path = \"x\"\n#no-cgroups = false\nload = true\n\n[rt]\n#no-cgroups = 1\n";
-        let out = set(
-            &p(),
-            text,
-            &["cli"],
-            "no-cgroups",
-            Value::from(true),
-            Expect::Bool,
-        )
-        .unwrap();
+        let out = no_cgroups(text);
         assert_eq!(
             out,
             "[cli]\n#path = \"x\"\nno-cgroups = true\nload = true\n\n[rt]\n#no-cgroups = 1\n"
@@ -543,15 +547,7 @@ mod tests {
     #[test]
     fn commented_line_in_another_table_is_not_used() {
         let text = "[cli]\nload = true\n\n[rt]\n#no-cgroups = false\n";
-        let out = set(
-            &p(),
-            text,
-            &["cli"],
-            "no-cgroups",
-            Value::from(true),
-            Expect::Bool,
-        )
-        .unwrap();
+        let out = no_cgroups(text);
         assert_eq!(
             out,
             "[cli]\nload = true\nno-cgroups = true\n\n[rt]\n#no-cgroups = false\n"
@@ -561,15 +557,7 @@ mod tests {
     #[test]
     fn commented_line_inside_multiline_string_is_not_uncommented() {
         let text = "[cli]\ns = \"\"\"\n#no-cgroups = false\n\"\"\"\n";
-        let out = set(
-            &p(),
-            text,
-            &["cli"],
-            "no-cgroups",
-            Value::from(true),
-            Expect::Bool,
-        )
-        .unwrap();
+        let out = no_cgroups(text);
         assert_eq!(
             out,
             "[cli]\ns = \"\"\"\n#no-cgroups = false\n\"\"\"\nno-cgroups = true\n"
@@ -600,15 +588,7 @@ mod tests {
     #[test]
     fn replacing_a_value_keeps_its_comment() {
         let text = "[cli]\nno-cgroups = false # set by admin\n";
-        let out = set(
-            &p(),
-            text,
-            &["cli"],
-            "no-cgroups",
-            Value::from(true),
-            Expect::Bool,
-        )
-        .unwrap();
+        let out = no_cgroups(text);
         assert_eq!(out, "[cli]\nno-cgroups = true # set by admin\n");
     }
 
