@@ -263,3 +263,33 @@ fn present_then_absent_restores_containers_conf_and_removes_the_dropin() {
         }
     }
 }
+
+#[test]
+fn every_corpus_pair_plans_then_is_configured_through_the_cli() {
+    for conf in fixture_names("containers.conf") {
+        for nv in fixture_names("nvidia-config.toml") {
+            let tree = Tree::new();
+            tree.write(USR_CONF, fixture(&format!("containers.conf/{conf}")));
+            tree.write(NV_CONFIG, fixture(&format!("nvidia-config.toml/{nv}")));
+            for mode in [DROPIN, USR_CONF] {
+                let args = ["plan", "--detailed-exitcode", "--containers-conf", mode];
+                let out = tree.cmd(&args).output().unwrap();
+                assert_eq!(out.status.code(), Some(2), "{conf} + {nv} via {mode}");
+                let stdout = String::from_utf8(out.stdout).unwrap();
+                let action = if mode == DROPIN { "create" } else { "modify" };
+                assert!(
+                    stdout.contains(&format!("{action} {mode}\n")),
+                    "{conf} + {nv}"
+                );
+                // The first round configures config.toml too; the second only moves the entry.
+                let nv_changes = stdout.contains(&format!("modify {NV_CONFIG}\n"));
+                assert_eq!(nv_changes, mode == DROPIN, "{conf} + {nv} via {mode}");
+                tree.apply(&tree.plan(&in_place(mode)));
+                tree.cmd(&args)
+                    .assert()
+                    .code(0)
+                    .stdout("The host is configured: nothing to change.\n");
+            }
+        }
+    }
+}
