@@ -40,7 +40,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Log verbosity; logs go to stderr.
-    #[arg(long, global = true, value_enum, env = "GPU_SETUP_LOG", default_value_t = LogLevel::Warn)]
+    #[arg(long, global = true, value_enum, env = crate::env::GPU_SETUP_LOG, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
 }
 

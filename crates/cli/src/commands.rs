@@ -6,9 +6,12 @@ use std::io;
 
 use anyhow::{bail, Context, Result};
 use gpu_setup_apply::RootFs;
-use gpu_setup_plan::{plan, DesiredState, ObserveError, PlanError, ProfileError, Settings};
+use gpu_setup_plan::{
+    plan_with, DesiredState, HostFacts, ObserveError, PlanError, ProfileError, Settings,
+};
 
 use crate::args::{Cli, Command, SettingsArgs};
+use crate::env;
 use crate::exit;
 use crate::printer::Printer;
 
@@ -19,7 +22,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
             let host = host(cli)?;
             let desired = desired_state(&args.settings)?;
             tracing::debug!(?desired, "desired state");
-            let plan = plan(&desired, &host)?;
+            let plan = plan_with(&desired, &facts(cli), &host)?;
             ignore_broken_pipe(printer.plan(&plan))?;
             Ok(if args.detailed_exitcode && !plan.is_empty() {
                 exit::CHANGES
@@ -37,6 +40,16 @@ fn host(cli: &Cli) -> Result<RootFs> {
         Ok(m) if m.is_dir() => Ok(RootFs::new(root.clone())),
         Ok(_) => bail!("root `{}` is not a directory", root.display()),
         Err(e) => Err(e).with_context(|| format!("cannot use root `{}`", root.display())),
+    }
+}
+
+/// How Podman runs here. The environment describes the running system, so it
+/// only counts when `--root` is `/` (not for an image under another root).
+fn facts(cli: &Cli) -> HostFacts {
+    if env::is_real_root(&cli.global.root) {
+        env::host_facts()
+    } else {
+        HostFacts::default()
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod commands;
+pub mod env;
 mod printer;
 
 use std::process::ExitCode;
@@ -41,11 +42,7 @@ pub fn init_logging(level: LogLevel) {
 /// Runs the whole program for an already-parsed command line.
 pub fn main_with(cli: Cli) -> ExitCode {
     init_logging(cli.global.log_level);
-    let printer = Printer::new(
-        cli.global.format,
-        cli.global.color,
-        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-    );
+    let printer = Printer::new(cli.global.format, cli.global.color, env::no_color());
     match run(&cli, &printer) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -6,6 +6,7 @@
 pub mod containers_conf;
 pub mod desired;
 pub mod error;
+pub mod facts;
 pub mod hook;
 mod nvidia_config;
 pub mod observe;
@@ -17,9 +18,10 @@ pub mod warnings;
 
 pub use desired::{DesiredState, Presence, ProfileError, Settings};
 pub use error::{ObserveError, PlanError};
+pub use facts::HostFacts;
 pub use observe::{Kind, MemHost, Meta, Observe, Observed};
 pub use paths::{well_known, PathError, TargetPath};
-pub use plan::{plan, Action, Change, Plan};
+pub use plan::{plan, plan_with, Action, Change, Plan};
 pub use render::{sha256, unified_diff, PlanReport};
 pub use warnings::{Level, Warning};
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::containers_conf::{self, is_dropin, DROPIN_TEMPLATE};
 use crate::desired::{DesiredState, Presence};
 use crate::error::{decode, PlanError};
+use crate::facts::HostFacts;
 use crate::hook;
 use crate::nvidia_config;
 use crate::observe::{Observe, Observed};
@@ -66,9 +67,19 @@ impl Plan {
     }
 }
 
-/// Computes the plan that takes the host seen through `host` to `desired`.
-/// Reads only; never writes.
+/// Computes the plan that takes the host seen through `host` to `desired`,
+/// for Podman run as root with no `$CONTAINERS_CONF`. Reads only.
 pub fn plan(desired: &DesiredState, host: &dyn Observe) -> Result<Plan, PlanError> {
+    plan_with(desired, &HostFacts::default(), host)
+}
+
+/// Like [`plan`], with facts about how Podman is run (they change which
+/// containers.conf files the warnings consider). Reads only; never writes.
+pub fn plan_with(
+    desired: &DesiredState,
+    facts: &HostFacts,
+    host: &dyn Observe,
+) -> Result<Plan, PlanError> {
     let mut changes = Vec::new();
 
     let conf_path = &desired.containers_conf;
@@ -101,7 +112,7 @@ pub fn plan(desired: &DesiredState, host: &dyn Observe) -> Result<Plan, PlanErro
     let (hook_after, reason) = plan_hook(desired, &hook_file)?;
     changes.extend(change(hook_path, hook_file, hook_after, vec![reason]));
 
-    let warnings = warnings::collect(desired, host, conf_text.as_deref())?;
+    let warnings = warnings::collect(desired, facts, host, conf_text.as_deref())?;
     Ok(Plan { changes, warnings })
 }
 

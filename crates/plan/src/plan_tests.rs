@@ -2,7 +2,9 @@
 //! changes and warnings.
 
 use crate::desired::{Presence, Settings};
-use crate::{plan, Action, DesiredState, MemHost, Plan, PlanError};
+use crate::{
+    plan, plan_with, Action, DesiredState, HostFacts, MemHost, Plan, PlanError, TargetPath,
+};
 
 const STOCK_CONF: &str = "[engine]\n#hooks_dir = []\n\n[engine.runtimes]\n#crun = [\n#  \"/usr/bin/crun\",\n#]\n\n[engine.volume_plugins]\n\n[machine]\n";
 const STOCK_NV: &str = "[nvidia-container-cli]\nload-kmods = true\n#no-cgroups = false\n";
@@ -292,4 +294,57 @@ fn broken_other_conf_is_an_error() {
             .starts_with("`/etc/containers/containers.conf` line 1, column 8:"),
         "{err}"
     );
+}
+
+#[test]
+fn containers_conf_env_replaces_the_main_files() {
+    let host = stock().with_file("/etc/custom.conf", "[engine]\n");
+    let facts = HostFacts {
+        containers_conf_env: Some(TargetPath::new("/etc/custom.conf").unwrap()),
+        ..HostFacts::default()
+    };
+    // The drop-in still counts.
+    let p = plan_with(&DesiredState::default(), &facts, &host).unwrap();
+    assert!(
+        !codes(&p).contains(&"containers-conf-not-read"),
+        "{:?}",
+        codes(&p)
+    );
+    // A main file does not.
+    let s = Settings {
+        containers_conf: Some("/usr/share/containers/containers.conf".into()),
+        ..Settings::default()
+    };
+    let p = plan_with(&desired(s), &facts, &host).unwrap();
+    assert!(
+        codes(&p).contains(&"containers-conf-not-read"),
+        "{:?}",
+        codes(&p)
+    );
+}
+
+#[test]
+fn rootless_user_files_are_read_last() {
+    let host = stock().with_file(
+        "/home/u/.config/containers/containers.conf.d/gpu.conf",
+        "[engine.runtimes]\nnvidia = [\"/home/u/bin/runtime\"]\n",
+    );
+    let facts = HostFacts {
+        user_config_dir: Some(TargetPath::new("/home/u/.config/containers").unwrap()),
+        ..HostFacts::default()
+    };
+    let p = plan_with(&DesiredState::default(), &facts, &host).unwrap();
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "runtime-overridden")
+        .unwrap();
+    assert!(
+        w.message
+            .contains("/home/u/.config/containers/containers.conf.d/gpu.conf"),
+        "{}",
+        w.message
+    );
+    // Root does not read them.
+    assert!(!codes(&plan(&DesiredState::default(), &host).unwrap()).contains(&"runtime-overridden"));
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::containers_conf::{self, ConfView};
 use crate::desired::{DesiredState, Presence};
 use crate::error::{decode, PlanError};
+use crate::facts::HostFacts;
 use crate::observe::{Kind, Observe, Observed};
 use crate::paths::{well_known, TargetPath};
 
@@ -51,11 +52,12 @@ struct ConfFile {
 /// containers.conf (`None` when it will not exist).
 pub(crate) fn collect(
     d: &DesiredState,
+    facts: &HostFacts,
     host: &dyn Observe,
     our_conf: Option<&str>,
 ) -> Result<Vec<Warning>, PlanError> {
     let mut out = Vec::new();
-    let (files, ours_read) = conf_files(d, host, our_conf)?;
+    let (files, ours_read) = conf_files(d, facts, host, our_conf)?;
     let present = d.presence == Presence::Present;
 
     if present && !ours_read {
@@ -107,38 +109,37 @@ pub(crate) fn collect(
 /// key), and whether ours is among them. Podman up to 5.x reads both main
 /// files and the /etc drop-ins; Podman 6 reads one main file and drop-ins
 /// from /usr/share and /etc (a same-named /etc drop-in masks /usr/share).
+/// `$CONTAINERS_CONF` replaces the main files; a rootless user's files come
+/// last.
 fn conf_files(
     d: &DesiredState,
+    facts: &HostFacts,
     host: &dyn Observe,
     our_conf: Option<&str>,
 ) -> Result<(Vec<ConfFile>, bool), PlanError> {
     let ours = &d.containers_conf;
-    let mut paths = Vec::new();
-    for main in [
-        well_known::USR_CONTAINERS_CONF,
-        well_known::ETC_CONTAINERS_CONF,
-    ] {
-        paths.push(parse_known(main)?);
-    }
-    let mut dropins: Vec<(String, TargetPath)> = Vec::new();
-    for dir in [well_known::USR_DROPIN_DIR, well_known::ETC_DROPIN_DIR] {
-        let dir = parse_known(dir)?;
-        let mut names = host.list(&dir)?.unwrap_or_default();
-        if ours.parent().as_ref() == Some(&dir) && !names.iter().any(|n| n == ours.file_name()) {
-            names.push(ours.file_name().to_owned());
-        }
-        for name in names.into_iter().filter(|n| n.ends_with(".conf")) {
-            let path = dir.join(&name).map_err(|source| PlanError::Path {
-                setting: "drop-in name",
+    let mut paths = match &facts.containers_conf_env {
+        Some(env) => vec![env.clone()],
+        None => vec![
+            parse_known(well_known::USR_CONTAINERS_CONF)?,
+            parse_known(well_known::ETC_CONTAINERS_CONF)?,
+        ],
+    };
+    let system_dirs = [
+        parse_known(well_known::USR_DROPIN_DIR)?,
+        parse_known(well_known::ETC_DROPIN_DIR)?,
+    ];
+    paths.extend(dropins(&system_dirs, ours, host)?);
+    if let Some(user) = &facts.user_config_dir {
+        let join = |name: &str| {
+            user.join(name).map_err(|source| PlanError::Path {
+                setting: "user config dir",
                 source,
-            })?;
-            // A later directory's drop-in masks a same-named earlier one.
-            dropins.retain(|(n, _)| *n != name);
-            dropins.push((name, path));
-        }
+            })
+        };
+        paths.push(join("containers.conf")?);
+        paths.extend(dropins(&[join("containers.conf.d")?], ours, host)?);
     }
-    dropins.sort_by(|a, b| a.0.cmp(&b.0));
-    paths.extend(dropins.into_iter().map(|(_, p)| p));
 
     let ours_read = paths.contains(ours);
     let mut files = Vec::new();
@@ -157,6 +158,33 @@ fn conf_files(
         }
     }
     Ok((files, ours_read))
+}
+
+/// The `*.conf` files of `dirs` in the order Podman reads them: by file name,
+/// a later directory's file masking a same-named one in an earlier directory.
+/// Our own drop-in counts even before it exists.
+fn dropins(
+    dirs: &[TargetPath],
+    ours: &TargetPath,
+    host: &dyn Observe,
+) -> Result<Vec<TargetPath>, PlanError> {
+    let mut found: Vec<(String, TargetPath)> = Vec::new();
+    for dir in dirs {
+        let mut names = host.list(dir)?.unwrap_or_default();
+        if ours.parent().as_ref() == Some(dir) && !names.iter().any(|n| n == ours.file_name()) {
+            names.push(ours.file_name().to_owned());
+        }
+        for name in names.into_iter().filter(|n| n.ends_with(".conf")) {
+            let path = dir.join(&name).map_err(|source| PlanError::Path {
+                setting: "drop-in name",
+                source,
+            })?;
+            found.retain(|(n, _)| *n != name);
+            found.push((name, path));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found.into_iter().map(|(_, p)| p).collect())
 }
 
 fn parse_known(p: &str) -> Result<TargetPath, PlanError> {

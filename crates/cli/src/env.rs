@@ -1,0 +1,98 @@
+//! Environment variables gpu-setup reads, declared in one place, and the host
+//! facts derived from them.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use gpu_setup_plan::{HostFacts, TargetPath};
+
+/// Log level when `--log-level` is not given (read by clap).
+pub const GPU_SETUP_LOG: &str = "GPU_SETUP_LOG";
+/// Any non-empty value turns colour off in `--color auto`.
+pub const NO_COLOR: &str = "NO_COLOR";
+/// Podman reads this file instead of the main containers.conf files.
+pub const CONTAINERS_CONF: &str = "CONTAINERS_CONF";
+/// A rootless user's config home (default `$HOME/.config`).
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+/// A rootless user's home.
+pub const HOME: &str = "HOME";
+
+/// Whether `NO_COLOR` asks for no colour.
+pub fn no_color() -> bool {
+    std::env::var_os(NO_COLOR).is_some_and(|v| !v.is_empty())
+}
+
+/// Facts about how Podman will be run from this environment: which main
+/// containers.conf `$CONTAINERS_CONF` names, and, when not root, the user's
+/// config directory. Paths are host paths, read under `--root` like all others.
+pub fn host_facts() -> HostFacts {
+    host_facts_from(nix::unistd::geteuid().is_root(), |name| {
+        std::env::var_os(name)
+    })
+}
+
+fn host_facts_from(is_root: bool, var: impl Fn(&str) -> Option<OsString>) -> HostFacts {
+    let path = |value: Option<OsString>| {
+        value
+            .and_then(|v| v.into_string().ok())
+            .and_then(|s| TargetPath::new(&s).ok())
+    };
+    let user_config_dir = if is_root {
+        None
+    } else {
+        let config_home = path(var(XDG_CONFIG_HOME)).or_else(|| {
+            path(var(HOME)).and_then(|h| TargetPath::new(&format!("{h}/.config")).ok())
+        });
+        config_home.and_then(|c| c.join("containers").ok())
+    };
+    HostFacts {
+        containers_conf_env: path(var(CONTAINERS_CONF)),
+        user_config_dir,
+    }
+}
+
+/// Whether a path names the real root (facts from the environment describe
+/// the running system; for other roots they are still read under the root).
+pub fn is_real_root(root: &Path) -> bool {
+    root == Path::new("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn root_has_no_user_config() {
+        let f = host_facts_from(
+            true,
+            vars(&[("HOME", "/root"), ("CONTAINERS_CONF", "/etc/c.conf")]),
+        );
+        assert_eq!(f.user_config_dir, None);
+        assert_eq!(f.containers_conf_env.unwrap().as_str(), "/etc/c.conf");
+    }
+
+    #[test]
+    fn rootless_user_config_follows_xdg_then_home() {
+        let f = host_facts_from(false, vars(&[("HOME", "/home/u")]));
+        assert_eq!(
+            f.user_config_dir.unwrap().as_str(),
+            "/home/u/.config/containers"
+        );
+        let f = host_facts_from(
+            false,
+            vars(&[("HOME", "/home/u"), ("XDG_CONFIG_HOME", "/cfg")]),
+        );
+        assert_eq!(f.user_config_dir.unwrap().as_str(), "/cfg/containers");
+        let f = host_facts_from(false, vars(&[("CONTAINERS_CONF", "relative.conf")]));
+        assert_eq!(f, HostFacts::default());
+    }
+}
