@@ -233,6 +233,21 @@ fn bad_flag_values_exit_1_not_2() {
     );
     let err = refused(&tree, &["plan", "--containers-conf", "/etc/../x.conf"]);
     assert!(err.contains("contains `..`"), "{err}");
+    let err = refused(
+        &tree,
+        &["plan", "--hook-file", "/usr/share/containers/oci/hooks.d/"],
+    );
+    assert!(
+        err.starts_with(
+            "error: invalid hook file: `/usr/share/containers/oci/hooks.d/` does not name a file"
+        ),
+        "{err}"
+    );
+    let err = refused(
+        &tree,
+        &["plan", "--runtime-path", "/usr/bin/nvidia\nruntime"],
+    );
+    assert!(err.starts_with("error: invalid runtime path: `/usr/bin/nvidia\\nruntime` contains a NUL byte or a line break"), "{err}");
 }
 
 #[test]

@@ -271,3 +271,23 @@ fn log_level_debug_logs_to_stderr_only() {
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["changed"], true);
 }
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let tree = Tree::stock();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpu-setup"))
+        .args(["plan", "--root"])
+        .arg(tree.root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("error:"),
+        "{stderr}"
+    );
+}

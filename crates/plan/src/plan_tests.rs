@@ -348,3 +348,24 @@ fn rootless_user_files_are_read_last() {
     // Root does not read them.
     assert!(!codes(&plan(&DesiredState::default(), &host).unwrap()).contains(&"runtime-overridden"));
 }
+
+#[test]
+fn hook_file_not_ending_in_json_is_warned() {
+    let s = Settings {
+        hook_file: Some("/usr/share/containers/oci/hooks.d/nvidia.hook".into()),
+        ..Settings::default()
+    };
+    assert!(codes(&plan(&desired(s), &stock()).unwrap()).contains(&"hook-file-ignored"));
+}
+
+#[test]
+fn vendor_main_file_hidden_by_etc_main_file_is_noted_for_podman_6() {
+    let host = stock().with_file("/etc/containers/containers.conf", "[engine]\n");
+    let s = Settings {
+        containers_conf: Some("/usr/share/containers/containers.conf".into()),
+        ..Settings::default()
+    };
+    let p = plan(&desired(s.clone()), &host).unwrap();
+    assert!(codes(&p).contains(&"main-conf-shadowed"), "{:?}", codes(&p));
+    assert!(!codes(&plan(&desired(s), &stock()).unwrap()).contains(&"main-conf-shadowed"));
+}
