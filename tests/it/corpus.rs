@@ -4,49 +4,18 @@
 
 use gpu_setup_plan::{plan, DesiredState, MemHost, Presence, Settings};
 use serde_json::Value;
-use similar::{capture_diff_slices, Algorithm, DiffOp};
+use similar::{ChangeTag, TextDiff};
 
 use crate::util::*;
 
 /// Lines removed and added between two texts.
 fn line_changes(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
-    let a: Vec<&str> = before.split_inclusive('\n').collect();
-    let b: Vec<&str> = after.split_inclusive('\n').collect();
     let (mut removed, mut added) = (Vec::new(), Vec::new());
-    for op in capture_diff_slices(Algorithm::Myers, &a, &b) {
-        match op {
-            DiffOp::Equal { .. } => {}
-            DiffOp::Delete {
-                old_index, old_len, ..
-            } => removed.extend(
-                a[old_index..old_index + old_len]
-                    .iter()
-                    .map(|s| s.to_string()),
-            ),
-            DiffOp::Insert {
-                new_index, new_len, ..
-            } => added.extend(
-                b[new_index..new_index + new_len]
-                    .iter()
-                    .map(|s| s.to_string()),
-            ),
-            DiffOp::Replace {
-                old_index,
-                old_len,
-                new_index,
-                new_len,
-            } => {
-                removed.extend(
-                    a[old_index..old_index + old_len]
-                        .iter()
-                        .map(|s| s.to_string()),
-                );
-                added.extend(
-                    b[new_index..new_index + new_len]
-                        .iter()
-                        .map(|s| s.to_string()),
-                );
-            }
+    for change in TextDiff::from_lines(before, after).iter_all_changes() {
+        match change.tag() {
+            ChangeTag::Delete => removed.push(change.value().to_owned()),
+            ChangeTag::Insert => added.push(change.value().to_owned()),
+            ChangeTag::Equal => {}
         }
     }
     (removed, added)

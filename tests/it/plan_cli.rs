@@ -6,6 +6,12 @@ use serde_json::Value;
 use crate::util::*;
 use gpu_setup_plan::DesiredState;
 
+/// Runs a successful command and parses its JSON stdout.
+fn plan_json(tree: &Tree, args: &[&str]) -> Value {
+    let out = tree.cmd(args).assert().success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
 #[test]
 fn plan_on_a_stock_host_shows_diffs_and_writes_nothing() {
     let tree = Tree::stock();
@@ -54,14 +60,7 @@ fn detailed_exitcode_is_2_with_changes_and_0_when_configured() {
 #[test]
 fn json_report_has_the_documented_shape() {
     let tree = Tree::stock();
-    let out = tree
-        .cmd(&["plan", "--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let v = plan_json(&tree, &["plan", "--format", "json"]);
     assert_eq!(v["changed"], true);
     let files = v["files"].as_array().unwrap();
     assert_eq!(files.len(), 3);
@@ -90,14 +89,7 @@ fn json_report_has_the_documented_shape() {
 fn json_when_configured_reports_no_change() {
     let tree = Tree::stock();
     tree.apply(&tree.plan(&DesiredState::default()));
-    let out = tree
-        .cmd(&["plan", "--format=json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let v = plan_json(&tree, &["plan", "--format=json"]);
     assert_eq!(v["changed"], false);
     assert_eq!(v["files"], serde_json::json!([]));
 }

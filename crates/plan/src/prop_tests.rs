@@ -2,7 +2,7 @@
 //! are about, are idempotent, and removal after adding restores the bytes.
 
 use proptest::prelude::*;
-use similar::{capture_diff_slices, Algorithm, DiffOp};
+use similar::{ChangeTag, TextDiff};
 
 use crate::containers_conf::{remove_runtime, set_runtime};
 use crate::paths::TargetPath;
@@ -51,28 +51,24 @@ fn document() -> impl Strategy<Value = String> {
         })
 }
 
+/// Lines removed and added, compared without their line endings.
 fn removed_and_added(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
-    let a: Vec<&str> = before.lines().collect();
-    let b: Vec<&str> = after.lines().collect();
+    let lines = |t: &str| {
+        let mut t = t.replace("\r\n", "\n");
+        if !t.is_empty() && !t.ends_with('\n') {
+            t.push('\n');
+        }
+        t
+    };
+    let (a, b) = (lines(before), lines(after));
     let (mut removed, mut added) = (Vec::new(), Vec::new());
-    for op in capture_diff_slices(Algorithm::Myers, &a, &b) {
-        let (o, ol, n, nl) = match op {
-            DiffOp::Equal { .. } => continue,
-            DiffOp::Delete {
-                old_index, old_len, ..
-            } => (old_index, old_len, 0, 0),
-            DiffOp::Insert {
-                new_index, new_len, ..
-            } => (0, 0, new_index, new_len),
-            DiffOp::Replace {
-                old_index,
-                old_len,
-                new_index,
-                new_len,
-            } => (old_index, old_len, new_index, new_len),
-        };
-        removed.extend(a[o..o + ol].iter().map(|s| s.to_string()));
-        added.extend(b[n..n + nl].iter().map(|s| s.to_string()));
+    for change in TextDiff::from_lines(&a, &b).iter_all_changes() {
+        let line = change.value().trim_end_matches('\n').to_owned();
+        match change.tag() {
+            ChangeTag::Delete => removed.push(line),
+            ChangeTag::Insert => added.push(line),
+            ChangeTag::Equal => {}
+        }
     }
     (removed, added)
 }
