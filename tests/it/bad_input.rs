@@ -231,6 +231,8 @@ fn bad_flag_values_exit_1_not_2() {
         err.starts_with("error: invalid runtime name: `a b`"),
         "{err}"
     );
+    let err = refused(&tree, &["plan", "--hook-file", NV_CONFIG]);
+    assert!(err.starts_with("error: invalid file paths: `/etc/nvidia-container-runtime/config.toml` is given for two"), "{err}");
     let err = refused(&tree, &["plan", "--containers-conf", "/etc/../x.conf"]);
     assert!(err.contains("contains `..`"), "{err}");
     let err = refused(

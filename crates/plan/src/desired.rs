@@ -146,7 +146,7 @@ impl DesiredState {
                 message: format!("`{runtime_name}`: use letters, digits, `-`, `_` and `.` only"),
             });
         }
-        Ok(DesiredState {
+        let desired = DesiredState {
             presence: s.state.unwrap_or_default(),
             containers_conf: file(
                 "containers.conf path",
@@ -170,7 +170,23 @@ impl DesiredState {
             cli_debug_log: optional("CLI debug log", &s.cli_debug_log)?,
             runtime_debug_log: optional("runtime debug log", &s.runtime_debug_log)?,
             allow_unsafe_log_path: s.allow_unsafe_log_path.unwrap_or(false),
-        })
+        };
+        let managed = [
+            &desired.containers_conf,
+            &desired.nvidia_config,
+            &desired.hook_file,
+        ];
+        for (i, a) in managed.iter().enumerate() {
+            if managed[i + 1..].contains(a) {
+                return Err(PlanError::Setting {
+                    setting: "file paths",
+                    message: format!(
+                        "`{a}` is given for two of containers.conf, NVIDIA config and hook file"
+                    ),
+                });
+            }
+        }
+        Ok(desired)
     }
 }
 
@@ -242,6 +258,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("runtime name"));
+        let same = Settings {
+            hook_file: Some("/etc/nvidia-container-runtime/config.toml".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            DesiredState::from_settings(&same).unwrap_err().to_string(),
+            "invalid file paths: `/etc/nvidia-container-runtime/config.toml` is given for two of containers.conf, NVIDIA config and hook file"
+        );
         let bad = Settings {
             hook_path: Some("nvidia-container-toolkit".into()),
             ..Settings::default()
