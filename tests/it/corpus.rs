@@ -21,6 +21,12 @@ fn line_changes(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
     (removed, added)
 }
 
+/// The planned content of `path`.
+fn after_text(p: &gpu_setup_plan::Plan, path: &str) -> String {
+    let change = p.changes.iter().find(|c| c.path.as_str() == path).unwrap();
+    String::from_utf8(change.after.clone().unwrap()).unwrap()
+}
+
 fn independent_parse(text: &str) -> Value {
     basic_toml::from_str(text)
         .unwrap_or_else(|e| panic!("second parser rejects the result: {e}\n{text}"))
@@ -43,12 +49,7 @@ fn every_containers_conf_gets_exactly_one_line_inside_engine_runtimes() {
         let host = MemHost::new().with_file(USR_CONF, original.clone());
         let desired = in_place(USR_CONF);
         let p = plan(&desired, &host).unwrap();
-        let change = p
-            .changes
-            .iter()
-            .find(|c| c.path.as_str() == USR_CONF)
-            .unwrap();
-        let after = String::from_utf8(change.after.clone().unwrap()).unwrap();
+        let after = after_text(&p, USR_CONF);
 
         let (removed, added) = line_changes(&original, &after);
         assert!(removed.is_empty(), "{name}: removed {removed:?}");
@@ -96,12 +97,7 @@ fn every_nvidia_config_gets_no_cgroups_in_its_table() {
         let original = fixture(&format!("nvidia-config.toml/{name}"));
         let host = MemHost::new().with_file(NV_CONFIG, original.clone());
         let p = plan(&DesiredState::default(), &host).unwrap();
-        let change = p
-            .changes
-            .iter()
-            .find(|c| c.path.as_str() == NV_CONFIG)
-            .unwrap();
-        let after = String::from_utf8(change.after.clone().unwrap()).unwrap();
+        let after = after_text(&p, NV_CONFIG);
 
         let (removed, added) = line_changes(&original, &after);
         assert_eq!(added, ["no-cgroups = true\n"], "{name}");
@@ -147,12 +143,7 @@ fn debug_logs_replace_the_stock_commented_paths() {
             .with_file(NV_CONFIG, original.clone())
             .with_dir("/var/log", 0o755);
         let p = plan(&desired, &host).unwrap();
-        let change = p
-            .changes
-            .iter()
-            .find(|c| c.path.as_str() == NV_CONFIG)
-            .unwrap();
-        let after = String::from_utf8(change.after.clone().unwrap()).unwrap();
+        let after = after_text(&p, NV_CONFIG);
         let v = independent_parse(&after);
         assert_eq!(
             v["nvidia-container-cli"]["debug"], "/var/log/nvidia-container-toolkit.log",
