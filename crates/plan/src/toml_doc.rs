@@ -289,14 +289,11 @@ fn uncomment_in_place(
         let content = line.trim_end_matches(['\n', '\r']);
         let trimmed = content.trim_start();
         // Only a complete one-line `#key = value` counts: the first line of a
-        // commented multi-line array (`#crun = [`) would leave its tail behind.
+        // commented multi-line array (`#crun = [`) would leave its tail behind,
+        // and `#key.sub = 1` is another key.
         let commented = trimmed.strip_prefix('#').is_some_and(|rest| {
-            rest.trim_start()
-                .strip_prefix(key)
-                .is_some_and(|r| r.trim_start().starts_with('='))
-                && rest
-                    .parse::<DocumentMut>()
-                    .is_ok_and(|d| d.len() == 1 && d.contains_key(key))
+            rest.parse::<DocumentMut>()
+                .is_ok_and(|d| d.len() == 1 && d.get(key).is_some_and(Item::is_value))
         });
         if commented {
             let indent = &content[..content.len() - trimmed.len()];
@@ -514,7 +511,7 @@ mod tests {
         TargetPath::new("/t.toml").unwrap()
     }
 
-    fn no_cgroups(text: &str) -> String {
+    fn no_cgroups(text: &str) -> Result<String, PlanError> {
         set(
             &p(),
             text,
@@ -523,7 +520,6 @@ mod tests {
             Value::from(true),
             Expect::Bool,
         )
-        .unwrap()
     }
 
     #[test]
@@ -537,7 +533,7 @@ mod tests {
     fn uncomments_stock_line_in_place() {
         let text =
             "[cli]\n#path = \"x\"\n#no-cgroups = false\nload = true\n\n[rt]\n#no-cgroups = 1\n";
-        let out = no_cgroups(text);
+        let out = no_cgroups(text).unwrap();
         assert_eq!(
             out,
             "[cli]\n#path = \"x\"\nno-cgroups = true\nload = true\n\n[rt]\n#no-cgroups = 1\n"
@@ -547,7 +543,7 @@ mod tests {
     #[test]
     fn commented_line_in_another_table_is_not_used() {
         let text = "[cli]\nload = true\n\n[rt]\n#no-cgroups = false\n";
-        let out = no_cgroups(text);
+        let out = no_cgroups(text).unwrap();
         assert_eq!(
             out,
             "[cli]\nload = true\nno-cgroups = true\n\n[rt]\n#no-cgroups = false\n"
@@ -557,11 +553,18 @@ mod tests {
     #[test]
     fn commented_line_inside_multiline_string_is_not_uncommented() {
         let text = "[cli]\ns = \"\"\"\n#no-cgroups = false\n\"\"\"\n";
-        let out = no_cgroups(text);
+        let out = no_cgroups(text).unwrap();
         assert_eq!(
             out,
             "[cli]\ns = \"\"\"\n#no-cgroups = false\n\"\"\"\nno-cgroups = true\n"
         );
+    }
+
+    #[test]
+    fn commented_subkey_is_not_our_key() {
+        let text = "[cli]\n#no-cgroups.x = 1\n";
+        let out = no_cgroups(text).unwrap();
+        assert_eq!(out, "[cli]\nno-cgroups = true\n#no-cgroups.x = 1\n");
     }
 
     #[test]
@@ -588,22 +591,14 @@ mod tests {
     #[test]
     fn replacing_a_value_keeps_its_comment() {
         let text = "[cli]\nno-cgroups = false # set by admin\n";
-        let out = no_cgroups(text);
+        let out = no_cgroups(text).unwrap();
         assert_eq!(out, "[cli]\nno-cgroups = true # set by admin\n");
     }
 
     #[test]
     fn wrong_type_is_located() {
         let text = "[cli]\n\nno-cgroups = \"yes\"\n";
-        let err = set(
-            &p(),
-            text,
-            &["cli"],
-            "no-cgroups",
-            Value::from(true),
-            Expect::Bool,
-        )
-        .unwrap_err();
+        let err = no_cgroups(text).unwrap_err();
         assert_eq!(
             err.to_string(),
             "`/t.toml` line 3, column 14: `cli.no-cgroups` must be a boolean, found string"

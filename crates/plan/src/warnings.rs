@@ -1,5 +1,6 @@
 //! Warnings: what would still keep GPUs from working after the plan, found by
-//! reading the same files Podman reads (see docs/podman-nvidia-facts).
+//! reading the same files Podman reads (docs/plan.md lists them and every
+//! warning code).
 
 use serde::Serialize;
 
