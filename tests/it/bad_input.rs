@@ -202,6 +202,10 @@ fn a_root_that_is_not_a_directory() {
     let err = fails(&mut cmd);
     assert!(err.starts_with("error: root `"), "{err}");
     assert!(err.contains("is not a directory"), "{err}");
+    assert!(
+        err.contains("hint: --root takes the directory to treat as `/`"),
+        "{err}"
+    );
     let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
     cmd.args(["plan", "--root"]).arg(tree.real("/missing"));
     let err = fails(&mut cmd);
@@ -209,6 +213,7 @@ fn a_root_that_is_not_a_directory() {
         err.contains("caused by: No such file or directory"),
         "{err}"
     );
+    assert!(err.contains("hint: --root takes the directory"), "{err}");
 }
 
 #[test]
@@ -272,6 +277,11 @@ fn bad_profile() {
         err.starts_with("error: cannot read profile `/nonexistent/p.toml`"),
         "{err}"
     );
+    assert!(
+        err.contains("caused by: No such file or directory"),
+        "{err}"
+    );
+    assert!(err.contains("hint: --profile takes a TOML file"), "{err}");
 }
 
 #[test]

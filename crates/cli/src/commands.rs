@@ -4,7 +4,7 @@
 use std::fs;
 use std::io;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use gpu_setup_apply::RootFs;
 use gpu_setup_plan::{
     plan_with, DesiredState, HostFacts, ObserveError, PlanError, ProfileError, Settings,
@@ -36,10 +36,18 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
 /// The host under `--root`, which must be a directory.
 fn host(cli: &Cli) -> Result<RootFs> {
     let root = &cli.global.root;
+    let hint = "--root takes the directory to treat as `/` (an image or a test tree)";
     match fs::metadata(root) {
         Ok(m) if m.is_dir() => Ok(RootFs::new(root.clone())),
-        Ok(_) => bail!("root `{}` is not a directory", root.display()),
-        Err(e) => Err(e).with_context(|| format!("cannot use root `{}`", root.display())),
+        Ok(_) => Err(Hinted::new(
+            format!("root `{}` is not a directory", root.display()),
+            hint,
+        )
+        .into()),
+        Err(e) => Err(e).context(Hinted::new(
+            format!("cannot use root `{}`", root.display()),
+            hint,
+        )),
     }
 }
 
@@ -57,8 +65,12 @@ fn facts(cli: &Cli) -> HostFacts {
 fn desired_state(args: &SettingsArgs) -> Result<DesiredState> {
     let mut settings = Settings::default();
     if let Some(profile) = &args.profile {
-        let text = fs::read_to_string(profile)
-            .with_context(|| format!("cannot read profile `{}`", profile.display()))?;
+        let text = fs::read_to_string(profile).with_context(|| {
+            Hinted::new(
+                format!("cannot read profile `{}`", profile.display()),
+                "--profile takes a TOML file such as templates/gpu-setup.toml",
+            )
+        })?;
         settings = Settings::from_profile(&profile.display().to_string(), &text)
             .context("invalid profile")?;
     }
@@ -77,6 +89,10 @@ fn ignore_broken_pipe(r: io::Result<()>) -> Result<()> {
 
 /// The hint for the first error in the chain that has one.
 pub(crate) fn hint_of(err: &anyhow::Error) -> Option<String> {
+    // A `Hinted` used as context is only reachable through anyhow's downcast.
+    if let Some(h) = err.downcast_ref::<Hinted>() {
+        return Some(h.hint.to_owned());
+    }
     err.chain().find_map(|e| {
         if let Some(e) = e.downcast_ref::<PlanError>() {
             e.hint()
@@ -84,10 +100,29 @@ pub(crate) fn hint_of(err: &anyhow::Error) -> Option<String> {
             e.hint()
         } else if e.downcast_ref::<ProfileError>().is_some() {
             Some("see templates/gpu-setup.toml for the profile's keys".to_owned())
-        } else if let Some(e) = e.downcast_ref::<io::Error>() {
-            (e.kind() == io::ErrorKind::NotFound).then(|| "check the path".to_owned())
         } else {
             None
         }
     })
 }
+
+/// A CLI-level error that carries its own hint.
+#[derive(Debug)]
+struct Hinted {
+    message: String,
+    hint: &'static str,
+}
+
+impl Hinted {
+    fn new(message: String, hint: &'static str) -> Self {
+        Hinted { message, hint }
+    }
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {}
