@@ -1,7 +1,15 @@
-//! gpu-setup-apply: the only crate that touches the host. For now it observes
-//! files under a root directory for the planner; writing comes with
-//! transactional apply.
+//! gpu-setup-apply: the only crate that changes the host. [`RootFs`] observes
+//! files under a root for the planner; [`transaction`] carries out a plan as
+//! one all-or-nothing transaction through the [`fs::Fs`] seam, recorded in
+//! the [`journal`], undone by rollback, serialised by the [`lock`].
 
+mod error;
+pub mod fs;
+pub mod journal;
+pub mod lock;
 mod observe;
+pub mod transaction;
+mod write;
 
+pub use error::{ApplyError, Drift, StepError};
 pub use observe::RootFs;

@@ -42,6 +42,17 @@ pub struct GlobalArgs {
     /// Log verbosity; logs go to stderr.
     #[arg(long, global = true, value_enum, env = crate::env::GPU_SETUP_LOG, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
+    /// Where transactions, backups and the lock live (under --root).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/var/lib/gpu-setup"
+    )]
+    pub state_dir: String,
+    /// How long to wait for another gpu-setup run to finish before giving up.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
+    pub lock_timeout: u64,
 }
 
 /// Output formats.
@@ -79,8 +90,17 @@ pub enum LogLevel {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what would change, as unified diffs, and warn about what would
-    /// still stop GPUs from working. Never writes anything.
+    /// still stop GPUs from working. Changes no managed file (it only
+    /// finishes undoing a transaction a crash interrupted).
     Plan(PlanArgs),
+    /// Carry out the plan as one transaction: every file changes or none
+    /// does, with backups and a journal entry. Nothing to do: writes nothing.
+    Apply(ApplyArgs),
+    /// Undo the last applied transaction (or the one named), restoring each
+    /// file's bytes, mode and owner.
+    Rollback(RollbackArgs),
+    /// List transactions, newest first.
+    History,
 }
 
 /// Arguments of `plan`.
@@ -90,9 +110,37 @@ pub struct PlanArgs {
     /// error (Terraform's convention).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also save the plan to FILE (JSON) for `gpu-setup apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// The desired state.
     #[command(flatten)]
     pub settings: SettingsArgs,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `gpu-setup plan --out FILE`: apply exactly that plan,
+    /// refusing if any file changed since. Without it, plan from the flags.
+    #[arg(value_name = "PLAN_FILE", conflicts_with = "SettingsArgs")]
+    pub plan_file: Option<PathBuf>,
+    /// The desired state.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// Arguments of `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The transaction to undo (see `gpu-setup history`) [default: the last
+    /// applied one]
+    #[arg(value_name = "ID")]
+    pub id: Option<u64>,
+    /// Roll back even when a file was changed since the transaction (the
+    /// current content is kept in the journal).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The desired state: built-in defaults, then `--profile`, then these flags.
@@ -208,11 +256,22 @@ mod tests {
             "absent",
         ])
         .unwrap();
-        let Command::Plan(args) = cli.command;
+        let Command::Plan(args) = cli.command else {
+            panic!("not plan")
+        };
         let s = args.settings.to_settings();
         assert_eq!(s.no_cgroups, Some(false));
         assert_eq!(s.state, Some(Presence::Absent));
         assert_eq!(s.runtime_name, None);
         assert!(Cli::try_parse_from(["gpu-setup", "plan", "--no-cgroups", "yes"]).is_err());
+    }
+
+    #[test]
+    fn a_plan_file_excludes_settings_flags() {
+        assert!(Cli::try_parse_from(["gpu-setup", "apply", "p.json"]).is_ok());
+        assert!(Cli::try_parse_from(["gpu-setup", "apply", "--state", "absent"]).is_ok());
+        let err =
+            Cli::try_parse_from(["gpu-setup", "apply", "p.json", "--state", "absent"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 }

@@ -48,7 +48,8 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Err(err) => {
             let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
             let hint = commands::hint_of(&err);
-            printer.error(&err.to_string(), &causes, hint.as_deref());
+            let details = commands::details_of(&err);
+            printer.error(&err.to_string(), &causes, &details, hint.as_deref());
             ExitCode::from(exit::ERROR)
         }
     }

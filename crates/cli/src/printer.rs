@@ -4,7 +4,9 @@
 use std::io::{self, IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
+use gpu_setup_apply::journal::{Manifest, TxKind};
 use gpu_setup_plan::{unified_diff, Action, Level, Plan, PlanReport, Warning};
+use serde::Serialize;
 
 use crate::args::{ColorChoice, Format};
 
@@ -57,22 +59,146 @@ impl Printer {
                 writeln!(out)
             }
             Format::Text => {
-                let mut out = io::stdout().lock();
-                for change in &plan.changes {
-                    let header = format!("{} {}", change.action.as_str(), change.path);
-                    writeln!(out, "{}", self.paint(BOLD, &header))?;
-                    for reason in &change.reasons {
-                        writeln!(out, "  # {reason}")?;
-                    }
-                    for line in unified_diff(change).lines() {
-                        writeln!(out, "{}", self.diff_line(line))?;
-                    }
-                    writeln!(out)?;
-                }
+                self.changes(plan)?;
                 self.warnings(&plan.warnings)?;
-                writeln!(out, "{}", summary(plan))
+                writeln!(io::stdout().lock(), "{}", summary(plan))
             }
         }
+    }
+
+    /// The plan `apply` is about to carry out (text only: JSON prints one
+    /// object at the end).
+    pub fn plan_preview(&self, plan: &Plan) -> io::Result<()> {
+        match self.format {
+            Format::Json => Ok(()),
+            Format::Text => self.plan(plan),
+        }
+    }
+
+    fn changes(&self, plan: &Plan) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        for change in &plan.changes {
+            let header = format!("{} {}", change.action.as_str(), change.path);
+            writeln!(out, "{}", self.paint(BOLD, &header))?;
+            for reason in &change.reasons {
+                writeln!(out, "  # {reason}")?;
+            }
+            for line in unified_diff(change).lines() {
+                writeln!(out, "{}", self.diff_line(line))?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
+    /// The result of `apply`: in text, the plan was shown already (or is
+    /// shown now when there was nothing to do); in JSON, one object.
+    pub fn applied(&self, report: &Report<'_>) -> io::Result<()> {
+        match (self.format, report.manifest) {
+            (Format::Json, _) => self.json(&report.json()),
+            (Format::Text, None) => self.plan(report.plan),
+            (Format::Text, Some(m)) => {
+                let line = format!(
+                    "Applied transaction {}: {}. Undo with `gpu-setup rollback {}`.",
+                    m.id,
+                    counts(report.plan),
+                    m.id
+                );
+                writeln!(io::stdout().lock(), "{}", self.paint(BOLD, &line))
+            }
+        }
+    }
+
+    /// The result of `rollback`.
+    pub fn rolled_back(&self, report: &Report<'_>) -> io::Result<()> {
+        let Some(m) = report.manifest else {
+            return Ok(());
+        };
+        match self.format {
+            Format::Json => self.json(&report.json()),
+            Format::Text => {
+                self.changes(report.plan)?;
+                let line = format!(
+                    "Rolled back transaction {} as transaction {}: {}.",
+                    m.rolls_back.unwrap_or_default(),
+                    m.id,
+                    counts(report.plan)
+                );
+                writeln!(io::stdout().lock(), "{}", self.paint(BOLD, &line))
+            }
+        }
+    }
+
+    /// Says that an interrupted transaction was undone (stderr, any format).
+    pub fn recovered(&self, id: u64, notes: &[String]) {
+        let mut err = io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "{}: transaction {id} was interrupted (crash or kill); it has been undone and every file it touched is as before",
+            self.paint(CYAN, "recovered")
+        );
+        for note in notes {
+            let _ = writeln!(err, "  note: {note}");
+        }
+    }
+
+    /// The journal, newest first.
+    pub fn history(&self, history: &[Manifest]) -> io::Result<()> {
+        if self.format == Format::Json {
+            let txs: Vec<TxJson<'_>> = history.iter().map(TxJson::new).collect();
+            return self.json(&serde_json::json!({ "transactions": txs }));
+        }
+        let mut out = io::stdout().lock();
+        if history.is_empty() {
+            return writeln!(out, "No transactions yet.");
+        }
+        writeln!(
+            out,
+            "{}",
+            self.paint(
+                BOLD,
+                &format!(
+                    "{:>4}  {:<20}  {:<12}  {:<16}  STATUS",
+                    "ID", "TIME", "USER", "KIND"
+                )
+            )
+        )?;
+        for m in history {
+            let kind = match (m.kind, m.rolls_back) {
+                (TxKind::Rollback, Some(id)) => format!("rollback of {id}"),
+                (TxKind::Rollback, None) => "rollback".to_owned(),
+                (TxKind::Apply, _) => "apply".to_owned(),
+            };
+            let user = match &m.sudo_user {
+                Some(s) => format!("{} ({s})", m.user),
+                None => m.user.clone(),
+            };
+            writeln!(
+                out,
+                "{:>4}  {:<20}  {:<12}  {:<16}  {}",
+                m.id,
+                m.time,
+                user,
+                kind,
+                m.status.as_str()
+            )?;
+            for f in &m.files {
+                writeln!(out, "        {:<6}  {}", f.action.as_str(), f.path)?;
+            }
+            if let Some(e) = &m.error {
+                writeln!(out, "        error: {e}")?;
+            }
+            for note in &m.notes {
+                writeln!(out, "        note: {note}")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn json(&self, value: &impl Serialize) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value)?;
+        writeln!(out)
     }
 
     fn diff_line(&self, line: &str) -> String {
@@ -107,12 +233,17 @@ impl Printer {
 
     /// Prints an error with its causes and hint: text on stderr, and in JSON
     /// mode also `{"error": ..., "hint": ...}` on stdout.
-    pub fn error(&self, message: &str, causes: &[String], hint: Option<&str>) {
+    pub fn error(&self, message: &str, causes: &[String], details: &[String], hint: Option<&str>) {
         // Nothing sensible is left to do if stderr itself is gone.
         let mut err = io::stderr().lock();
         let _ = writeln!(err, "{}: {message}", self.paint(RED_BOLD, "error"));
         for cause in causes {
             let _ = writeln!(err, "  caused by: {cause}");
+        }
+        for detail in details {
+            for line in detail.lines() {
+                let _ = writeln!(err, "{}", self.diff_line(line));
+            }
         }
         if let Some(hint) = hint {
             let _ = writeln!(err, "{}: {hint}", self.paint(CYAN, "hint"));
@@ -121,10 +252,126 @@ impl Printer {
             let report = serde_json::json!({
                 "error": message,
                 "causes": causes,
+                "details": details,
                 "hint": hint,
             });
             let _ = writeln!(io::stdout().lock(), "{report:#}");
         }
+    }
+}
+
+/// What `apply` or `rollback` did, for the printer.
+#[derive(Debug)]
+pub struct Report<'a> {
+    /// The changes (empty when nothing was to do).
+    pub plan: &'a Plan,
+    /// The transaction, when one ran.
+    pub manifest: Option<&'a Manifest>,
+    /// Interrupted transactions undone first.
+    pub recovered: &'a [u64],
+}
+
+/// One file in the JSON result of `apply` and `rollback`.
+#[derive(Debug, Serialize)]
+struct FileJson<'a> {
+    path: &'a str,
+    action: Action,
+    before_sha256: Option<&'a str>,
+    after_sha256: Option<&'a str>,
+}
+
+impl Report<'_> {
+    fn json(&self) -> serde_json::Value {
+        let files: Vec<FileJson<'_>> = self
+            .manifest
+            .map(|m| {
+                m.files
+                    .iter()
+                    .map(|f| FileJson {
+                        path: f.path.as_str(),
+                        action: f.action,
+                        before_sha256: f.before.as_ref().map(|b| b.sha256.as_str()),
+                        after_sha256: f.after.as_ref().map(|a| a.sha256.as_str()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut v = serde_json::json!({
+            "changed": self.manifest.is_some(),
+            "transaction": self.manifest.map(|m| m.id),
+            "files": files,
+            "warnings": self.plan.warnings,
+            "recovered": self.recovered,
+        });
+        if let Some(id) = self.manifest.and_then(|m| m.rolls_back) {
+            v["rolled_back"] = id.into();
+        }
+        v
+    }
+}
+
+/// One transaction in `history --format json`.
+#[derive(Debug, Serialize)]
+struct TxJson<'a> {
+    id: u64,
+    time: &'a str,
+    user: &'a str,
+    uid: u32,
+    sudo_user: Option<&'a str>,
+    kind: TxKind,
+    rolls_back: Option<u64>,
+    status: &'a gpu_setup_apply::journal::Status,
+    command: &'a [String],
+    files: Vec<FileJson<'a>>,
+    error: Option<&'a str>,
+    notes: &'a [String],
+}
+
+impl<'a> TxJson<'a> {
+    fn new(m: &'a Manifest) -> Self {
+        TxJson {
+            id: m.id,
+            time: &m.time,
+            user: &m.user,
+            uid: m.uid,
+            sudo_user: m.sudo_user.as_deref(),
+            kind: m.kind,
+            rolls_back: m.rolls_back,
+            status: &m.status,
+            command: &m.command,
+            files: m
+                .files
+                .iter()
+                .map(|f| FileJson {
+                    path: f.path.as_str(),
+                    action: f.action,
+                    before_sha256: f.before.as_ref().map(|b| b.sha256.as_str()),
+                    after_sha256: f.after.as_ref().map(|a| a.sha256.as_str()),
+                })
+                .collect(),
+            error: m.error.as_deref(),
+            notes: &m.notes,
+        }
+    }
+}
+
+/// `1 created, 2 modified` (only the actions that occur).
+fn counts(plan: &Plan) -> String {
+    let parts: Vec<String> = [
+        (Action::Create, "created"),
+        (Action::Modify, "modified"),
+        (Action::Delete, "deleted"),
+    ]
+    .iter()
+    .filter_map(|(a, word)| {
+        let n = plan.changes.iter().filter(|c| c.action == *a).count();
+        (n > 0).then(|| format!("{n} {word}"))
+    })
+    .collect();
+    if parts.is_empty() {
+        "no file changed".to_owned()
+    } else {
+        parts.join(", ")
     }
 }
 

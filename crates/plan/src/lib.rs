@@ -13,6 +13,7 @@ pub mod observe;
 pub mod paths;
 pub mod plan;
 pub mod render;
+pub mod saved;
 mod toml_doc;
 pub mod warnings;
 
@@ -22,7 +23,8 @@ pub use facts::HostFacts;
 pub use observe::{Kind, MemHost, Meta, Observe, Observed};
 pub use paths::{well_known, PathError, TargetPath};
 pub use plan::{plan, plan_with, Action, Change, Plan};
-pub use render::{sha256, unified_diff, PlanReport};
+pub use render::{sha256, text_diff, unified_diff, PlanReport};
+pub use saved::{SavedPlan, SavedPlanError};
 pub use warnings::{Level, Warning};
 #[cfg(test)]
 mod plan_tests;

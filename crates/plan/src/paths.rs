@@ -5,14 +5,27 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An absolute, normalised path as the host sees it, such as
 /// `/etc/containers/containers.conf`. Never contains `.`, `..` or empty
 /// components, so it cannot climb out of a `--root`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct TargetPath(String);
+
+impl TryFrom<String> for TargetPath {
+    type Error = PathError;
+    fn try_from(raw: String) -> Result<Self, PathError> {
+        TargetPath::new(&raw)
+    }
+}
+
+impl From<TargetPath> for String {
+    fn from(p: TargetPath) -> String {
+        p.0
+    }
+}
 
 /// Why a string is not a valid [`TargetPath`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! The plan: which managed files change, how and why, plus warnings about
 //! what would still keep GPUs from working.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::containers_conf::{self, is_dropin, DROPIN_TEMPLATE};
 use crate::desired::{DesiredState, Presence};
@@ -14,7 +14,7 @@ use crate::paths::TargetPath;
 use crate::warnings::{self, Warning};
 
 /// What happens to one file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// The file does not exist yet and will be written.

@@ -21,8 +21,8 @@ fn desired(s: Settings) -> DesiredState {
     DesiredState::from_settings(&s).unwrap()
 }
 
-fn codes(p: &Plan) -> Vec<&'static str> {
-    p.warnings.iter().map(|w| w.code).collect()
+fn codes(p: &Plan) -> Vec<&str> {
+    p.warnings.iter().map(|w| w.code.as_ref()).collect()
 }
 
 fn summary(p: &Plan) -> Vec<(String, Action)> {

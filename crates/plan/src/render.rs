@@ -20,8 +20,6 @@ pub fn sha256(bytes: &[u8]) -> String {
 /// The unified diff of one change, with `a/` and `b/` headers like git
 /// (`/dev/null` for a created or deleted file).
 pub fn unified_diff(change: &Change) -> String {
-    let before = String::from_utf8_lossy(change.before.bytes().unwrap_or_default());
-    let after = String::from_utf8_lossy(change.after.as_deref().unwrap_or_default());
     let path = change.path.as_str();
     let old = match change.action {
         Action::Create => "/dev/null".to_owned(),
@@ -31,10 +29,23 @@ pub fn unified_diff(change: &Change) -> String {
         Action::Delete => "/dev/null".to_owned(),
         _ => format!("b{path}"),
     };
+    text_diff(
+        change.before.bytes().unwrap_or_default(),
+        change.after.as_deref().unwrap_or_default(),
+        &old,
+        &new,
+    )
+}
+
+/// The unified diff from `before` to `after` with the given header names
+/// (invalid UTF-8 is shown lossily).
+pub fn text_diff(before: &[u8], after: &[u8], old_header: &str, new_header: &str) -> String {
+    let before = String::from_utf8_lossy(before);
+    let after = String::from_utf8_lossy(after);
     TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(3)
-        .header(&old, &new)
+        .header(old_header, new_header)
         .to_string()
 }
 

@@ -2,7 +2,9 @@
 //! reading the same files Podman reads (docs/plan.md lists them and every
 //! warning code).
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::containers_conf::{self, ConfView};
 use crate::desired::{DesiredState, Presence};
@@ -12,7 +14,7 @@ use crate::observe::{Kind, Observe, Observed};
 use crate::paths::{well_known, TargetPath};
 
 /// How serious a warning is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// GPUs will probably not work until this is fixed.
@@ -22,10 +24,10 @@ pub enum Level {
 }
 
 /// One problem that the plan does not fix. `code` is stable for scripts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
     /// Stable identifier, e.g. `runtime-missing`.
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     /// Warning or info.
     pub level: Level,
     /// One line saying what is wrong.
@@ -36,7 +38,7 @@ pub struct Warning {
 
 fn warn(code: &'static str, message: String, hint: Option<String>) -> Warning {
     Warning {
-        code,
+        code: Cow::Borrowed(code),
         level: Level::Warning,
         message,
         hint,
@@ -80,7 +82,7 @@ pub(crate) fn collect(
         cdi_warnings(host, &mut out)?;
         if d.no_cgroups {
             out.push(Warning {
-                code: "no-cgroups-rootful",
+                code: Cow::Borrowed("no-cgroups-rootful"),
                 level: Level::Info,
                 message: "`no-cgroups = true` is for rootless Podman; it breaks GPU access in rootful containers".to_owned(),
                 hint: Some("use --no-cgroups false on hosts that run GPU containers as root".to_owned()),
@@ -222,7 +224,7 @@ fn runtime_warnings(d: &DesiredState, files: &[ConfFile], out: &mut Vec<Warning>
         .any(|f| f.path.as_str() == well_known::ETC_CONTAINERS_CONF);
     if ours.as_str() == well_known::USR_CONTAINERS_CONF && etc_main {
         out.push(Warning {
-            code: "main-conf-shadowed",
+            code: Cow::Borrowed("main-conf-shadowed"),
             level: Level::Info,
             message: format!(
                 "Podman 6 reads only the first main containers.conf that exists: `{}` hides `{ours}`",

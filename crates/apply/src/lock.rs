@@ -1,0 +1,69 @@
+//! The state lock: one `flock(2)` on `<state-dir>/lock` serialises every run
+//! that may change the host. The kernel drops it when the process dies, so a
+//! crash never leaves a stale lock.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag};
+
+use crate::error::{ApplyError, StepError};
+use crate::fs::Fs;
+use crate::journal::StateDir;
+
+/// Held while this process may change the host; released on drop.
+#[derive(Debug)]
+pub struct StateLock {
+    _lock: Flock<File>,
+}
+
+/// How often a waiting run retries the lock.
+const POLL: Duration = Duration::from_millis(25);
+
+impl StateLock {
+    /// Takes the lock, creating the state directory when missing, waiting up
+    /// to `timeout` for another run to release it.
+    pub fn acquire(fs: &dyn Fs, state: &StateDir, timeout: Duration) -> Result<Self, ApplyError> {
+        state.ensure(fs)?;
+        let path = state.lock_path();
+        let step_err = |step, source| StepError {
+            step,
+            path: state.show(&path),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
+            .open(&path)
+            .map_err(|e| step_err("open", e))?;
+        let start = Instant::now();
+        let mut announced = false;
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(StateLock { _lock: lock }),
+                Err((f, Errno::EWOULDBLOCK)) => file = f,
+                Err((_, errno)) => return Err(step_err("lock", errno.into()).into()),
+            }
+            if start.elapsed() >= timeout {
+                return Err(ApplyError::LockTimeout {
+                    path: state.show(&path),
+                    waited_secs: timeout.as_secs(),
+                });
+            }
+            if !announced {
+                tracing::info!(
+                    "waiting for another gpu-setup to release {}",
+                    path.display()
+                );
+                announced = true;
+            }
+            std::thread::sleep(POLL.min(timeout.saturating_sub(start.elapsed())));
+        }
+    }
+}
