@@ -1,10 +1,13 @@
 //! Integration tests: the real `gpu-setup` binary on temporary roots, and the
 //! planner on every file of the corpus. One test binary for all of them.
 
-#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::print_stderr, missing_docs)]
 
+mod apply_cli;
 mod bad_input;
 mod corpus;
+mod crash;
+mod kernel;
 mod man;
 mod plan_cli;
 mod util;

@@ -15,6 +15,39 @@ pub const ETC_CONF: &str = "/etc/containers/containers.conf";
 pub const DROPIN: &str = "/etc/containers/containers.conf.d/99-nvidia.conf";
 pub const NV_CONFIG: &str = "/etc/nvidia-container-runtime/config.toml";
 pub const HOOK: &str = "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json";
+pub const STATE_DIR: &str = "/var/lib/gpu-setup";
+
+/// Whether the tests run as root (CI does; some tests need it).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Skips a test that needs root, saying why; CI (which sets
+/// `GPU_SETUP_REQUIRE_ROOT_TESTS`) runs as root and fails instead of skipping.
+pub fn need_root(why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("GPU_SETUP_REQUIRE_ROOT_TESTS").is_none(),
+        "this test must run as root in CI: {why}"
+    );
+    eprintln!("skipped: needs root ({why})");
+    false
+}
+
+/// Stdout of a command that must succeed.
+pub fn ok_stdout(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
 
 /// The project's copy of the corpus.
 pub fn fixtures() -> PathBuf {
@@ -108,6 +141,27 @@ impl Tree {
         out
     }
 
+    /// Like [`Tree::snapshot`], without the state dir (and the parents made
+    /// for it): the files a transaction may change.
+    pub fn targets(&self) -> Snapshot {
+        let state = Path::new(STATE_DIR.trim_start_matches('/'));
+        self.snapshot()
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with(state) && !state.starts_with(p))
+            .collect()
+    }
+
+    /// Paths of leftover temp files (`.*~`) anywhere under the root.
+    pub fn temp_files(&self) -> Vec<PathBuf> {
+        self.snapshot()
+            .into_keys()
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                name.ends_with('~') || name.ends_with(".tmp")
+            })
+            .collect()
+    }
+
     /// `gpu-setup --root <tree> --color never ARGS...`
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("gpu-setup").unwrap();
@@ -136,6 +190,44 @@ impl Tree {
             }
         }
     }
+}
+
+/// Asserts two snapshots are equal, naming the paths that differ (the
+/// whole maps are too large to read).
+#[track_caller]
+pub fn assert_same(now: &Snapshot, expected: &Snapshot) {
+    let differ: Vec<&PathBuf> = now
+        .keys()
+        .chain(expected.keys())
+        .filter(|p| now.get(*p) != expected.get(*p))
+        .collect();
+    assert!(differ.is_empty(), "paths that differ: {differ:?}");
+}
+
+/// The filesystem steps a command takes on a fresh tree from `make`, as
+/// `name path` with the path as the tree shows it (from its trace log).
+pub fn steps_of(args: &[&str], make: &dyn Fn() -> Tree) -> Vec<String> {
+    let tree = make();
+    let out = tree
+        .cmd(args)
+        .env("GPU_SETUP_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = tree.root().to_str().unwrap().to_owned();
+    String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(" step ").map(|(_, rest)| rest))
+        .filter_map(|rest| {
+            rest.split_once(": ")
+                .map(|(_, step)| step.replace(&root, ""))
+        })
+        .collect()
 }
 
 /// Runs `cmd`, expects exit 1, and returns stderr.

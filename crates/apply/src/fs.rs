@@ -156,6 +156,7 @@ impl<F: Fs> FaultyFs<F> {
         self.log
             .borrow_mut()
             .push(format!("{name} {}", path.display()));
+        tracing::trace!("step {n}: {name} {}", path.display());
         if let Some(delay) = self.delay {
             std::thread::sleep(delay);
         }

@@ -14,6 +14,11 @@ use crate::write;
 /// The manifest format this build writes and reads.
 pub const FORMAT: u32 = 1;
 
+/// A transaction's manifest, in its directory.
+const MANIFEST: &str = "manifest.json";
+/// The temp file a manifest is written through.
+const MANIFEST_TEMP: &str = "manifest.json.tmp";
+
 /// What a transaction did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -140,6 +145,7 @@ pub struct Actor {
 /// The state directory under a root.
 #[derive(Clone, Debug)]
 pub struct StateDir {
+    root: PathBuf,
     shown: TargetPath,
     real: PathBuf,
 }
@@ -148,6 +154,7 @@ impl StateDir {
     /// The state directory `dir` (as the host sees it) under `root`.
     pub fn new(root: &Path, dir: &TargetPath) -> Self {
         StateDir {
+            root: root.to_path_buf(),
             shown: dir.clone(),
             real: dir.under(root),
         }
@@ -177,10 +184,10 @@ impl StateDir {
         self.transactions().join(id.to_string())
     }
 
-    /// How a path inside the state dir is shown to users.
+    /// How a path under the root is shown to users: as the host sees it.
     pub fn show(&self, real: &Path) -> String {
-        match real.strip_prefix(&self.real) {
-            Ok(rest) => format!("{}/{}", self.shown, rest.display()),
+        match real.strip_prefix(&self.root) {
+            Ok(rest) => format!("/{}", rest.display()),
             Err(_) => real.display().to_string(),
         }
     }
@@ -214,10 +221,52 @@ impl StateDir {
             } else {
                 0o755
             };
-            fs.create_dir(dir)
-                .map_err(|e| self.step_err("create directory", dir, e))?;
+            match fs.create_dir(dir) {
+                Ok(()) => {}
+                // Another run (this happens before the lock is held) made
+                // it first.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => continue,
+                Err(e) => return Err(self.step_err("create directory", dir, e)),
+            }
             fs.set_mode(dir, mode)
                 .map_err(|e| self.step_err("chmod", dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Leftovers of runs that died before their journal entry was complete
+    /// (a transaction directory without a manifest: no target was touched)
+    /// or while rewriting a manifest (its temp file).
+    pub fn leftovers(&self) -> Result<Vec<PathBuf>, StepError> {
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            let dir = self.tx_dir(id);
+            let exists = |p: &Path| fs::exists(p).map_err(|e| self.step_err("inspect", p, e));
+            if !exists(&dir.join(MANIFEST))? {
+                out.push(dir);
+            } else if exists(&dir.join(MANIFEST_TEMP))? {
+                out.push(dir.join(MANIFEST_TEMP));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes what [`StateDir::leftovers`] found. The caller holds the lock.
+    pub fn remove_leftovers(&self, fs: &dyn Fs) -> Result<(), StepError> {
+        for path in self.leftovers()? {
+            tracing::info!(path = %path.display(), "removing a leftover of an interrupted run");
+            if path.is_dir() {
+                let entries = fs::read_dir(&path).map_err(|e| self.step_err("list", &path, e))?;
+                for entry in entries.unwrap_or_default() {
+                    fs.remove_file(&entry)
+                        .map_err(|e| self.step_err("remove", &entry, e))?;
+                }
+                fs.remove_dir(&path)
+                    .map_err(|e| self.step_err("remove directory", &path, e))?;
+            } else {
+                fs.remove_file(&path)
+                    .map_err(|e| self.step_err("remove", &path, e))?;
+            }
         }
         Ok(())
     }
@@ -238,7 +287,7 @@ impl StateDir {
     /// The manifest of `id`; `None` when its directory holds none (a run that
     /// died before writing it, having changed nothing).
     pub fn load(&self, id: u64) -> Result<Option<Manifest>, ApplyError> {
-        let path = self.tx_dir(id).join("manifest.json");
+        let path = self.tx_dir(id).join(MANIFEST);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -291,7 +340,7 @@ impl StateDir {
     /// Writes a manifest atomically into its transaction directory.
     pub fn save(&self, fs: &dyn Fs, manifest: &Manifest) -> Result<(), StepError> {
         let dir = self.tx_dir(manifest.id);
-        let target = dir.join("manifest.json");
+        let target = dir.join(MANIFEST);
         let mut bytes = serde_json::to_vec_pretty(manifest)
             .map_err(|e| self.step_err("serialize", &target, std::io::Error::other(e)))?;
         bytes.push(b'\n');
@@ -301,15 +350,8 @@ impl StateDir {
             gid: 0,
             xattrs: Vec::new(),
         };
-        write::atomic(
-            fs,
-            &target,
-            &dir.join("manifest.json.tmp"),
-            &bytes,
-            &attrs,
-            false,
-        )
-        .map_err(|(step, path, e)| self.step_err(step, &path, e))
+        write::atomic(fs, &target, &dir.join(MANIFEST_TEMP), &bytes, &attrs, false)
+            .map_err(|(step, path, e)| self.step_err(step, &path, e))
     }
 
     /// Writes a copy (backup) into a transaction directory, fsynced.

@@ -13,3 +13,6 @@ mod write;
 
 pub use error::{ApplyError, Drift, StepError};
 pub use observe::RootFs;
+
+#[cfg(test)]
+mod transaction_tests;

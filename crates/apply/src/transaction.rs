@@ -217,61 +217,78 @@ pub fn execute(
         status: Status::Pending,
         files: Vec::with_capacity(ops.len()),
         created_dirs: missing_dirs(ctx, ops)?,
-        removed_dirs: Vec::new(),
+        // Recorded before they are removed, so that undoing an interrupted
+        // rollback can recreate them.
+        removed_dirs: remove_dirs
+            .iter()
+            .filter(|d| ctx.real(d).is_dir())
+            .cloned()
+            .collect(),
         error: None,
         notes: Vec::new(),
     };
 
     // Copies of every file before and after, then the manifest: all durable
-    // before the first target changes.
-    for (i, (op, cur)) in ops.iter().zip(&current).enumerate() {
-        let before = match cur {
-            Some(f) => {
-                let copy = format!("{i}.before");
-                ctx.state.write_copy(ctx.fs, id, &copy, &f.bytes)?;
-                Some(FileState {
-                    sha256: sha256(&f.bytes),
-                    attrs: f.attrs.clone(),
-                    copy,
-                })
-            }
-            None => None,
-        };
-        let after = match &op.after {
-            Some(bytes) => {
-                let copy = format!("{i}.after");
-                ctx.state.write_copy(ctx.fs, id, &copy, bytes)?;
-                let attrs = op
-                    .attrs
-                    .clone()
-                    .or_else(|| before.as_ref().map(|b| b.attrs.clone()))
-                    .unwrap_or_else(|| new_file_attrs(ctx.actor));
-                Some(FileState {
-                    sha256: sha256(bytes),
-                    attrs,
-                    copy,
-                })
-            }
-            None => None,
-        };
-        let action = match (&before, &after) {
-            (None, _) => Action::Create,
-            (Some(_), Some(_)) => Action::Modify,
-            (Some(_), None) => Action::Delete,
-        };
-        manifest.files.push(FileRecord {
-            path: op.path.clone(),
-            action,
-            before,
-            after,
-            temp: temp_name(&op.path, id),
-        });
+    // before the first target changes. If that fails, no target was touched:
+    // the half-written entry is removed.
+    let journaled = (|| -> Result<(), ApplyError> {
+        for (i, (op, cur)) in ops.iter().zip(&current).enumerate() {
+            let before = match cur {
+                Some(f) => {
+                    let copy = format!("{i}.before");
+                    ctx.state.write_copy(ctx.fs, id, &copy, &f.bytes)?;
+                    Some(FileState {
+                        sha256: sha256(&f.bytes),
+                        attrs: f.attrs.clone(),
+                        copy,
+                    })
+                }
+                None => None,
+            };
+            let after = match &op.after {
+                Some(bytes) => {
+                    let copy = format!("{i}.after");
+                    ctx.state.write_copy(ctx.fs, id, &copy, bytes)?;
+                    let attrs = op
+                        .attrs
+                        .clone()
+                        .or_else(|| before.as_ref().map(|b| b.attrs.clone()))
+                        .unwrap_or_else(|| new_file_attrs(ctx.actor));
+                    Some(FileState {
+                        sha256: sha256(bytes),
+                        attrs,
+                        copy,
+                    })
+                }
+                None => None,
+            };
+            let action = match (&before, &after) {
+                (None, _) => Action::Create,
+                (Some(_), Some(_)) => Action::Modify,
+                (Some(_), None) => Action::Delete,
+            };
+            manifest.files.push(FileRecord {
+                path: op.path.clone(),
+                action,
+                before,
+                after,
+                temp: temp_name(&op.path, id),
+            });
+        }
+        ctx.state.save(ctx.fs, &manifest)?;
+        write::sync_parent(ctx.fs, &tx_dir).map_err(|f| ctx.step_error(f))?;
+        tracing::info!(id, "journal entry written");
+        Ok(())
+    })();
+    if let Err(e) = journaled {
+        if let Err(cleanup) = std::fs::remove_dir_all(&tx_dir) {
+            tracing::warn!(id, error = %cleanup, "cannot remove an unused journal entry");
+        }
+        return Err(e);
     }
-    ctx.state.save(ctx.fs, &manifest)?;
-    write::sync_parent(ctx.fs, &tx_dir).map_err(|f| ctx.step_error(f))?;
-    tracing::info!(id, "journal entry written");
 
-    let result = carry_out(ctx, &manifest, remove_dirs).and_then(|removed| {
+    let planned_removals = manifest.removed_dirs.clone();
+    let result = carry_out(ctx, &manifest, &planned_removals).and_then(|removed| {
         manifest.removed_dirs = removed;
         manifest.status = Status::Applied;
         ctx.state.save(ctx.fs, &manifest)
@@ -286,11 +303,6 @@ pub fn execute(
             // An applied status may not have reached the disk: undo from what
             // was recorded before the targets changed.
             manifest.status = Status::Pending;
-            manifest.removed_dirs = remove_dirs
-                .iter()
-                .filter(|d| !ctx.real(d).exists())
-                .cloned()
-                .collect();
             match undo(ctx, &manifest) {
                 Ok(notes) => {
                     manifest.status = Status::Failed;
@@ -405,6 +417,8 @@ fn carry_out(
             Err(e) => return Err(ctx.step_error(("remove directory", real, e))),
         }
     }
+    // Parents first, like `created_dirs`.
+    removed.reverse();
     Ok(removed)
 }
 
@@ -432,7 +446,9 @@ pub fn undo(ctx: &Ctx<'_>, m: &Manifest) -> Result<Vec<String>, StepError> {
     let chown = ctx.actor.uid == 0;
     // Directories a rollback removed come back first, parents first, so the
     // files can be restored into them.
-    for dir in &m.removed_dirs {
+    let mut recreate = m.removed_dirs.clone();
+    recreate.sort_by_key(|d| d.as_str().len());
+    for dir in &recreate {
         let real = ctx.real(dir);
         if !fs::exists(&real).map_err(|e| ctx.step_error(("inspect", real.clone(), e)))? {
             ctx.fs
@@ -553,20 +569,23 @@ pub struct Recovered {
     pub notes: Vec<String>,
 }
 
-/// Whether the journal holds a pending transaction. Reads only; takes no lock.
-pub fn has_pending(state: &StateDir) -> Result<bool, ApplyError> {
-    Ok(state.history()?.iter().any(|m| m.status == Status::Pending))
+/// Whether the journal holds a pending transaction or the leftovers of a
+/// run that died. Reads only; takes no lock.
+pub fn needs_recovery(state: &StateDir) -> Result<bool, ApplyError> {
+    Ok(!state.leftovers()?.is_empty()
+        || state.history()?.iter().any(|m| m.status == Status::Pending))
 }
 
 /// Undoes every pending transaction (left by a crash) and marks it
 /// recovered. The caller holds the lock, so no pending entry is live.
 pub fn recover(ctx: &Ctx<'_>) -> Result<Vec<Recovered>, ApplyError> {
+    ctx.state.remove_leftovers(ctx.fs)?;
     let mut out = Vec::new();
     for mut m in ctx.state.history()?.into_iter().rev() {
         if m.status != Status::Pending {
             continue;
         }
-        tracing::warn!(id = m.id, "undoing an interrupted transaction");
+        tracing::info!(id = m.id, "undoing an interrupted transaction");
         let notes = undo(ctx, &m)?;
         m.status = Status::Recovered;
         m.notes = notes.clone();

@@ -204,7 +204,7 @@ impl Session {
     /// Undoes a transaction a crash left, if the journal holds one. Takes the
     /// lock only then, so a clean host sees no write at all.
     fn recover_if_pending(&self, printer: &Printer) -> Result<()> {
-        match transaction::has_pending(&self.state) {
+        match transaction::needs_recovery(&self.state) {
             Ok(false) => Ok(()),
             Ok(true) => self.lock(printer).map(drop),
             // A user who cannot read the journal cannot recover it either;

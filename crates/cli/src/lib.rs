@@ -6,6 +6,7 @@ mod commands;
 pub mod env;
 mod printer;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use args::{Cli, LogLevel};
@@ -22,8 +23,8 @@ pub mod exit {
     pub const CHANGES: u8 = 2;
 }
 
-/// Sets up logging to stderr at `level`.
-pub fn init_logging(level: LogLevel) {
+/// Sets up logging to stderr at `level`, coloured only on a terminal.
+pub fn init_logging(level: LogLevel, color: bool) {
     let level = match level {
         LogLevel::Error => tracing::Level::ERROR,
         LogLevel::Warn => tracing::Level::WARN,
@@ -36,12 +37,18 @@ pub fn init_logging(level: LogLevel) {
         .with_max_level(level)
         .without_time()
         .with_target(false)
+        .with_ansi(color)
         .try_init();
 }
 
 /// Runs the whole program for an already-parsed command line.
 pub fn main_with(cli: Cli) -> ExitCode {
-    init_logging(cli.global.log_level);
+    let color = match cli.global.color {
+        args::ColorChoice::Always => true,
+        args::ColorChoice::Never => false,
+        args::ColorChoice::Auto => !env::no_color() && std::io::stderr().is_terminal(),
+    };
+    init_logging(cli.global.log_level, color);
     let printer = Printer::new(cli.global.format, cli.global.color, env::no_color());
     match run(&cli, &printer) {
         Ok(code) => ExitCode::from(code),

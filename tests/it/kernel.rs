@@ -1,0 +1,159 @@
+//! Black-box runs where the kernel refuses: a full tmpfs (ENOSPC), a
+//! read-only bind mount (EROFS), and a user without permission (EACCES).
+//! The mounts live in a private mount namespace (`unshare -m`), so they
+//! vanish with the test's process and never touch the machine.
+
+use std::process::Command as StdCommand;
+
+use crate::util::*;
+
+/// Runs `gpu-setup --root T --color never ARGS` after `setup` (shell, with
+/// `$T` set to the tree) in a private mount namespace. Returns (exit code,
+/// stderr).
+fn in_namespace(tree: &Tree, setup: &str, args: &str) -> (Option<i32>, String) {
+    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let script = format!("set -e\n{setup}\nexec \"$BIN\" --root \"$T\" --color never {args}\n");
+    let out = StdCommand::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("T", tree.root())
+        .env("BIN", bin)
+        .env_remove("GPU_SETUP_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_read_only_filesystem_mid_transaction_restores_what_was_written() {
+    if !need_root("bind mounts in a private mount namespace") {
+        return;
+    }
+    let tree = Tree::stock();
+    tree.write("/usr/share/containers/oci/hooks.d/.keep", "");
+    let start = tree.targets();
+    // /etc is writable (the drop-in and config.toml are written first);
+    // /usr is read-only, so the hook, written last, fails.
+    let (code, err) = in_namespace(
+        &tree,
+        "mount --bind \"$T/usr\" \"$T/usr\"\nmount -o remount,bind,ro \"$T/usr\"",
+        "apply",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(
+            "error: transaction 1 failed and was undone: every file is as it was before\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("caused by: cannot write `/usr/share/containers/oci/hooks.d/.oci-nvidia-hook.json.gpu-setup-1~`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("caused by: Read-only file system (os error 30)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: the filesystem is mounted read-only"),
+        "{err}"
+    );
+    assert_same(&tree.targets(), &start);
+    assert!(tree.temp_files().is_empty(), "{:?}", tree.temp_files());
+    let history = ok_stdout(&mut tree.cmd(&["history"]));
+    assert!(
+        history.lines().nth(1).unwrap().ends_with(" failed"),
+        "{history}"
+    );
+}
+
+#[test]
+fn a_full_filesystem_mid_transaction_restores_what_was_written() {
+    if !need_root("a tmpfs mount in a private mount namespace") {
+        return;
+    }
+    let tree = Tree::stock();
+    tree.write("/usr/share/containers/oci/hooks.d/.keep", "");
+    let start = tree.targets();
+    // A one-page tmpfs over hooks.d, filled up: the hook cannot be written.
+    let (code, err) = in_namespace(
+        &tree,
+        "D=\"$T/usr/share/containers/oci/hooks.d\"\n\
+         mount -t tmpfs -o size=4k tmpfs \"$D\"\n\
+         dd if=/dev/zero of=\"$D/fill\" bs=1k count=64 2>/dev/null || true",
+        "apply",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("error: transaction 1 failed and was undone"),
+        "{err}"
+    );
+    assert!(
+        err.contains("No space left on device (os error 28)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: free some space on that filesystem and run again"),
+        "{err}"
+    );
+    assert_same(&tree.targets(), &start);
+    assert!(tree.temp_files().is_empty(), "{:?}", tree.temp_files());
+}
+
+#[test]
+fn a_full_state_dir_stops_apply_before_any_target_changes() {
+    if !need_root("a tmpfs mount in a private mount namespace") {
+        return;
+    }
+    let tree = Tree::stock();
+    tree.write("/var/lib/gpu-setup/.keep", "");
+    let start = tree.targets();
+    let (code, err) = in_namespace(
+        &tree,
+        "D=\"$T/var/lib/gpu-setup\"\n\
+         mount -t tmpfs -o size=4k tmpfs \"$D\"\n\
+         dd if=/dev/zero of=\"$D/fill\" bs=1k count=64 2>/dev/null || true",
+        "apply",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("/var/lib/gpu-setup/"), "{err}");
+    assert_same(&tree.targets(), &start);
+}
+
+#[test]
+fn a_user_without_permission_gets_a_clear_error_and_nothing_changes() {
+    if !need_root("switching to the nobody user with setpriv") {
+        return;
+    }
+    let tree = Tree::stock();
+    std::fs::set_permissions(
+        tree.root(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // A copy `nobody` can run, wherever the checkout lives.
+    let bin = tree.real("/gpu-setup");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
+    let before = tree.snapshot();
+    let mut cmd = assert_cmd::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["--color", "never", "--root"])
+        .arg(tree.root())
+        .arg("apply");
+    let err = fails(&mut cmd);
+    assert!(
+        err.contains(
+            "error: cannot create directory `/var`\n  caused by: Permission denied (os error 13)\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: gpu-setup must run as root to change these files"),
+        "{err}"
+    );
+    assert_eq!(tree.snapshot(), before);
+}
