@@ -10,4 +10,5 @@ mod crash;
 mod kernel;
 mod man;
 mod plan_cli;
+mod transaction_props;
 mod util;
