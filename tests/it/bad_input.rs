@@ -158,20 +158,8 @@ fn an_unreadable_file() {
     let tree = Tree::stock();
     std::fs::set_permissions(tree.real(NV_CONFIG), std::fs::Permissions::from_mode(0o000)).unwrap();
     // Root reads anything: drop to `nobody` for this one run.
-    let is_root = effective_uid() == 0;
-    let mut cmd = if is_root {
-        std::fs::set_permissions(tree.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        // A copy `nobody` can run, wherever the checkout lives.
-        let bin = tree.real("/gpu-setup");
-        std::fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut c = assert_cmd::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .args(["--color", "never", "--root"])
-            .arg(tree.root())
-            .arg("plan");
-        c
+    let mut cmd = if is_root() {
+        as_nobody(&tree, &["plan"])
     } else {
         tree.cmd(&["plan"])
     };
@@ -185,13 +173,6 @@ fn an_unreadable_file() {
         "{err}"
     );
     assert!(err.contains("hint: run as root (or with sudo)"), "{err}");
-}
-
-/// The effective uid, read from /proc to avoid a libc dependency here.
-fn effective_uid() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    line.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
 
 #[test]

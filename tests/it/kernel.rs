@@ -129,21 +129,8 @@ fn a_user_without_permission_gets_a_clear_error_and_nothing_changes() {
         return;
     }
     let tree = Tree::stock();
-    std::fs::set_permissions(
-        tree.root(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    // A copy `nobody` can run, wherever the checkout lives.
-    let bin = tree.real("/gpu-setup");
-    std::fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
+    let mut cmd = as_nobody(&tree, &["apply"]);
     let before = tree.snapshot();
-    let mut cmd = assert_cmd::Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .args(["--color", "never", "--root"])
-        .arg(tree.root())
-        .arg("apply");
     let err = fails(&mut cmd);
     assert!(
         err.contains(
@@ -152,8 +139,43 @@ fn a_user_without_permission_gets_a_clear_error_and_nothing_changes() {
         "{err}"
     );
     assert!(
-        err.contains("hint: gpu-setup must run as root to change these files"),
+        err.contains(
+            "hint: run as root (or with sudo): the managed files and the journal belong to root"
+        ),
         "{err}"
     );
+    assert_eq!(tree.snapshot(), before);
+}
+
+#[test]
+fn a_user_who_cannot_read_the_journal_can_still_plan() {
+    if !need_root("switching to the nobody user with setpriv") {
+        return;
+    }
+    let tree = Tree::stock();
+    ok_stdout(&mut tree.cmd(&["apply"]));
+    let as_nobody = |args: &[&str]| as_nobody(&tree, args);
+    as_nobody(&[]); // copies the binary before the snapshot
+    let before = tree.snapshot();
+    // The journal is root-only (0700): plan still works and says it could
+    // not check for an interrupted transaction.
+    let out = as_nobody(&["plan", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("cannot check the journal for an interrupted transaction"),
+        "{stderr}"
+    );
+    // Reading the journal itself needs root.
+    let err = fails(&mut as_nobody(&["history"]));
+    assert!(
+        err.starts_with(
+            "error: cannot list `/var/lib/gpu-setup/transactions`\n  caused by: Permission denied"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: run as root (or with sudo)"), "{err}");
     assert_eq!(tree.snapshot(), before);
 }

@@ -36,6 +36,28 @@ pub fn need_root(why: &str) -> bool {
     false
 }
 
+/// `gpu-setup --color never --root T ARGS` run as `nobody` (from a copy of
+/// the binary inside the tree, made world-readable, so `nobody` can run it
+/// wherever the checkout lives).
+pub fn as_nobody(tree: &Tree, args: &[&str]) -> assert_cmd::Command {
+    std::fs::set_permissions(
+        tree.root(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let bin = tree.real("/gpu-setup");
+    if !bin.exists() {
+        std::fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
+    }
+    let mut cmd = assert_cmd::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["--color", "never", "--root"])
+        .arg(tree.root())
+        .args(args);
+    cmd
+}
+
 /// Stdout of a command that must succeed.
 pub fn ok_stdout(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();

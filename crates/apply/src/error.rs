@@ -143,9 +143,10 @@ impl ApplyError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         let step_hint = |e: &StepError| match e.errno() {
-            Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => {
-                Some("gpu-setup must run as root to change these files".to_owned())
-            }
+            Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => Some(
+                "run as root (or with sudo): the managed files and the journal belong to root"
+                    .to_owned(),
+            ),
             Some(nix::libc::EROFS) => Some("the filesystem is mounted read-only".to_owned()),
             Some(nix::libc::ENOSPC) | Some(nix::libc::EDQUOT) => {
                 Some("free some space on that filesystem and run again".to_owned())

@@ -364,21 +364,8 @@ fn carry_out(
     m: &Manifest,
     remove_dirs: &[TargetPath],
 ) -> Result<Vec<TargetPath>, StepError> {
-    let chown = ctx.actor.uid == 0;
     for dir in &m.created_dirs {
-        let real = ctx.real(dir);
-        ctx.fs
-            .create_dir(&real)
-            .map_err(|e| ctx.step_error(("create directory", real.clone(), e)))?;
-        if chown {
-            ctx.fs
-                .set_owner(&real, 0, 0)
-                .map_err(|e| ctx.step_error(("chown", real.clone(), e)))?;
-        }
-        ctx.fs
-            .set_mode(&real, NEW_DIR_MODE)
-            .map_err(|e| ctx.step_error(("chmod", real.clone(), e)))?;
-        write::sync_parent(ctx.fs, &real).map_err(|f| ctx.step_error(f))?;
+        make_dir(ctx, dir)?;
     }
     for rec in &m.files {
         let target = ctx.real(&rec.path);
@@ -422,6 +409,22 @@ fn carry_out(
     Ok(removed)
 }
 
+/// Creates one directory for a managed file: 0755, owned by root when run
+/// as root, durable.
+fn make_dir(ctx: &Ctx<'_>, dir: &TargetPath) -> Result<(), StepError> {
+    let real = ctx.real(dir);
+    let path = &real;
+    let fail = |step: &'static str| move |e| ctx.step_error((step, path.clone(), e));
+    ctx.fs.create_dir(&real).map_err(fail("create directory"))?;
+    if ctx.actor.uid == 0 {
+        ctx.fs.set_owner(&real, 0, 0).map_err(fail("chown"))?;
+    }
+    ctx.fs
+        .set_mode(&real, NEW_DIR_MODE)
+        .map_err(fail("chmod"))?;
+    write::sync_parent(ctx.fs, &real).map_err(|f| ctx.step_error(f))
+}
+
 fn is_not_empty_or_gone(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -443,7 +446,6 @@ fn needs_chown(ctx: &Ctx<'_>, attrs: &Attrs) -> bool {
 /// empty.
 pub fn undo(ctx: &Ctx<'_>, m: &Manifest) -> Result<Vec<String>, StepError> {
     let mut notes = Vec::new();
-    let chown = ctx.actor.uid == 0;
     // Directories a rollback removed come back first, parents first, so the
     // files can be restored into them.
     let mut recreate = m.removed_dirs.clone();
@@ -451,17 +453,7 @@ pub fn undo(ctx: &Ctx<'_>, m: &Manifest) -> Result<Vec<String>, StepError> {
     for dir in &recreate {
         let real = ctx.real(dir);
         if !fs::exists(&real).map_err(|e| ctx.step_error(("inspect", real.clone(), e)))? {
-            ctx.fs
-                .create_dir(&real)
-                .map_err(|e| ctx.step_error(("create directory", real.clone(), e)))?;
-            if chown {
-                ctx.fs
-                    .set_owner(&real, 0, 0)
-                    .map_err(|e| ctx.step_error(("chown", real.clone(), e)))?;
-            }
-            ctx.fs
-                .set_mode(&real, NEW_DIR_MODE)
-                .map_err(|e| ctx.step_error(("chmod", real.clone(), e)))?;
+            make_dir(ctx, dir)?;
         }
     }
     for rec in m.files.iter().rev() {

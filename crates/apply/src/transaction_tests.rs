@@ -133,30 +133,30 @@ impl Host {
     }
 
     fn apply(&self, fault: Option<Fault>) -> (Result<transaction::Outcome, ApplyError>, usize) {
-        let fs = FaultyFs::new(OsFs, fault, None);
         let ops = self.ops();
-        let state = self.state();
-        let actor = actor();
-        let ctx = Ctx {
-            fs: &fs,
-            root: self.root(),
-            state: &state,
-            actor: &actor,
-        };
-        let result = transaction::execute(&ctx, TxKind::Apply, None, &ops, &[]);
-        (result, fs.steps())
+        let (result, log) = self.run(fault, |ctx| {
+            transaction::execute(ctx, TxKind::Apply, None, &ops, &[])
+        });
+        (result, log.len())
     }
 
     fn with_ctx<T>(&self, fault: Option<Fault>, f: impl FnOnce(&Ctx<'_>) -> T) -> T {
+        self.run(fault, f).0
+    }
+
+    /// Runs `f` with a context on this host; returns its result and the
+    /// steps taken.
+    fn run<T>(&self, fault: Option<Fault>, f: impl FnOnce(&Ctx<'_>) -> T) -> (T, Vec<String>) {
         let fs = FaultyFs::new(OsFs, fault, None);
         let state = self.state();
         let actor = actor();
-        f(&Ctx {
+        let out = f(&Ctx {
             fs: &fs,
             root: self.root(),
             state: &state,
             actor: &actor,
-        })
+        });
+        (out, fs.log())
     }
 }
 
@@ -339,18 +339,9 @@ fn a_failed_rollback_leaves_the_applied_state() {
     let log = {
         let host = Host::new();
         let applied = host.apply(None).0.unwrap().manifest;
-        let fs = FaultyFs::new(OsFs, None, None);
-        let state = host.state();
-        let actor = actor();
-        let ctx = Ctx {
-            fs: &fs,
-            root: host.root(),
-            state: &state,
-            actor: &actor,
-        };
-        transaction::rollback(&ctx, &applied, false).unwrap();
-        assert_eq!(fs.steps(), fs.log().len());
-        fs.log()
+        let (result, log) = host.run(None, |ctx| transaction::rollback(ctx, &applied, false));
+        result.unwrap();
+        log
     };
     for (n, step) in log.iter().enumerate() {
         let host = Host::new();
@@ -459,19 +450,11 @@ fn a_stale_file_is_refused_before_anything_is_written() {
 #[test]
 fn temp_files_are_invisible_to_podman() {
     let host = Host::new();
-    let log = {
-        let fs = FaultyFs::new(OsFs, None, None);
-        let state = host.state();
-        let actor = actor();
-        let ctx = Ctx {
-            fs: &fs,
-            root: host.root(),
-            state: &state,
-            actor: &actor,
-        };
-        transaction::execute(&ctx, TxKind::Apply, None, &host.ops(), &[]).unwrap();
-        fs.log()
-    };
+    let ops = host.ops();
+    let (result, log) = host.run(None, |ctx| {
+        transaction::execute(ctx, TxKind::Apply, None, &ops, &[])
+    });
+    result.unwrap();
     let writes: Vec<&String> = log
         .iter()
         .filter(|l| l.starts_with("write ") && !l.contains("/var/lib/gpu-setup/"))

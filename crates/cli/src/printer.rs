@@ -4,7 +4,7 @@
 use std::io::{self, IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
-use gpu_setup_apply::journal::{Manifest, TxKind};
+use gpu_setup_apply::journal::{FileRecord, Manifest, TxKind};
 use gpu_setup_plan::{unified_diff, Action, Level, Plan, PlanReport, Warning};
 use serde::Serialize;
 
@@ -280,21 +280,22 @@ struct FileJson<'a> {
     after_sha256: Option<&'a str>,
 }
 
+impl<'a> FileJson<'a> {
+    fn of(f: &'a FileRecord) -> Self {
+        FileJson {
+            path: f.path.as_str(),
+            action: f.action,
+            before_sha256: f.before.as_ref().map(|b| b.sha256.as_str()),
+            after_sha256: f.after.as_ref().map(|a| a.sha256.as_str()),
+        }
+    }
+}
+
 impl Report<'_> {
     fn json(&self) -> serde_json::Value {
         let files: Vec<FileJson<'_>> = self
             .manifest
-            .map(|m| {
-                m.files
-                    .iter()
-                    .map(|f| FileJson {
-                        path: f.path.as_str(),
-                        action: f.action,
-                        before_sha256: f.before.as_ref().map(|b| b.sha256.as_str()),
-                        after_sha256: f.after.as_ref().map(|a| a.sha256.as_str()),
-                    })
-                    .collect()
-            })
+            .map(|m| m.files.iter().map(FileJson::of).collect())
             .unwrap_or_default();
         let mut v = serde_json::json!({
             "changed": self.manifest.is_some(),
@@ -339,16 +340,7 @@ impl<'a> TxJson<'a> {
             rolls_back: m.rolls_back,
             status: &m.status,
             command: &m.command,
-            files: m
-                .files
-                .iter()
-                .map(|f| FileJson {
-                    path: f.path.as_str(),
-                    action: f.action,
-                    before_sha256: f.before.as_ref().map(|b| b.sha256.as_str()),
-                    after_sha256: f.after.as_ref().map(|a| a.sha256.as_str()),
-                })
-                .collect(),
+            files: m.files.iter().map(FileJson::of).collect(),
             error: m.error.as_deref(),
             notes: &m.notes,
         }
