@@ -231,56 +231,7 @@ pub fn execute(
     // Copies of every file before and after, then the manifest: all durable
     // before the first target changes. If that fails, no target was touched:
     // the half-written entry is removed.
-    let journaled = (|| -> Result<(), ApplyError> {
-        for (i, (op, cur)) in ops.iter().zip(&current).enumerate() {
-            let before = match cur {
-                Some(f) => {
-                    let copy = format!("{i}.before");
-                    ctx.state.write_copy(ctx.fs, id, &copy, &f.bytes)?;
-                    Some(FileState {
-                        sha256: sha256(&f.bytes),
-                        attrs: f.attrs.clone(),
-                        copy,
-                    })
-                }
-                None => None,
-            };
-            let after = match &op.after {
-                Some(bytes) => {
-                    let copy = format!("{i}.after");
-                    ctx.state.write_copy(ctx.fs, id, &copy, bytes)?;
-                    let attrs = op
-                        .attrs
-                        .clone()
-                        .or_else(|| before.as_ref().map(|b| b.attrs.clone()))
-                        .unwrap_or_else(|| new_file_attrs(ctx.actor));
-                    Some(FileState {
-                        sha256: sha256(bytes),
-                        attrs,
-                        copy,
-                    })
-                }
-                None => None,
-            };
-            let action = match (&before, &after) {
-                (None, _) => Action::Create,
-                (Some(_), Some(_)) => Action::Modify,
-                (Some(_), None) => Action::Delete,
-            };
-            manifest.files.push(FileRecord {
-                path: op.path.clone(),
-                action,
-                before,
-                after,
-                temp: temp_name(&op.path, id),
-            });
-        }
-        ctx.state.save(ctx.fs, &manifest)?;
-        write::sync_parent(ctx.fs, &tx_dir).map_err(|f| ctx.step_error(f))?;
-        tracing::info!(id, "journal entry written");
-        Ok(())
-    })();
-    if let Err(e) = journaled {
+    if let Err(e) = write_entry(ctx, &mut manifest, ops, &current) {
         if let Err(cleanup) = std::fs::remove_dir_all(&tx_dir) {
             tracing::warn!(id, error = %cleanup, "cannot remove an unused journal entry");
         }
@@ -300,9 +251,6 @@ pub fn execute(
         }
         Err(source) => {
             tracing::info!(id, error = %source, "transaction failed, undoing");
-            // An applied status may not have reached the disk: undo from what
-            // was recorded before the targets changed.
-            manifest.status = Status::Pending;
             match undo(ctx, &manifest) {
                 Ok(notes) => {
                     manifest.status = Status::Failed;
@@ -319,6 +267,64 @@ pub fn execute(
             }
         }
     }
+}
+
+/// Writes the journal entry of a transaction: copies of each file before
+/// and after, the file records, then the manifest (status pending), fsynced.
+fn write_entry(
+    ctx: &Ctx<'_>,
+    manifest: &mut Manifest,
+    ops: &[Op],
+    current: &[Option<DiskFile>],
+) -> Result<(), ApplyError> {
+    let id = manifest.id;
+    for (i, (op, cur)) in ops.iter().zip(current).enumerate() {
+        let before = match cur {
+            Some(f) => {
+                let copy = format!("{i}.before");
+                ctx.state.write_copy(ctx.fs, id, &copy, &f.bytes)?;
+                Some(FileState {
+                    sha256: sha256(&f.bytes),
+                    attrs: f.attrs.clone(),
+                    copy,
+                })
+            }
+            None => None,
+        };
+        let after = match &op.after {
+            Some(bytes) => {
+                let copy = format!("{i}.after");
+                ctx.state.write_copy(ctx.fs, id, &copy, bytes)?;
+                let attrs = op
+                    .attrs
+                    .clone()
+                    .or_else(|| before.as_ref().map(|b| b.attrs.clone()))
+                    .unwrap_or_else(|| new_file_attrs(ctx.actor));
+                Some(FileState {
+                    sha256: sha256(bytes),
+                    attrs,
+                    copy,
+                })
+            }
+            None => None,
+        };
+        let action = match (&before, &after) {
+            (None, _) => Action::Create,
+            (Some(_), Some(_)) => Action::Modify,
+            (Some(_), None) => Action::Delete,
+        };
+        manifest.files.push(FileRecord {
+            path: op.path.clone(),
+            action,
+            before,
+            after,
+            temp: temp_name(&op.path, id),
+        });
+    }
+    ctx.state.save(ctx.fs, manifest)?;
+    write::sync_parent(ctx.fs, &ctx.state.tx_dir(id)).map_err(|f| ctx.step_error(f))?;
+    tracing::info!(id, "journal entry written");
+    Ok(())
 }
 
 fn error_chain(e: &StepError) -> String {

@@ -63,8 +63,9 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
             let desired = desired_state(&args.settings)?;
             let make_plan = || plan_with(&desired, &facts(cli), &session.host);
             // Nothing to do: no lock, no journal, no write of any kind.
-            if make_plan()?.is_empty() {
-                return finish(printer, &session, &make_plan()?, None);
+            let unlocked = make_plan()?;
+            if unlocked.is_empty() {
+                return finish(printer, &session, &unlocked, None);
             }
             let _lock = session.lock(printer)?;
             // Plan again under the lock: another run may have changed the
