@@ -6,12 +6,12 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::containers_conf::{self, ConfView};
 use crate::desired::{DesiredState, Presence};
-use crate::error::{decode, PlanError};
+use crate::error::PlanError;
 use crate::facts::HostFacts;
 use crate::observe::{Kind, Observe, Observed};
 use crate::paths::{well_known, TargetPath};
+use crate::podman::{self, ConfFile};
 
 /// How serious a warning is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,12 +45,6 @@ fn warn(code: &'static str, message: String, hint: Option<String>) -> Warning {
     }
 }
 
-/// One containers.conf file in the order Podman reads it.
-struct ConfFile {
-    path: TargetPath,
-    view: ConfView,
-}
-
 /// Collects the warnings. `our_conf` is the planned content of the managed
 /// containers.conf (`None` when it will not exist).
 pub(crate) fn collect(
@@ -60,7 +54,8 @@ pub(crate) fn collect(
     our_conf: Option<&str>,
 ) -> Result<Vec<Warning>, PlanError> {
     let mut out = Vec::new();
-    let (files, ours_read) = conf_files(d, facts, host, our_conf)?;
+    let ours = (&d.containers_conf, our_conf);
+    let (files, ours_read) = podman::conf_files(None, facts, host, Some(ours))?;
     let present = d.presence == Presence::Present;
 
     if present && !ours_read {
@@ -106,95 +101,6 @@ pub(crate) fn collect(
         }
     }
     Ok(out)
-}
-
-/// The containers.conf files Podman reads, in order (later files win key by
-/// key), and whether ours is among them. Podman up to 5.x reads both main
-/// files and the /etc drop-ins; Podman 6 reads one main file and drop-ins
-/// from /usr/share and /etc (a same-named /etc drop-in masks /usr/share).
-/// `$CONTAINERS_CONF` replaces the main files; a rootless user's files come
-/// last.
-fn conf_files(
-    d: &DesiredState,
-    facts: &HostFacts,
-    host: &dyn Observe,
-    our_conf: Option<&str>,
-) -> Result<(Vec<ConfFile>, bool), PlanError> {
-    let ours = &d.containers_conf;
-    let mut paths = match &facts.containers_conf_env {
-        Some(env) => vec![env.clone()],
-        None => vec![
-            parse_known(well_known::USR_CONTAINERS_CONF)?,
-            parse_known(well_known::ETC_CONTAINERS_CONF)?,
-        ],
-    };
-    let system_dirs = [
-        parse_known(well_known::USR_DROPIN_DIR)?,
-        parse_known(well_known::ETC_DROPIN_DIR)?,
-    ];
-    paths.extend(dropins(&system_dirs, ours, host)?);
-    if let Some(user) = &facts.user_config_dir {
-        let join = |name: &str| {
-            user.join(name).map_err(|source| PlanError::Path {
-                setting: "user config dir",
-                source,
-            })
-        };
-        paths.push(join("containers.conf")?);
-        paths.extend(dropins(&[join("containers.conf.d")?], ours, host)?);
-    }
-
-    let ours_read = paths.contains(ours);
-    let mut files = Vec::new();
-    for path in paths {
-        let text = if path == *ours {
-            our_conf.map(str::to_owned)
-        } else {
-            match host.file(&path)? {
-                Observed::Absent => None,
-                Observed::File { bytes, .. } => Some(decode(&path, &bytes)?.to_owned()),
-            }
-        };
-        if let Some(text) = text {
-            let view = containers_conf::view(&path, &text)?;
-            files.push(ConfFile { path, view });
-        }
-    }
-    Ok((files, ours_read))
-}
-
-/// The `*.conf` files of `dirs` in the order Podman reads them: by file name,
-/// a later directory's file masking a same-named one in an earlier directory.
-/// Our own drop-in counts even before it exists.
-fn dropins(
-    dirs: &[TargetPath],
-    ours: &TargetPath,
-    host: &dyn Observe,
-) -> Result<Vec<TargetPath>, PlanError> {
-    let mut found: Vec<(String, TargetPath)> = Vec::new();
-    for dir in dirs {
-        let mut names = host.list(dir)?.unwrap_or_default();
-        if ours.parent().as_ref() == Some(dir) && !names.iter().any(|n| n == ours.file_name()) {
-            names.push(ours.file_name().to_owned());
-        }
-        for name in names.into_iter().filter(|n| n.ends_with(".conf")) {
-            let path = dir.join(&name).map_err(|source| PlanError::Path {
-                setting: "drop-in name",
-                source,
-            })?;
-            found.retain(|(n, _)| *n != name);
-            found.push((name, path));
-        }
-    }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(found.into_iter().map(|(_, p)| p).collect())
-}
-
-fn parse_known(p: &str) -> Result<TargetPath, PlanError> {
-    TargetPath::new(p).map_err(|source| PlanError::Path {
-        setting: "built-in path",
-        source,
-    })
 }
 
 fn runtime_warnings(d: &DesiredState, files: &[ConfFile], out: &mut Vec<Warning>) {
@@ -310,7 +216,7 @@ fn executable_warnings(
         ));
     }
     if !is_executable(host, &d.hook_path)? {
-        let modern = parse_known(well_known::MODERN_HOOK_PATH)?;
+        let modern = podman::known(well_known::MODERN_HOOK_PATH)?;
         let hint = if d.hook_path != modern && is_executable(host, &modern)? {
             format!("this toolkit ships the hook as {modern}: pass --hook-path {modern}")
         } else {
@@ -330,7 +236,7 @@ fn executable_warnings(
 
 fn cdi_warnings(host: &dyn Observe, out: &mut Vec<Warning>) -> Result<(), PlanError> {
     for dir in well_known::CDI_DIRS {
-        let dir = parse_known(dir)?;
+        let dir = podman::known(dir)?;
         let Some(names) = host.list(&dir)? else {
             continue;
         };
