@@ -7,6 +7,7 @@ mod apply_cli;
 mod bad_input;
 mod corpus;
 mod crash;
+mod doctor;
 mod kernel;
 mod man;
 mod plan_cli;

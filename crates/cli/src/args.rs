@@ -15,7 +15,7 @@ use gpu_setup_plan::{Presence, Settings};
 #[derive(Debug, Parser)]
 #[command(name = "gpu-setup", version, about, long_about, max_term_width = 100)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 error, 2 changes pending (plan --detailed-exitcode)."
+    after_help = "Exit codes: 0 success, 1 error (or a failed doctor check), 2 changes pending (plan --detailed-exitcode)."
 )]
 pub struct Cli {
     /// Global options.
@@ -101,6 +101,26 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// List transactions, newest first.
     History,
+    /// Explain why GPUs do or don't work in Podman on this host: Podman,
+    /// its runtimes and hooks, the NVIDIA toolkit and its config, GPU
+    /// devices, cgroups, CDI. Read-only. Exit 1 when a check fails.
+    Doctor(DoctorArgs),
+}
+
+/// Arguments of `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also show each check's details (files read, runtimes, hooks,
+    /// device nodes, the files nvidia-container-cli would mount).
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Check against this Podman version instead of running `podman
+    /// --version` (for --root trees and images).
+    #[arg(long, value_name = "VERSION")]
+    pub podman_version: Option<String>,
+    /// The desired state the checks compare with.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 /// Arguments of `plan`.

@@ -18,7 +18,7 @@ use gpu_setup_plan::{
     ProfileError, SavedPlan, SavedPlanError, Settings, TargetPath,
 };
 
-use crate::args::{ApplyArgs, Cli, Command, PlanArgs, RollbackArgs, SettingsArgs};
+use crate::args::{ApplyArgs, Cli, Command, DoctorArgs, PlanArgs, RollbackArgs, SettingsArgs};
 use crate::env;
 use crate::exit;
 use crate::printer::{Printer, Report};
@@ -29,6 +29,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
         Command::Plan(args) => plan(cli, args, printer),
         Command::Apply(args) => apply(cli, args, printer),
         Command::Rollback(args) => rollback(cli, args, printer),
+        Command::Doctor(args) => doctor(cli, args, printer),
         Command::History => {
             let session = Session::new(cli)?;
             let history = session.state.history()?;
@@ -53,6 +54,20 @@ fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
     } else {
         exit::OK
     })
+}
+
+fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
+    let host = host(cli)?;
+    let desired = desired_state(&args.settings)?;
+    let real_root = env::is_real_root(&cli.global.root);
+    let probes = crate::probe::gather(&host, real_root, args.podman_version.clone());
+    tracing::debug!(?probes, "probes");
+    let checks = gpu_setup_plan::doctor::run(&desired, &facts(cli), &host, &probes);
+    ignore_broken_pipe(printer.doctor(&checks, args.verbose))?;
+    let failed = checks
+        .iter()
+        .any(|c| c.status == gpu_setup_plan::doctor::Status::Fail);
+    Ok(if failed { exit::ERROR } else { exit::OK })
 }
 
 fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {

@@ -5,6 +5,7 @@ pub mod args;
 mod commands;
 pub mod env;
 mod printer;
+mod probe;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

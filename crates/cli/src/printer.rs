@@ -5,6 +5,7 @@ use std::io::{self, IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
 use gpu_setup_apply::journal::{FileRecord, Manifest, TxKind};
+use gpu_setup_plan::doctor::{Check, Status};
 use gpu_setup_plan::{unified_diff, Action, Level, Plan, PlanReport, Warning};
 use serde::Serialize;
 
@@ -193,6 +194,44 @@ impl Printer {
             }
         }
         Ok(())
+    }
+
+    /// The doctor's checks: a table (details with `verbose`) and a summary,
+    /// or `{"checks": [...]}`.
+    pub fn doctor(&self, checks: &[Check], verbose: bool) -> io::Result<()> {
+        if self.format == Format::Json {
+            return self.json(&serde_json::json!({ "checks": checks }));
+        }
+        let mut out = io::stdout().lock();
+        let width = checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+        for c in checks {
+            let style = match c.status {
+                Status::Ok => GREEN,
+                Status::Skip => CYAN,
+                Status::Warn => YELLOW,
+                Status::Fail => RED_BOLD,
+            };
+            let status = self.paint(style, &format!("{:<4}", c.status.as_str()));
+            writeln!(out, "{status}  {:<width$}  {}", c.id, c.message)?;
+            let indent = " ".repeat(width + 8);
+            if let Some(hint) = &c.hint {
+                writeln!(out, "{indent}{}: {hint}", self.paint(CYAN, "hint"))?;
+            }
+            if verbose {
+                for d in &c.details {
+                    writeln!(out, "{indent}{d}")?;
+                }
+            }
+        }
+        let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+        writeln!(
+            out,
+            "\n{} ok, {} warn, {} fail, {} skip.",
+            count(Status::Ok),
+            count(Status::Warn),
+            count(Status::Fail),
+            count(Status::Skip)
+        )
     }
 
     fn json(&self, value: &impl Serialize) -> io::Result<()> {

@@ -75,6 +75,161 @@ pub fn parse(path: &TargetPath, text: &str) -> Result<Value, PlanError> {
     })
 }
 
+/// What a valid hook file runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookInfo {
+    /// `1.0.0`, or `0.1.0` for the old schema (no `version`).
+    pub schema: &'static str,
+    /// The executable (`hook.path`, or `hook` in 0.1.0).
+    pub executable: String,
+    /// The stages it runs in.
+    pub stages: Vec<String>,
+}
+
+const STAGES_1_0_0: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+const STAGES_0_1_0: [&str; 3] = ["prestart", "poststart", "poststop"];
+
+/// Validates a hook file the way Podman reads it (oci-hooks(5), containers/
+/// common `pkg/hooks`): schema 1.0.0, or the old 0.1.0 schema when there is
+/// no `version`. An invalid hook file makes Podman refuse to create any
+/// container. Whether the executable exists is not checked here (Podman
+/// skips such a hook quietly).
+pub fn validate(path: &TargetPath, text: &str) -> Result<HookInfo, String> {
+    let v = parse(path, text).map_err(|e| e.to_string())?;
+    let obj = v.as_object().ok_or("the file is not a JSON object")?;
+    match obj.get("version") {
+        Some(Value::String(s)) if s == "1.0.0" => validate_1_0_0(obj),
+        Some(other) => Err(format!(
+            "unexpected hook version {other} (expecting \"1.0.0\")"
+        )),
+        None => validate_0_1_0(obj),
+    }
+}
+
+type Object = serde_json::Map<String, Value>;
+
+fn strings<'a>(obj: &'a Object, key: &str, what: &str) -> Result<Vec<&'a str>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().ok_or(format!("`{what}` must hold only strings")))
+            .collect(),
+        Some(_) => Err(format!("`{what}` must be an array of strings")),
+    }
+}
+
+fn boolean(obj: &Object, key: &str, what: &str) -> Result<(), String> {
+    match obj.get(key) {
+        None | Some(Value::Null) | Some(Value::Bool(_)) => Ok(()),
+        Some(_) => Err(format!("`{what}` must be true or false")),
+    }
+}
+
+fn regex(pattern: &str, what: &str) -> Result<(), String> {
+    regex::Regex::new(pattern)
+        .map(drop)
+        .map_err(|e| format!("`{what}` holds an invalid regular expression {pattern:?}: {e}"))
+}
+
+fn stages(list: Vec<&str>, valid: &[&str], key: &str) -> Result<Vec<String>, String> {
+    if list.is_empty() {
+        return Err(format!("missing required property: {key}"));
+    }
+    for s in &list {
+        if !valid.contains(s) {
+            return Err(format!("unknown stage {s:?} (known: {})", valid.join(", ")));
+        }
+    }
+    Ok(list.into_iter().map(str::to_owned).collect())
+}
+
+fn validate_1_0_0(obj: &Object) -> Result<HookInfo, String> {
+    let hook = match obj.get("hook") {
+        Some(Value::Object(h)) => h,
+        Some(_) => return Err("`hook` must be an object".to_owned()),
+        None => return Err("missing required property: hook".to_owned()),
+    };
+    let executable = match hook.get("path") {
+        Some(Value::String(p)) if !p.is_empty() => p.clone(),
+        Some(Value::String(_)) | None => {
+            return Err("missing required property: hook.path".to_owned())
+        }
+        Some(_) => return Err("`hook.path` must be a string".to_owned()),
+    };
+    strings(hook, "args", "hook.args")?;
+    strings(hook, "env", "hook.env")?;
+    match hook.get("timeout") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|t| t > 0) => {}
+        Some(_) => return Err("`hook.timeout` must be a positive integer".to_owned()),
+    }
+    match obj.get("when") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(when)) => {
+            boolean(when, "always", "when.always")?;
+            boolean(when, "hasBindMounts", "when.hasBindMounts")?;
+            for c in strings(when, "commands", "when.commands")? {
+                regex(c, "when.commands")?;
+            }
+            match when.get("annotations") {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(a)) => {
+                    for (k, v) in a {
+                        regex(k, "when.annotations")?;
+                        regex(
+                            v.as_str()
+                                .ok_or("`when.annotations` values must be strings")?,
+                            "when.annotations",
+                        )?;
+                    }
+                }
+                Some(_) => return Err("`when.annotations` must be an object".to_owned()),
+            }
+        }
+        Some(_) => return Err("`when` must be an object".to_owned()),
+    }
+    let stages = stages(strings(obj, "stages", "stages")?, &STAGES_1_0_0, "stages")?;
+    Ok(HookInfo {
+        schema: "1.0.0",
+        executable,
+        stages,
+    })
+}
+
+fn validate_0_1_0(obj: &Object) -> Result<HookInfo, String> {
+    let executable = match obj.get("hook") {
+        Some(Value::String(p)) if !p.is_empty() => p.clone(),
+        Some(Value::String(_)) | None => return Err("missing required property: hook".to_owned()),
+        Some(_) => return Err("`hook` must be a string (schema 0.1.0, no `version`)".to_owned()),
+    };
+    strings(obj, "arguments", "arguments")?;
+    for key in ["cmd", "cmds"] {
+        for c in strings(obj, key, key)? {
+            regex(c, key)?;
+        }
+    }
+    for key in ["annotation", "annotations"] {
+        for a in strings(obj, key, key)? {
+            regex(a, key)?;
+        }
+    }
+    boolean(obj, "hasbindmounts", "hasbindmounts")?;
+    let stages = stages(strings(obj, "stage", "stage")?, &STAGES_0_1_0, "stage")?;
+    Ok(HookInfo {
+        schema: "0.1.0",
+        executable,
+        stages,
+    })
+}
+
 /// serde_json appends " at line L column C"; we report those separately.
 fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
@@ -124,6 +279,60 @@ mod tests {
         assert_eq!(
             parse(&TargetPath::new("/h.json").unwrap(), &text).unwrap(),
             desired(&odd)
+        );
+    }
+
+    #[test]
+    fn hooks_are_validated_like_podman_does() {
+        let p = TargetPath::new("/h.json").unwrap();
+        let ok = validate(&p, TEMPLATE).unwrap();
+        assert_eq!(ok.schema, "1.0.0");
+        assert_eq!(ok.executable, "/usr/bin/nvidia-container-toolkit");
+        assert_eq!(ok.stages, ["prestart"]);
+        let old = validate(
+            &p,
+            r#"{"hook": "/usr/bin/x", "stage": ["prestart"], "cmd": [".*"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (old.schema, old.executable.as_str()),
+            ("0.1.0", "/usr/bin/x")
+        );
+        let bad = |text: &str| validate(&p, text).unwrap_err();
+        assert_eq!(bad("[]"), "the file is not a JSON object");
+        assert_eq!(
+            bad(r#"{"version": "2.0.0"}"#),
+            "unexpected hook version \"2.0.0\" (expecting \"1.0.0\")"
+        );
+        assert_eq!(
+            bad(r#"{"version": "1.0.0", "hook": {}, "stages": ["prestart"]}"#),
+            "missing required property: hook.path"
+        );
+        assert_eq!(
+            bad(r#"{"version": "1.0.0", "hook": {"path": "/x"}, "stages": []}"#),
+            "missing required property: stages"
+        );
+        assert!(
+            bad(r#"{"version": "1.0.0", "hook": {"path": "/x"}, "stages": ["prestrat"]}"#)
+                .starts_with("unknown stage \"prestrat\"")
+        );
+        assert!(bad(
+            r#"{"version": "1.0.0", "hook": {"path": "/x"}, "when": {"commands": ["("]}, "stages": ["prestart"]}"#
+        )
+        .starts_with("`when.commands` holds an invalid regular expression \"(\""));
+        assert_eq!(
+            bad(
+                r#"{"version": "1.0.0", "hook": {"path": "/x", "timeout": -1}, "stages": ["prestart"]}"#
+            ),
+            "`hook.timeout` must be a positive integer"
+        );
+        assert_eq!(
+            bad(r#"{"stage": ["prestart"]}"#),
+            "missing required property: hook"
+        );
+        assert_eq!(
+            bad("{"),
+            "`/h.json` line 1, column 1: EOF while parsing an object"
         );
     }
 

@@ -5,6 +5,7 @@
 
 pub mod containers_conf;
 pub mod desired;
+pub mod doctor;
 pub mod error;
 pub mod facts;
 pub mod hook;

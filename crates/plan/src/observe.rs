@@ -122,6 +122,18 @@ impl MemHost {
         }
     }
 
+    /// Adds a node with this metadata (a device node, a file owned by
+    /// someone else) and no content.
+    pub fn with_meta(mut self, path: &str, meta: Meta) -> Self {
+        self.add(path, meta.kind, meta.mode, Vec::new());
+        #[allow(clippy::unwrap_used)] // test helper: a bad literal path is a bug in the test
+        let path = TargetPath::new(path).unwrap();
+        if let Some(node) = self.nodes.get_mut(&path) {
+            node.0 = meta;
+        }
+        self
+    }
+
     fn add(&mut self, path: &str, kind: Kind, mode: u32, bytes: Vec<u8>) {
         #[allow(clippy::unwrap_used)] // test helper: a bad literal path is a bug in the test
         let path = TargetPath::new(path).unwrap();

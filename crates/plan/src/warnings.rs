@@ -235,6 +235,22 @@ fn executable_warnings(
 }
 
 fn cdi_warnings(host: &dyn Observe, out: &mut Vec<Warning>) -> Result<(), PlanError> {
+    for path in nvidia_cdi_specs(host)? {
+        out.push(warn(
+            "cdi-conflict",
+            format!("NVIDIA CDI spec `{path}` exists: NVIDIA documents the OCI hook as conflicting with CDI"),
+            Some(format!(
+                "use either CDI (`podman run --device nvidia.com/gpu=all`, then `gpu-setup apply --state absent`) or the hook (remove `{path}`)"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// NVIDIA's CDI specs (`*.json`, `*.yaml`, `*.yml` declaring an
+/// `nvidia.com/` kind) in the CDI spec directories.
+pub(crate) fn nvidia_cdi_specs(host: &dyn Observe) -> Result<Vec<TargetPath>, PlanError> {
+    let mut out = Vec::new();
     for dir in well_known::CDI_DIRS {
         let dir = podman::known(dir)?;
         let Some(names) = host.list(&dir)? else {
@@ -245,7 +261,6 @@ fn cdi_warnings(host: &dyn Observe, out: &mut Vec<Warning>) -> Result<(), PlanEr
                 continue;
             }
             let Ok(path) = dir.join(&name) else { continue };
-            // A spec is NVIDIA's when it declares an nvidia.com kind.
             let nvidia = match host.file(&path) {
                 Ok(Observed::File { bytes, .. }) => bytes
                     .windows(b"nvidia.com/".len())
@@ -253,17 +268,11 @@ fn cdi_warnings(host: &dyn Observe, out: &mut Vec<Warning>) -> Result<(), PlanEr
                 _ => false,
             };
             if nvidia {
-                out.push(warn(
-                    "cdi-conflict",
-                    format!("NVIDIA CDI spec `{path}` exists: NVIDIA documents the OCI hook as conflicting with CDI"),
-                    Some(format!(
-                        "use either CDI (`podman run --device nvidia.com/gpu=all`, then `gpu-setup apply --state absent`) or the hook (remove `{path}`)"
-                    )),
-                ));
+                out.push(path);
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 fn log_path_checks(
