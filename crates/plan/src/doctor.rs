@@ -10,7 +10,7 @@ use serde::Serialize;
 use toml_edit::DocumentMut;
 
 use crate::desired::DesiredState;
-use crate::error::{decode, PlanError};
+use crate::error::{decode, ObserveError, PlanError};
 use crate::facts::HostFacts;
 use crate::hook;
 use crate::observe::{Kind, Meta, Observe, Observed};
@@ -102,9 +102,9 @@ impl HasHint for PlanError {
     }
 }
 
-impl HasHint for crate::error::ObserveError {
+impl HasHint for ObserveError {
     fn hint(&self) -> Option<String> {
-        crate::error::ObserveError::hint(self)
+        ObserveError::hint(self)
     }
 }
 
@@ -173,17 +173,18 @@ pub fn run(
     let conf = podman::conf_files(version, facts, host, None).map(|(files, _)| files);
     let effective = conf.as_ref().ok().map(|f| podman::effective(f));
     let config = read_nvidia_config(desired, host);
+    let hooks = HookScan::read(host, effective.as_ref());
     let mut checks = vec![
         podman_check(host, probes, version, conf.as_ref().ok()),
         runtimes_check(desired, host, &conf),
-        hooks_check(desired, host, effective.as_ref()),
+        hooks_check(desired, host, &hooks),
         toolkit_check(host, probes),
         nvidia_config_check(desired, probes, &config),
         runtime_mode_check(&config),
         debug_logs_check(host, &config),
         gpu_devices_check(host, effective.as_ref()),
         cgroups_check(host, probes, effective.as_ref()),
-        cdi_check(host, effective.as_ref()),
+        cdi_check(host, &hooks),
         mounts_check(probes),
         desired_state_check(desired, facts, host),
     ];
@@ -341,35 +342,70 @@ fn is_nvidia_executable(path: &str) -> bool {
     name == "nvidia-container-toolkit" || name == "nvidia-container-runtime-hook"
 }
 
-fn hooks_check(desired: &DesiredState, host: &dyn Observe, eff: Option<&Effective>) -> Check {
-    let dirs = eff
-        .map(Effective::hooks_dirs)
-        .unwrap_or_else(|| vec![well_known::DEFAULT_HOOKS_DIR.to_owned()]);
-    let mut details = vec![format!("hooks dirs (lowest priority first): {dirs:?}")];
-    // Name -> file, a later dir's file masking an earlier one's.
-    let mut by_name: BTreeMap<String, HookFile> = BTreeMap::new();
-    let mut masked = Vec::new();
-    for dir in dirs.iter().filter_map(|d| TargetPath::new(d).ok()) {
-        let names = match host.list(&dir) {
-            Ok(n) => n.unwrap_or_default(),
-            Err(e) => return Check::error("hooks", &e).details(details),
-        };
-        for name in names.into_iter().filter(|n| n.ends_with(".json")) {
-            let Ok(path) = dir.join(&name) else { continue };
-            let result = match host.file(&path) {
-                Ok(Observed::File { bytes, .. }) => decode(&path, &bytes)
-                    .map_err(|e| e.to_string())
-                    .and_then(|text| hook::validate(&path, text)),
-                Ok(Observed::Absent) => continue,
-                Err(e) => Err(e.to_string()),
-            };
-            if let Some(old) = by_name.insert(name, HookFile { path, result }) {
-                masked.push(old.path);
+/// The hook files Podman would load from its hooks dirs.
+struct HookScan {
+    dirs: Vec<String>,
+    /// Name -> file, a later dir's file masking an earlier one's.
+    by_name: BTreeMap<String, HookFile>,
+    /// Files masked by a same-named file in a higher-priority dir.
+    masked: Vec<TargetPath>,
+}
+
+impl HookScan {
+    fn read(host: &dyn Observe, eff: Option<&Effective>) -> Result<Self, ObserveError> {
+        let dirs = eff
+            .map(Effective::hooks_dirs)
+            .unwrap_or_else(|| vec![well_known::DEFAULT_HOOKS_DIR.to_owned()]);
+        let mut by_name: BTreeMap<String, HookFile> = BTreeMap::new();
+        let mut masked = Vec::new();
+        for dir in dirs.iter().filter_map(|d| TargetPath::new(d).ok()) {
+            let names = host.list(&dir)?.unwrap_or_default();
+            for name in names.into_iter().filter(|n| n.ends_with(".json")) {
+                let Ok(path) = dir.join(&name) else { continue };
+                let result = match host.file(&path) {
+                    Ok(Observed::File { bytes, .. }) => decode(&path, &bytes)
+                        .map_err(|e| e.to_string())
+                        .and_then(|text| hook::validate(&path, text)),
+                    Ok(Observed::Absent) => continue,
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Some(old) = by_name.insert(name, HookFile { path, result }) {
+                    masked.push(old.path);
+                }
             }
         }
+        Ok(HookScan {
+            dirs,
+            by_name,
+            masked,
+        })
     }
+
+    /// The first valid hook that runs NVIDIA's hook executable.
+    fn nvidia(&self) -> Option<(&TargetPath, &hook::HookInfo)> {
+        self.by_name.values().find_map(|f| match &f.result {
+            Ok(info) if is_nvidia_executable(&info.executable) => Some((&f.path, info)),
+            _ => None,
+        })
+    }
+}
+
+fn hooks_check(
+    desired: &DesiredState,
+    host: &dyn Observe,
+    scan: &Result<HookScan, ObserveError>,
+) -> Check {
+    let scan = match scan {
+        Ok(s) => s,
+        Err(e) => return Check::error("hooks", e),
+    };
+    let HookScan {
+        dirs,
+        by_name,
+        masked,
+    } = scan;
+    let mut details = vec![format!("hooks dirs (lowest priority first): {dirs:?}")];
     let mut invalid = Vec::new();
-    let mut nvidia = None;
     for f in by_name.values() {
         match &f.result {
             Ok(info) => {
@@ -377,9 +413,6 @@ fn hooks_check(desired: &DesiredState, host: &dyn Observe, eff: Option<&Effectiv
                     "{}: runs {} in {:?} (schema {})",
                     f.path, info.executable, info.stages, info.schema
                 ));
-                if is_nvidia_executable(&info.executable) && nvidia.is_none() {
-                    nvidia = Some((f.path.clone(), info.clone()));
-                }
             }
             Err(e) => {
                 details.push(format!("{}: INVALID: {e}", f.path));
@@ -387,7 +420,7 @@ fn hooks_check(desired: &DesiredState, host: &dyn Observe, eff: Option<&Effectiv
             }
         }
     }
-    for m in &masked {
+    for m in masked {
         details.push(format!(
             "{m}: masked by a same-named file in a higher-priority dir"
         ));
@@ -416,7 +449,7 @@ fn hooks_check(desired: &DesiredState, host: &dyn Observe, eff: Option<&Effectiv
         ))
         .details(details);
     }
-    let Some((path, info)) = nvidia else {
+    let Some((path, info)) = scan.nvidia() else {
         return Check::new(
             "hooks",
             Status::Fail,
@@ -829,7 +862,7 @@ fn cgroups_check(host: &dyn Observe, probes: &Probes, eff: Option<&Effective>) -
     Check::new("cgroups", Status::Ok, format!("cgroup {version}, {who}"))
 }
 
-fn cdi_check(host: &dyn Observe, eff: Option<&Effective>) -> Check {
+fn cdi_check(host: &dyn Observe, hooks: &Result<HookScan, ObserveError>) -> Check {
     let specs = match nvidia_cdi_specs(host) {
         Ok(s) => s,
         Err(e) => return Check::error("cdi", &e),
@@ -842,22 +875,11 @@ fn cdi_check(host: &dyn Observe, eff: Option<&Effective>) -> Check {
             "no NVIDIA CDI spec: the hook is the only GPU path",
         );
     }
-    let dirs = eff
-        .map(Effective::hooks_dirs)
-        .unwrap_or_else(|| vec![well_known::DEFAULT_HOOKS_DIR.to_owned()]);
-    let hook = dirs
-        .iter()
-        .filter_map(|d| TargetPath::new(d).ok())
-        .find_map(|d| {
-            host.list(&d).ok().flatten()?.into_iter().find_map(|n| {
-                let p = d.join(&n).ok()?;
-                let Ok(Observed::File { bytes, .. }) = host.file(&p) else {
-                    return None;
-                };
-                let info = hook::validate(&p, std::str::from_utf8(&bytes).ok()?).ok()?;
-                is_nvidia_executable(&info.executable).then_some(p)
-            })
-        });
+    let hook = hooks
+        .as_ref()
+        .ok()
+        .and_then(HookScan::nvidia)
+        .map(|(p, _)| p);
     match hook {
         Some(h) => Check::new(
             "cdi",
