@@ -371,6 +371,71 @@ fn bad_plan_files_are_refused_with_a_location() {
 }
 
 #[test]
+fn a_plan_that_cannot_be_saved_is_an_error() {
+    let tree = Tree::stock();
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["plan", "--out", "/nonexistent-dir/plan.json"]));
+    assert!(
+        err.starts_with("error: cannot write the plan to `/nonexistent-dir/plan.json`\n  caused by: No such file or directory"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: --out takes a file path in a writable directory"),
+        "{err}"
+    );
+    assert_eq!(tree.snapshot(), before);
+}
+
+#[test]
+fn a_plan_from_another_gpu_setup_version_is_refused() {
+    let tree = Tree::stock();
+    let plan_file = tree.real("/plan.json");
+    let plan_arg = plan_file.to_str().unwrap();
+    ok_stdout(&mut tree.cmd(&["plan", "--out", plan_arg]));
+    let text = fs::read_to_string(&plan_file)
+        .unwrap()
+        .replace("gpu-setup-plan/1", "gpu-setup-plan/2");
+    tree.write("/plan.json", text);
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["apply", plan_arg]));
+    assert!(
+        err.starts_with(&format!(
+            "error: `{plan_arg}` has format `gpu-setup-plan/2`; this gpu-setup reads `gpu-setup-plan/1`\n"
+        )),
+        "{err}"
+    );
+    assert_eq!(tree.snapshot(), before);
+}
+
+#[test]
+fn a_waiting_apply_goes_through_once_the_lock_is_released() {
+    let tree = Tree::stock();
+    fs::create_dir_all(tree.real(STATE_DIR)).unwrap();
+    let lock_file = fs::File::create(tree.real(&format!("{STATE_DIR}/lock"))).unwrap();
+    let held = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let child = std::process::Command::new(bin)
+        .arg("--root")
+        .arg(tree.root())
+        .args(["--format", "json", "apply", "--lock-timeout", "30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !tree.real(DROPIN).exists(),
+        "nothing written while the lock is held"
+    );
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        json(&String::from_utf8(out.stdout).unwrap())["transaction"],
+        1
+    );
+}
+
+#[test]
 fn a_held_lock_makes_apply_wait_then_fail_clearly() {
     let tree = Tree::stock();
     fs::create_dir_all(tree.real(STATE_DIR)).unwrap();

@@ -513,3 +513,42 @@ fn a_corrupt_manifest_is_an_error_naming_the_file_and_line() {
         .unwrap()
         .contains("move the broken transaction directory"));
 }
+
+#[test]
+fn a_failed_undo_says_so_and_leaves_the_entry_for_recovery() {
+    let host = Host::new();
+    let before = host.snapshot();
+    // Fail from the first target write on: the undo fails too.
+    let first_target = {
+        let probe = Host::new();
+        let ops = probe.ops();
+        let (_, log) = probe.run(None, |ctx| {
+            transaction::execute(ctx, TxKind::Apply, None, &ops, &[])
+        });
+        log.iter()
+            .position(|l| l.starts_with("write ") && !l.contains(STATE))
+            .unwrap()
+    };
+    let (result, _) = host.apply(Some(Fault::FailFrom(first_target + 2)));
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, ApplyError::UndoFailed { id: 1, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with("transaction 1 failed (cannot "),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("and undoing it failed too: cannot "),
+        "{err}"
+    );
+    assert_eq!(
+        err.hint().unwrap(),
+        "fix the cause, then run `gpu-setup plan`: it finishes the recovery first"
+    );
+    assert_eq!(host.state().history().unwrap()[0].status, Status::Pending);
+    host.with_ctx(None, transaction::recover).unwrap();
+    assert_eq!(host.snapshot(), before);
+}
