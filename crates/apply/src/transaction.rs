@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use gpu_setup_plan::saved::SavedBefore;
 use gpu_setup_plan::{sha256, Action, Change, Observed, Plan, TargetPath};
 
 use crate::error::{ApplyError, Drift, StepError};
@@ -18,6 +19,9 @@ use crate::write::{self, Failure};
 pub const NEW_FILE_MODE: u32 = 0o644;
 /// Mode of a directory gpu-setup creates for a file.
 pub const NEW_DIR_MODE: u32 = 0o755;
+
+/// `(mode, uid, gid)`.
+type ModeOwner = (u32, u32, u32);
 
 /// What a file must be before a transaction touches it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,23 +56,52 @@ impl Expect {
         }
     }
 
+    /// What a saved plan recorded (`None`: the file did not exist).
+    pub fn saved(before: Option<&SavedBefore>) -> Self {
+        match before {
+            None => Expect::Absent,
+            Some(b) => Expect::File {
+                sha256: b.sha256.clone(),
+                meta: Some((b.mode, b.uid, b.gid)),
+            },
+        }
+    }
+
+    /// Why the file as observed does not match, or `None` when it does.
+    pub fn mismatch_observed(&self, current: &Observed) -> Option<String> {
+        match current {
+            Observed::Absent => self.mismatch_parts(None),
+            Observed::File {
+                bytes,
+                mode,
+                uid,
+                gid,
+            } => self.mismatch_parts(Some((bytes, (*mode, *uid, *gid)))),
+        }
+    }
+
     /// Why `current` does not match, or `None` when it does.
     fn mismatch(&self, current: Option<&DiskFile>) -> Option<String> {
+        self.mismatch_parts(
+            current.map(|f| (&f.bytes[..], (f.attrs.mode, f.attrs.uid, f.attrs.gid))),
+        )
+    }
+
+    fn mismatch_parts(&self, current: Option<(&[u8], ModeOwner)>) -> Option<String> {
         match (self, current) {
             (Expect::Any, _) | (Expect::Absent, None) => None,
             (Expect::Absent, Some(_)) => Some("it exists now".to_owned()),
             (Expect::File { .. }, None) => Some("it was removed".to_owned()),
-            (Expect::File { sha256: want, meta }, Some(f)) => {
-                if sha256(&f.bytes) != *want {
+            (Expect::File { sha256: want, meta }, Some((bytes, found))) => {
+                if sha256(bytes) != *want {
                     return Some("its content differs".to_owned());
                 }
                 match meta {
-                    Some((mode, uid, gid))
-                        if (*mode, *uid, *gid) != (f.attrs.mode, f.attrs.uid, f.attrs.gid) =>
-                    {
+                    Some(expected) if *expected != found => {
+                        let (mode, uid, gid) = expected;
                         Some(format!(
                             "its mode or owner differs (expected {mode:04o} {uid}:{gid}, found {:04o} {}:{})",
-                            f.attrs.mode, f.attrs.uid, f.attrs.gid
+                            found.0, found.1, found.2
                         ))
                     }
                     _ => None,

@@ -14,7 +14,7 @@ use gpu_setup_apply::lock::StateLock;
 use gpu_setup_apply::transaction::{self, Ctx, Expect, Op};
 use gpu_setup_apply::{ApplyError, RootFs};
 use gpu_setup_plan::{
-    plan_with, Change, DesiredState, HostFacts, Observe, ObserveError, Observed, Plan, PlanError,
+    plan_with, Change, DesiredState, HostFacts, Observe, ObserveError, Plan, PlanError,
     ProfileError, SavedPlan, SavedPlanError, Settings, TargetPath,
 };
 
@@ -73,7 +73,7 @@ fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
 fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(cli)?;
     session.recover_if_pending(printer)?;
-    let outcome = match &args.plan_file {
+    let (plan, outcome) = match &args.plan_file {
         None => {
             let desired = desired_state(&args.settings)?;
             let make_plan = || plan_with(&desired, &facts(cli), &session.host);
@@ -107,13 +107,7 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
                 .iter()
                 .map(|c| Op {
                     path: c.path.clone(),
-                    expect: match &c.before {
-                        None => Expect::Absent,
-                        Some(b) => Expect::File {
-                            sha256: b.sha256.clone(),
-                            meta: Some((b.mode, b.uid, b.gid)),
-                        },
-                    },
+                    expect: Expect::saved(c.before.as_ref()),
                     after: c.after.clone().map(String::into_bytes),
                     attrs: None,
                 })
@@ -129,7 +123,6 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
             (plan, outcome)
         }
     };
-    let (plan, outcome) = outcome;
     finish(printer, &session, &plan, Some(&outcome.manifest))
 }
 
@@ -290,24 +283,7 @@ fn saved_to_plan(saved: &SavedPlan, host: &dyn Observe) -> Result<Plan> {
     let mut changes = Vec::with_capacity(saved.changes.len());
     for c in &saved.changes {
         let now = host.file(&c.path)?;
-        let expect = match &c.before {
-            None => Expect::Absent,
-            Some(b) => Expect::File {
-                sha256: b.sha256.clone(),
-                meta: Some((b.mode, b.uid, b.gid)),
-            },
-        };
-        if Expect::observed(&now) != expect {
-            let detail = match (&now, &c.before) {
-                (Observed::Absent, _) => "it was removed".to_owned(),
-                (_, None) => "it exists now".to_owned(),
-                (Observed::File { bytes, .. }, Some(b))
-                    if gpu_setup_plan::sha256(bytes) != b.sha256 =>
-                {
-                    "its content differs".to_owned()
-                }
-                _ => "its mode or owner differs".to_owned(),
-            };
+        if let Some(detail) = Expect::saved(c.before.as_ref()).mismatch_observed(&now) {
             return Err(ApplyError::Stale {
                 path: c.path.clone(),
                 detail,
