@@ -26,21 +26,14 @@ fn in_namespace(tree: &Tree, setup: &str, args: &str) -> (Option<i32>, String) {
     )
 }
 
-#[test]
-fn a_read_only_filesystem_mid_transaction_restores_what_was_written() {
-    if !need_root("bind mounts in a private mount namespace") {
-        return;
-    }
+/// Runs `apply` on a stock tree after `setup` (in a private mount
+/// namespace) makes the kernel refuse the hook, written last; checks that
+/// the transaction was undone and returns stderr.
+fn apply_refused_at_the_hook(setup: &str) -> String {
     let tree = Tree::stock();
     tree.write("/usr/share/containers/oci/hooks.d/.keep", "");
     let start = tree.targets();
-    // /etc is writable (the drop-in and config.toml are written first);
-    // /usr is read-only, so the hook, written last, fails.
-    let (code, err) = in_namespace(
-        &tree,
-        "mount --bind \"$T/usr\" \"$T/usr\"\nmount -o remount,bind,ro \"$T/usr\"",
-        "apply",
-    );
+    let (code, err) = in_namespace(&tree, setup, "apply");
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains(
@@ -52,6 +45,26 @@ fn a_read_only_filesystem_mid_transaction_restores_what_was_written() {
         err.contains("caused by: cannot write `/usr/share/containers/oci/hooks.d/.oci-nvidia-hook.json.gpu-setup-1~`"),
         "{err}"
     );
+    // The drop-in and config.toml, written before the hook, are restored.
+    assert_same(&tree.targets(), &start);
+    assert!(tree.temp_files().is_empty(), "{:?}", tree.temp_files());
+    let history = ok_stdout(&mut tree.cmd(&["history"]));
+    assert!(
+        history.lines().nth(1).unwrap().ends_with(" failed"),
+        "{history}"
+    );
+    err
+}
+
+#[test]
+fn a_read_only_filesystem_mid_transaction_restores_what_was_written() {
+    if !need_root("bind mounts in a private mount namespace") {
+        return;
+    }
+    // /etc stays writable; /usr is read-only.
+    let err = apply_refused_at_the_hook(
+        "mount --bind \"$T/usr\" \"$T/usr\"\nmount -o remount,bind,ro \"$T/usr\"",
+    );
     assert!(
         err.contains("caused by: Read-only file system (os error 30)"),
         "{err}"
@@ -60,13 +73,6 @@ fn a_read_only_filesystem_mid_transaction_restores_what_was_written() {
         err.contains("hint: the filesystem is mounted read-only"),
         "{err}"
     );
-    assert_same(&tree.targets(), &start);
-    assert!(tree.temp_files().is_empty(), "{:?}", tree.temp_files());
-    let history = ok_stdout(&mut tree.cmd(&["history"]));
-    assert!(
-        history.lines().nth(1).unwrap().ends_with(" failed"),
-        "{history}"
-    );
 }
 
 #[test]
@@ -74,32 +80,20 @@ fn a_full_filesystem_mid_transaction_restores_what_was_written() {
     if !need_root("a tmpfs mount in a private mount namespace") {
         return;
     }
-    let tree = Tree::stock();
-    tree.write("/usr/share/containers/oci/hooks.d/.keep", "");
-    let start = tree.targets();
-    // A one-page tmpfs over hooks.d, filled up: the hook cannot be written.
-    let (code, err) = in_namespace(
-        &tree,
+    // A one-page tmpfs over hooks.d, filled up.
+    let err = apply_refused_at_the_hook(
         "D=\"$T/usr/share/containers/oci/hooks.d\"\n\
          mount -t tmpfs -o size=4k tmpfs \"$D\"\n\
          dd if=/dev/zero of=\"$D/fill\" bs=1k count=64 2>/dev/null || true",
-        "apply",
-    );
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("error: transaction 1 failed and was undone"),
-        "{err}"
     );
     assert!(
-        err.contains("No space left on device (os error 28)"),
+        err.contains("caused by: No space left on device (os error 28)"),
         "{err}"
     );
     assert!(
         err.contains("hint: free some space on that filesystem and run again"),
         "{err}"
     );
-    assert_same(&tree.targets(), &start);
-    assert!(tree.temp_files().is_empty(), "{:?}", tree.temp_files());
 }
 
 #[test]
