@@ -407,27 +407,7 @@ fn carry_out(
         make_dir(ctx, dir)?;
     }
     for rec in &m.files {
-        let target = ctx.real(&rec.path);
-        match &rec.after {
-            Some(after) => {
-                let bytes = ctx.state.read_copy(m.id, after).map_err(|e| StepError {
-                    step: "read the copy of",
-                    path: rec.path.to_string(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-                let temp = target.with_file_name(&rec.temp);
-                write::atomic(
-                    ctx.fs,
-                    &target,
-                    &temp,
-                    &bytes,
-                    &after.attrs,
-                    needs_chown(ctx, &after.attrs),
-                )
-                .map_err(|f| ctx.step_error(f))?;
-            }
-            None => write::remove(ctx.fs, &target).map_err(|f| ctx.step_error(f))?,
-        }
+        put_version(ctx, m.id, rec, rec.after.as_ref(), &rec.temp)?;
         tracing::debug!(path = %rec.path, action = rec.action.as_str(), "done");
     }
     let mut removed = Vec::new();
@@ -446,6 +426,37 @@ fn carry_out(
     // Parents first, like `created_dirs`.
     removed.reverse();
     Ok(removed)
+}
+
+/// Puts one recorded version of a file in place (its copy from the journal,
+/// with its mode, owner and xattrs, written through `temp`), or removes the
+/// file when that version is `None` (it did not exist).
+fn put_version(
+    ctx: &Ctx<'_>,
+    id: u64,
+    rec: &FileRecord,
+    version: Option<&FileState>,
+    temp: &str,
+) -> Result<(), StepError> {
+    let target = ctx.real(&rec.path);
+    let Some(version) = version else {
+        return write::remove(ctx.fs, &target).map_err(|f| ctx.step_error(f));
+    };
+    let bytes = ctx.state.read_copy(id, version).map_err(|e| StepError {
+        step: "read the journal's copy of",
+        path: rec.path.to_string(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let attrs = &version.attrs;
+    write::atomic(
+        ctx.fs,
+        &target,
+        &target.with_file_name(temp),
+        &bytes,
+        attrs,
+        needs_chown(ctx, attrs),
+    )
+    .map_err(|f| ctx.step_error(f))
 }
 
 /// Creates one directory for a managed file: 0755, owned by root when run
@@ -526,26 +537,13 @@ pub fn undo(ctx: &Ctx<'_>, m: &Manifest) -> Result<Vec<String>, StepError> {
             ));
             continue;
         }
-        match &rec.before {
-            Some(before) => {
-                let bytes = ctx.state.read_copy(m.id, before).map_err(|e| StepError {
-                    step: "read the backup of",
-                    path: rec.path.to_string(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-                let temp = target.with_file_name(undo_temp_name(&rec.path, m.id));
-                write::atomic(
-                    ctx.fs,
-                    &target,
-                    &temp,
-                    &bytes,
-                    &before.attrs,
-                    needs_chown(ctx, &before.attrs),
-                )
-                .map_err(|f| ctx.step_error(f))?;
-            }
-            None => write::remove(ctx.fs, &target).map_err(|f| ctx.step_error(f))?,
-        }
+        put_version(
+            ctx,
+            m.id,
+            rec,
+            rec.before.as_ref(),
+            &undo_temp_name(&rec.path, m.id),
+        )?;
     }
     for dir in m.created_dirs.iter().rev() {
         let real = ctx.real(dir);
