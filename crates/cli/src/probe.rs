@@ -67,6 +67,10 @@ fn first_line(text: &str) -> Option<String> {
 /// Runs a program and returns its stdout, or why it failed (its first line
 /// of stderr, a signal, or the time limit).
 fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    run_within(program, args, TIMEOUT)
+}
+
+fn run_within(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
     tracing::debug!(program, ?args, "probe");
     let mut child = Command::new(program)
         .args(args)
@@ -90,7 +94,7 @@ fn run(program: &str, args: &[&str]) -> Result<String, String> {
         }
         let _ = tx.send((child.wait(), out, err));
     });
-    match rx.recv_timeout(TIMEOUT) {
+    match rx.recv_timeout(timeout) {
         Ok((Ok(status), out, _)) if status.success() => Ok(out),
         Ok((Ok(status), _, err)) => {
             Err(first_line(&err).unwrap_or_else(|| format!("{program} exited with {status}")))
@@ -103,10 +107,31 @@ fn run(program: &str, args: &[&str]) -> Result<String, String> {
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
-            Err(format!(
-                "{program} did not answer within {} s",
-                TIMEOUT.as_secs()
-            ))
+            Err(format!("{program} did not answer within {timeout:?}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_report_output_errors_and_hangs() {
+        assert_eq!(
+            run_within("sh", &["-c", "echo 4.3.1"], TIMEOUT).unwrap(),
+            "4.3.1\n"
+        );
+        assert_eq!(
+            run_within("sh", &["-c", "echo; echo boom >&2; exit 3"], TIMEOUT).unwrap_err(),
+            "boom"
+        );
+        assert_eq!(
+            run_within("sh", &["-c", "exec sleep 30"], Duration::from_millis(200)).unwrap_err(),
+            "sh did not answer within 200ms"
+        );
+        assert!(run_within("/nonexistent/podman", &[], TIMEOUT)
+            .unwrap_err()
+            .starts_with("cannot run /nonexistent/podman: No such file or directory"));
     }
 }
