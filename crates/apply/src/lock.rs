@@ -57,9 +57,10 @@ impl StateLock {
                 });
             }
             if !announced {
-                tracing::info!(
-                    "waiting for another gpu-setup to release {}",
-                    path.display()
+                tracing::warn!(
+                    "waiting up to {} s for another gpu-setup to release {}",
+                    timeout.as_secs(),
+                    state.show(&path)
                 );
                 announced = true;
             }
