@@ -795,6 +795,13 @@ fn gpu_devices_check(host: &dyn Observe, eff: Option<&Effective>) -> Check {
         }
     }
     if !non_root_group.is_empty() && default_runtime(eff) == "runc" {
+        // crun refuses hybrid cgroups (see the cgroups check): say so here.
+        let hybrid = cgroup_version(host).is_some_and(|v| v.starts_with("hybrid"));
+        let hint = if hybrid {
+            "use crun with `--group-add keep-groups`; crun needs cgroup v2 on this hybrid-cgroup host: boot with systemd.unified_cgroup_hierarchy=1, then set `[engine] runtime = \"crun\"`"
+        } else {
+            "use crun (`[engine] runtime = \"crun\"` in containers.conf) and run containers with `--group-add keep-groups`"
+        };
         return Check::new(
             "gpu-devices",
             Status::Warn,
@@ -803,7 +810,7 @@ fn gpu_devices_check(host: &dyn Observe, eff: Option<&Effective>) -> Check {
                 non_root_group.join(", ")
             ),
         )
-        .hint("use crun (`[engine] runtime = \"crun\"` in containers.conf) and run containers with `--group-add keep-groups`")
+        .hint(hint)
         .details(details);
     }
     Check::new(
@@ -820,21 +827,28 @@ fn default_runtime(eff: Option<&Effective>) -> String {
         .unwrap_or_else(|| "crun".to_owned())
 }
 
-fn cgroups_check(host: &dyn Observe, probes: &Probes, eff: Option<&Effective>) -> Check {
+/// The cgroup version from /sys/fs/cgroup under the root, if mounted.
+fn cgroup_version(host: &dyn Observe) -> Option<&'static str> {
     let meta = |p: &str| {
         TargetPath::new(p)
             .ok()
             .and_then(|t| host.meta(&t).ok().flatten())
     };
-    let version = match (
+    match (
         meta("/sys/fs/cgroup/cgroup.controllers"),
         meta("/sys/fs/cgroup/unified"),
         meta("/sys/fs/cgroup"),
     ) {
-        (Some(_), _, _) => "v2 (unified)",
-        (None, Some(m), _) if m.kind == Kind::Dir => "hybrid (v1 with a v2 mount)",
-        (None, _, Some(m)) if m.kind == Kind::Dir => "v1",
-        _ => return Check::new("cgroups", Status::Skip, "no /sys/fs/cgroup under the root"),
+        (Some(_), _, _) => Some("v2 (unified)"),
+        (None, Some(m), _) if m.kind == Kind::Dir => Some("hybrid (v1 with a v2 mount)"),
+        (None, _, Some(m)) if m.kind == Kind::Dir => Some("v1"),
+        _ => None,
+    }
+}
+
+fn cgroups_check(host: &dyn Observe, probes: &Probes, eff: Option<&Effective>) -> Check {
+    let Some(version) = cgroup_version(host) else {
+        return Check::new("cgroups", Status::Skip, "no /sys/fs/cgroup under the root");
     };
     let who = if !probes.real_root {
         "user unknown under --root"

@@ -524,6 +524,17 @@ fn gpu_devices_and_group_ownership() {
         "/dev/nvidia0 (video) owned by a non-root group while the default runtime is runc",
     );
     assert!(c.hint.unwrap().contains("--group-add keep-groups"));
+    // On hybrid cgroups crun needs cgroup v2 first: the hint says so.
+    let mut hybrid = runc.clone().with_dir("/sys/fs/cgroup/unified", 0o555);
+    hybrid.remove(&TargetPath::new("/sys/fs/cgroup/cgroup.controllers").unwrap());
+    let c = check(&hybrid, &probes(), "gpu-devices");
+    assert!(
+        c.hint
+            .as_deref()
+            .unwrap()
+            .contains("crun needs cgroup v2 on this hybrid-cgroup host"),
+        "{c:#?}"
+    );
 
     let mut no_gpu = host.clone();
     no_gpu.remove(&TargetPath::new("/dev/nvidia0").unwrap());
