@@ -171,19 +171,20 @@ pub fn run(
         .as_deref()
         .and_then(PodmanVersion::parse);
     let conf = podman::conf_files(version, facts, host, None).map(|(files, _)| files);
-    let effective = conf.as_ref().ok().map(|f| podman::effective(f));
+    let merged = conf.as_ref().map(|f| podman::effective(f));
+    let effective = merged.as_ref().ok();
     let config = read_nvidia_config(desired, host);
-    let hooks = HookScan::read(host, effective.as_ref());
+    let hooks = HookScan::read(host, effective);
     let mut checks = vec![
         podman_check(host, probes, version, conf.as_ref().ok()),
-        runtimes_check(desired, host, &conf),
+        runtimes_check(desired, host, merged.as_ref().map_err(|e| *e)),
         hooks_check(desired, host, &hooks),
         toolkit_check(host, probes),
         nvidia_config_check(desired, probes, &config),
         runtime_mode_check(&config),
         debug_logs_check(host, &config),
-        gpu_devices_check(host, effective.as_ref()),
-        cgroups_check(host, probes, effective.as_ref()),
+        gpu_devices_check(host, effective),
+        cgroups_check(host, probes, effective),
         cdi_check(host, &hooks),
         mounts_check(probes),
         desired_state_check(desired, facts, host),
@@ -264,10 +265,10 @@ fn resolve(host: &dyn Observe, paths: &[String]) -> Option<String> {
 fn runtimes_check(
     desired: &DesiredState,
     host: &dyn Observe,
-    conf: &Result<Vec<ConfFile>, PlanError>,
+    merged: Result<&Effective, &PlanError>,
 ) -> Check {
-    let files = match conf {
-        Ok(f) => f,
+    let eff = match merged {
+        Ok(eff) => eff,
         Err(e) => {
             return Check::new(
                 "runtimes",
@@ -280,7 +281,6 @@ fn runtimes_check(
             ))
         }
     };
-    let eff = podman::effective(files);
     let mut details: Vec<String> = eff
         .runtimes
         .iter()
