@@ -180,13 +180,6 @@ impl Ctx<'_> {
     }
 }
 
-/// The result of a transaction that went through.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    /// The manifest, as written to the journal.
-    pub manifest: Manifest,
-}
-
 /// Name of the temp file a write of `path` in transaction `id` goes through:
 /// hidden, and ending in `~` so that Podman, which reads only `*.json` hooks
 /// and `*.conf` drop-ins, never loads it.
@@ -202,8 +195,9 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-/// Carries out a plan as one transaction. The caller holds the lock.
-pub fn apply_plan(ctx: &Ctx<'_>, plan: &Plan) -> Result<Outcome, ApplyError> {
+/// Carries out a plan as one transaction; returns its manifest. The caller
+/// holds the lock.
+pub fn apply_plan(ctx: &Ctx<'_>, plan: &Plan) -> Result<Manifest, ApplyError> {
     let ops: Vec<Op> = plan.changes.iter().map(Op::from_change).collect();
     execute(ctx, TxKind::Apply, None, &ops, &[])
 }
@@ -216,7 +210,7 @@ pub fn execute(
     rolls_back: Option<u64>,
     ops: &[Op],
     remove_dirs: &[TargetPath],
-) -> Result<Outcome, ApplyError> {
+) -> Result<Manifest, ApplyError> {
     // Re-read every file: it must still be what the plan was made from.
     let mut current = Vec::with_capacity(ops.len());
     for op in ops {
@@ -280,7 +274,7 @@ pub fn execute(
     match result {
         Ok(()) => {
             tracing::info!(id, "transaction applied");
-            Ok(Outcome { manifest })
+            Ok(manifest)
         }
         Err(source) => {
             tracing::info!(id, error = %source, "transaction failed, undoing");
@@ -685,7 +679,7 @@ pub fn drift(ctx: &Ctx<'_>, target: &Manifest) -> Result<Vec<Drift>, ApplyError>
 /// transaction created it), then the directories it created are removed when
 /// empty. Refuses when a file drifted, unless `force`. The caller holds the
 /// lock.
-pub fn rollback(ctx: &Ctx<'_>, target: &Manifest, force: bool) -> Result<Outcome, ApplyError> {
+pub fn rollback(ctx: &Ctx<'_>, target: &Manifest, force: bool) -> Result<Manifest, ApplyError> {
     if !force {
         let drifted = drift(ctx, target)?;
         if !drifted.is_empty() {

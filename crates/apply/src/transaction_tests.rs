@@ -12,7 +12,7 @@ use gpu_setup_plan::TargetPath;
 
 use crate::error::ApplyError;
 use crate::fs::{Fault, FaultyFs, OsFs};
-use crate::journal::{Actor, StateDir, Status, TxKind};
+use crate::journal::{Actor, Manifest, StateDir, Status, TxKind};
 use crate::transaction::{self, Ctx, Expect, Op};
 
 const MODIFIED: &str = "/etc/containers/containers.conf";
@@ -132,7 +132,7 @@ impl Host {
         ]
     }
 
-    fn apply(&self, fault: Option<Fault>) -> (Result<transaction::Outcome, ApplyError>, usize) {
+    fn apply(&self, fault: Option<Fault>) -> (Result<Manifest, ApplyError>, usize) {
         let ops = self.ops();
         let (result, log) = self.run(fault, |ctx| {
             transaction::execute(ctx, TxKind::Apply, None, &ops, &[])
@@ -182,7 +182,7 @@ fn a_transaction_changes_every_file_and_keeps_mode_owner_and_xattrs() {
     let host = Host::new();
     let before = fs::metadata(host.real(MODIFIED)).unwrap();
     let (result, _) = host.apply(None);
-    let manifest = result.unwrap().manifest;
+    let manifest = result.unwrap();
     assert_eq!(manifest.status, Status::Applied);
 
     let m = fs::metadata(host.real(MODIFIED)).unwrap();
@@ -319,11 +319,10 @@ fn a_crash_at_any_step_is_undone_by_the_next_run() {
 fn rollback_restores_bytes_modes_owners_and_directories() {
     let host = Host::new();
     let before = host.snapshot();
-    let applied = host.apply(None).0.unwrap().manifest;
+    let applied = host.apply(None).0.unwrap();
     let undone = host
         .with_ctx(None, |ctx| transaction::rollback(ctx, &applied, false))
-        .unwrap()
-        .manifest;
+        .unwrap();
     assert_eq!(undone.kind, TxKind::Rollback);
     assert_eq!(undone.rolls_back, Some(applied.id));
     assert_eq!(undone.removed_dirs.len(), 2);
@@ -338,7 +337,7 @@ fn rollback_restores_bytes_modes_owners_and_directories() {
 fn a_failed_rollback_leaves_the_applied_state() {
     let log = {
         let host = Host::new();
-        let applied = host.apply(None).0.unwrap().manifest;
+        let applied = host.apply(None).0.unwrap();
         let (result, log) = host.run(None, |ctx| transaction::rollback(ctx, &applied, false));
         result.unwrap();
         log
@@ -346,7 +345,7 @@ fn a_failed_rollback_leaves_the_applied_state() {
     for (n, step) in log.iter().enumerate() {
         let host = Host::new();
         let before = host.snapshot();
-        let applied = host.apply(None).0.unwrap().manifest;
+        let applied = host.apply(None).0.unwrap();
         let after_apply = host.snapshot();
         let result = host.with_ctx(Some(Fault::FailAt(n)), |ctx| {
             transaction::rollback(ctx, &applied, false)
@@ -376,7 +375,7 @@ fn a_failed_rollback_leaves_the_applied_state() {
 fn rollback_refuses_drift_unless_forced() {
     let host = Host::new();
     let before = host.snapshot();
-    let applied = host.apply(None).0.unwrap().manifest;
+    let applied = host.apply(None).0.unwrap();
     fs::write(host.real(CREATED), "edited by hand\n").unwrap();
     let drifted = host.snapshot();
     let err = host
@@ -409,8 +408,7 @@ fn rollback_refuses_drift_unless_forced() {
 
     let undone = host
         .with_ctx(None, |ctx| transaction::rollback(ctx, &applied, true))
-        .unwrap()
-        .manifest;
+        .unwrap();
     assert_eq!(host.snapshot(), before);
     // The hand edit is kept in the rollback's journal entry.
     let rec = undone
@@ -497,7 +495,7 @@ fn temp_files_are_invisible_to_podman() {
 #[test]
 fn a_corrupt_manifest_is_an_error_naming_the_file_and_line() {
     let host = Host::new();
-    let applied = host.apply(None).0.unwrap().manifest;
+    let applied = host.apply(None).0.unwrap();
     let path = host.state().tx_dir(applied.id).join("manifest.json");
     fs::write(&path, "{\n  \"format\": 1,\n  oops\n}\n").unwrap();
     let err = host.state().history().unwrap_err();

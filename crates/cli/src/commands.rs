@@ -73,7 +73,7 @@ fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
 fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(cli)?;
     session.recover_if_pending(printer)?;
-    let (plan, outcome) = match &args.plan_file {
+    let (plan, manifest) = match &args.plan_file {
         None => {
             let desired = desired_state(&args.settings)?;
             let make_plan = || plan_with(&desired, &facts(cli), &session.host);
@@ -90,8 +90,8 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
                 return finish(printer, &session, &plan, None);
             }
             printer.plan_preview(&plan)?;
-            let outcome = transaction::apply_plan(&session.ctx(), &plan)?;
-            (plan, outcome)
+            let manifest = transaction::apply_plan(&session.ctx(), &plan)?;
+            (plan, manifest)
         }
         Some(file) => {
             let saved = load_plan(file, &session.root)?;
@@ -113,17 +113,17 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
                 })
                 .collect();
             printer.plan_preview(&plan)?;
-            let outcome = transaction::execute(
+            let manifest = transaction::execute(
                 &session.ctx(),
                 gpu_setup_apply::journal::TxKind::Apply,
                 None,
                 &ops,
                 &[],
             )?;
-            (plan, outcome)
+            (plan, manifest)
         }
     };
-    finish(printer, &session, &plan, Some(&outcome.manifest))
+    finish(printer, &session, &plan, Some(&manifest))
 }
 
 /// Prints the result of `apply`.
@@ -146,15 +146,15 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(cli)?;
     let _lock = session.lock(printer)?;
     let target = transaction::rollback_target(&session.state, args.id)?;
-    let outcome = transaction::rollback(&session.ctx(), &target, args.force)?;
-    let changes = transaction::changes(&session.state, &outcome.manifest)?;
+    let manifest = transaction::rollback(&session.ctx(), &target, args.force)?;
+    let changes = transaction::changes(&session.state, &manifest)?;
     let plan = Plan {
         changes,
         warnings: Vec::new(),
     };
     let report = Report {
         plan: &plan,
-        manifest: Some(&outcome.manifest),
+        manifest: Some(&manifest),
         recovered: &session.recovered.borrow(),
     };
     ignore_broken_pipe(printer.rolled_back(&report))?;

@@ -85,11 +85,8 @@ pub(crate) fn collect(
         }
         log_path_checks(d, host, &mut out)?;
     } else {
-        let default = files
-            .iter()
-            .rev()
-            .find_map(|f| f.view.default_runtime.clone());
-        if default.as_deref() == Some(d.runtime_name.as_str()) {
+        let default = podman::effective(&files).default_runtime;
+        if default.is_some_and(|(name, _)| name == d.runtime_name) {
             out.push(warn(
                 "default-runtime-removed",
                 format!(
@@ -155,12 +152,8 @@ fn hook_warnings(
             Some("give --hook-file a name ending in `.json`".to_owned()),
         ));
     }
-    let dirs: Vec<String> = files
-        .iter()
-        .rev()
-        .find_map(|f| f.view.hooks_dir.clone())
-        .unwrap_or_else(|| vec![well_known::DEFAULT_HOOKS_DIR.to_owned()]);
-    let dirs: Vec<TargetPath> = dirs
+    let dirs: Vec<TargetPath> = podman::effective(files)
+        .hooks_dirs()
         .iter()
         .filter_map(|s| TargetPath::new(s).ok())
         .collect();
