@@ -136,6 +136,11 @@ fn doctor_errors_are_clear() {
         err.starts_with("error: invalid runtime path: `relative` is not an absolute path\n"),
         "{err}"
     );
+    let err = fails(&mut tree.cmd(&["doctor", "--podman-version", "latest"]));
+    assert_eq!(
+        err,
+        "error: invalid --podman-version `latest`\nhint: give a version such as 4.9.3\n"
+    );
     let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
     cmd.args(["--root", "/nonexistent-gpu-setup-root", "doctor"]);
     let err = fails(&mut cmd);

@@ -550,3 +550,23 @@ fn a_failed_undo_says_so_and_leaves_the_entry_for_recovery() {
     host.with_ctx(None, transaction::recover).unwrap();
     assert_eq!(host.snapshot(), before);
 }
+
+#[test]
+fn a_corrupt_backup_stops_rollback_before_anything_changes() {
+    let host = Host::new();
+    let applied = host.apply(None).0.unwrap();
+    let tx = host.state().tx_dir(applied.id);
+    fs::write(tx.join("0.before"), "tampered\n").unwrap();
+    let after_apply = host.snapshot();
+    let err = host
+        .with_ctx(None, |ctx| transaction::rollback(ctx, &applied, false))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "corrupt journal entry `{STATE}/transactions/{}/0.before`: the copy does not match the hash recorded in the manifest",
+            applied.id
+        )
+    );
+    assert_eq!(host.snapshot(), after_apply);
+}

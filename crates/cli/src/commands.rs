@@ -59,6 +59,15 @@ fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
 fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
     let host = host(cli)?;
     let desired = desired_state(&args.settings)?;
+    if let Some(v) = &args.podman_version {
+        if gpu_setup_plan::PodmanVersion::parse(v).is_none() {
+            return Err(Hinted::new(
+                format!("invalid --podman-version `{v}`"),
+                "give a version such as 4.9.3",
+            )
+            .into());
+        }
+    }
     let real_root = env::is_real_root(&cli.global.root);
     let probes = crate::probe::gather(&host, real_root, args.podman_version.clone());
     tracing::debug!(?probes, "probes");
