@@ -1,7 +1,7 @@
 # Mirrors CI: `.ci/run` installs what the tests need, then runs `make test`.
 CARGO ?= cargo
 
-.PHONY: all build test lint fmt fmt-check clippy doc man
+.PHONY: all build test e2e lint fmt fmt-check clippy doc man
 
 all: build
 
@@ -11,6 +11,10 @@ build:
 ## test: everything CI runs: format and lint gates, then every test.
 test: lint
 	$(CARGO) test --workspace --all-targets
+
+## e2e: only the end-to-end cases with real Podman (root; see docs/testing.md).
+e2e:
+	GPU_SETUP_REQUIRE_E2E=1 $(CARGO) test -p gpu-setup --test it e2e::
 
 lint: fmt-check clippy
 

@@ -8,6 +8,7 @@ mod bad_input;
 mod corpus;
 mod crash;
 mod doctor;
+mod e2e;
 mod kernel;
 mod man;
 mod plan_cli;
