@@ -1,7 +1,7 @@
 # Mirrors CI: `.ci/run` installs what the tests need, then runs `make test`.
 CARGO ?= cargo
 
-.PHONY: all build test e2e lint fmt fmt-check clippy doc man
+.PHONY: all build test e2e fuzz fuzz-build lint fmt fmt-check clippy doc man
 
 all: build
 
@@ -15,6 +15,22 @@ test: lint
 ## e2e: only the end-to-end cases with real Podman (root; see docs/testing.md).
 e2e:
 	GPU_SETUP_REQUIRE_E2E=1 $(CARGO) test -p gpu-setup --test it e2e::
+
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (docs/fuzzing.md).
+## Needs `cargo install cargo-fuzz`; RUSTC_BOOTSTRAP lets stable Rust build it.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = containers_conf nvidia_config hook_json journal
+fuzz: fuzz-build
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) \
+	    -print_final_stats=1 > ../target/fuzz-$$t.log 2>&1 \
+	    || { tail -40 ../target/fuzz-$$t.log; exit 1; }; \
+	  grep -E '^(Done|stat::number_of_executed_units)' ../target/fuzz-$$t.log; \
+	done
+
+fuzz-build:
+	cd fuzz && ./seed.sh && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O
 
 lint: fmt-check clippy
 

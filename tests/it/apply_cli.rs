@@ -2,7 +2,7 @@
 //! temporary roots.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use serde_json::Value;
 
@@ -410,7 +410,7 @@ fn a_plan_from_another_gpu_setup_version_is_refused() {
 #[test]
 fn a_waiting_apply_goes_through_once_the_lock_is_released() {
     let tree = Tree::stock();
-    fs::create_dir_all(tree.real(STATE_DIR)).unwrap();
+    make_state_dir(&tree);
     let lock_file = fs::File::create(tree.real(&format!("{STATE_DIR}/lock"))).unwrap();
     let held = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).unwrap();
     let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
@@ -438,7 +438,7 @@ fn a_waiting_apply_goes_through_once_the_lock_is_released() {
 #[test]
 fn a_held_lock_makes_apply_wait_then_fail_clearly() {
     let tree = Tree::stock();
-    fs::create_dir_all(tree.real(STATE_DIR)).unwrap();
+    make_state_dir(&tree);
     let lock_file = fs::File::create(tree.real(&format!("{STATE_DIR}/lock"))).unwrap();
     let held = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).unwrap();
     let before = tree.targets();
@@ -549,4 +549,10 @@ fn state_dir_errors_are_clear() {
         );
         assert_eq!(tree.snapshot(), before);
     }
+}
+
+/// The state dir as gpu-setup makes it: root-only.
+fn make_state_dir(tree: &Tree) {
+    fs::create_dir_all(tree.real(STATE_DIR)).unwrap();
+    fs::set_permissions(tree.real(STATE_DIR), fs::Permissions::from_mode(0o700)).unwrap();
 }

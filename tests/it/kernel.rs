@@ -107,7 +107,7 @@ fn a_full_state_dir_stops_apply_before_any_target_changes() {
     let (code, err) = in_namespace(
         &tree,
         "D=\"$T/var/lib/gpu-setup\"\n\
-         mount -t tmpfs -o size=4k tmpfs \"$D\"\n\
+         mount -t tmpfs -o size=4k,mode=0700 tmpfs \"$D\"\n\
          dd if=/dev/zero of=\"$D/fill\" bs=1k count=64 2>/dev/null || true",
         "apply",
     );
@@ -134,7 +134,7 @@ fn a_user_without_permission_gets_a_clear_error_and_nothing_changes() {
     );
     assert!(
         err.contains(
-            "hint: run as root (or with sudo): the managed files and the journal belong to root"
+            "hint: run as root, or add --sudo: the managed files and the journal belong to root"
         ),
         "{err}"
     );
@@ -170,6 +170,6 @@ fn a_user_who_cannot_read_the_journal_can_still_plan() {
         ),
         "{err}"
     );
-    assert!(err.contains("hint: run as root (or with sudo)"), "{err}");
+    assert!(err.contains("hint: run as root, or add --sudo"), "{err}");
     assert_eq!(tree.snapshot(), before);
 }

@@ -12,5 +12,6 @@ mod e2e;
 mod kernel;
 mod man;
 mod plan_cli;
+mod security;
 mod transaction_props;
 mod util;

@@ -144,7 +144,7 @@ impl ApplyError {
     pub fn hint(&self) -> Option<String> {
         let step_hint = |e: &StepError| match e.errno() {
             Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => Some(
-                "run as root (or with sudo): the managed files and the journal belong to root"
+                "run as root, or add --sudo: the managed files and the journal belong to root"
                     .to_owned(),
             ),
             Some(nix::libc::EROFS) => Some("the filesystem is mounted read-only".to_owned()),

@@ -2,6 +2,7 @@
 //! holding `manifest.json` and copies of every file before and after. The
 //! format is documented in `docs/journal.md`.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use gpu_setup_plan::{Action, TargetPath};
@@ -127,6 +128,28 @@ pub struct Manifest {
     pub notes: Vec<String>,
 }
 
+impl Manifest {
+    /// Reads the manifest of transaction `id` from its JSON: an error (with
+    /// line and column where there is one) for malformed JSON, another
+    /// format, or another ID.
+    pub fn parse(bytes: &[u8], id: u64) -> Result<Manifest, String> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+            if e.line() > 0 {
+                format!("line {}, column {}: {e}", e.line(), e.column())
+            } else {
+                e.to_string()
+            }
+        })?;
+        if manifest.format != FORMAT || manifest.id != id {
+            return Err(format!(
+                "expected format {FORMAT} and id {id}, found format {} and id {}",
+                manifest.format, manifest.id
+            ));
+        }
+        Ok(manifest)
+    }
+}
+
 /// Who runs a transaction, recorded in its manifest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Actor {
@@ -203,6 +226,9 @@ impl StateDir {
     /// Creates the state directory (0700) and its `transactions` directory
     /// when missing. Missing parents get 0755.
     pub fn ensure(&self, fs: &dyn Fs) -> Result<(), StepError> {
+        if fs::exists(&self.real).map_err(|e| self.step_err("inspect", &self.real, e))? {
+            self.check_private()?;
+        }
         let mut missing = Vec::new();
         let mut dir = self.transactions();
         loop {
@@ -231,7 +257,32 @@ impl StateDir {
             fs.set_mode(dir, mode)
                 .map_err(|e| self.step_err("chmod", dir, e))?;
         }
-        Ok(())
+        self.check_private()
+    }
+
+    /// The state dir holds copies of whatever the managed files held: it
+    /// must be a real directory, not readable by group or others.
+    fn check_private(&self) -> Result<(), StepError> {
+        let meta = std::fs::symlink_metadata(&self.real)
+            .map_err(|e| self.step_err("inspect", &self.real, e))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let problem = if !meta.is_dir() {
+            Some("it is not a directory (a symbolic link?)".to_owned())
+        } else if mode & 0o077 != 0 {
+            Some(format!(
+                "it is open to group or others (mode {mode:04o}), and it holds copies of the managed files; run `chmod 700` on it"
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => Err(self.step_err(
+                "use state directory",
+                &self.real,
+                std::io::Error::new(std::io::ErrorKind::PermissionDenied, p),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Leftovers of runs that died before their journal entry was complete
@@ -293,24 +344,10 @@ impl StateDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.step_err("read", &path, e).into()),
         };
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| ApplyError::Journal {
-                path: self.show(&path),
-                message: if e.line() > 0 {
-                    format!("line {}, column {}: {e}", e.line(), e.column())
-                } else {
-                    e.to_string()
-                },
-            })?;
-        if manifest.format != FORMAT || manifest.id != id {
-            return Err(ApplyError::Journal {
-                path: self.show(&path),
-                message: format!(
-                    "expected format {FORMAT} and id {id}, found format {} and id {}",
-                    manifest.format, manifest.id
-                ),
-            });
-        }
+        let manifest = Manifest::parse(&bytes, id).map_err(|message| ApplyError::Journal {
+            path: self.show(&path),
+            message,
+        })?;
         Ok(Some(manifest))
     }
 

@@ -8,6 +8,7 @@ pub mod fs;
 pub mod journal;
 pub mod lock;
 mod observe;
+pub mod safe_path;
 pub mod transaction;
 mod write;
 

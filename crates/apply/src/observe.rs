@@ -25,6 +25,12 @@ impl RootFs {
         &self.root
     }
 
+    /// Where `path` is under the root, symbolic links resolved inside it
+    /// (so an absolute link never reaches the machine's own files).
+    fn real(&self, path: &TargetPath) -> Result<PathBuf, ObserveError> {
+        Ok(crate::safe_path::resolve_for_reading(&self.root, path)?.under(&self.root))
+    }
+
     fn io(path: &TargetPath, source: std::io::Error) -> ObserveError {
         ObserveError::Io {
             path: path.clone(),
@@ -58,10 +64,24 @@ fn to_meta(m: &fs::Metadata) -> Meta {
     }
 }
 
+/// Reads a file, refusing a symbolic link (the path was just resolved; a
+/// link here means it changed since).
+fn read_nofollow(real: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut bytes = Vec::new();
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(real)?
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 impl Observe for RootFs {
     fn file(&self, path: &TargetPath) -> Result<Observed, ObserveError> {
-        let real = path.under(&self.root);
-        let meta = match fs::metadata(&real) {
+        let real = self.real(path)?;
+        let meta = match fs::symlink_metadata(&real) {
             Ok(m) => m,
             Err(e) if is_missing(&e) => return Ok(Observed::Absent),
             Err(e) => return Err(Self::io(path, e)),
@@ -69,7 +89,7 @@ impl Observe for RootFs {
         if !meta.is_file() {
             return Err(ObserveError::NotAFile { path: path.clone() });
         }
-        let bytes = fs::read(&real).map_err(|e| Self::io(path, e))?;
+        let bytes = read_nofollow(&real).map_err(|e| Self::io(path, e))?;
         tracing::debug!(path = %path, len = bytes.len(), "read");
         Ok(Observed::File {
             bytes,
@@ -80,15 +100,19 @@ impl Observe for RootFs {
     }
 
     fn meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError> {
-        match fs::metadata(path.under(&self.root)) {
+        match fs::symlink_metadata(self.real(path)?) {
             Ok(m) => Ok(Some(to_meta(&m))),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(Self::io(path, e)),
         }
     }
 
+    fn resolve(&self, path: &TargetPath, follow_target: bool) -> Result<TargetPath, ObserveError> {
+        crate::safe_path::resolve(&self.root, path, follow_target)
+    }
+
     fn list(&self, dir: &TargetPath) -> Result<Option<Vec<String>>, ObserveError> {
-        let entries = match fs::read_dir(dir.under(&self.root)) {
+        let entries = match fs::read_dir(self.real(dir)?) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) if e.kind() == ErrorKind::NotADirectory => {

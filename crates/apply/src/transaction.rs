@@ -325,7 +325,7 @@ fn write_entry(
                 let attrs = op
                     .attrs
                     .clone()
-                    .or_else(|| before.as_ref().map(|b| b.attrs.clone()))
+                    .or_else(|| before.as_ref().map(|b| never_writable_by_others(&b.attrs)))
                     .unwrap_or_else(|| new_file_attrs(ctx.actor));
                 Some(FileState {
                     sha256: sha256(bytes),
@@ -356,6 +356,16 @@ fn write_entry(
 
 fn error_chain(e: &StepError) -> String {
     format!("{e}: {}", e.source)
+}
+
+/// A replaced file keeps its owner, mode and xattrs, except that it is never
+/// left writable by group or others (root processes act on these files);
+/// rollback restores the exact mode.
+fn never_writable_by_others(attrs: &Attrs) -> Attrs {
+    Attrs {
+        mode: attrs.mode & !0o022,
+        ..attrs.clone()
+    }
 }
 
 fn new_file_attrs(actor: &Actor) -> Attrs {

@@ -148,6 +148,11 @@ pub struct ApplyArgs {
     /// The desired state.
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// When not root, re-run this command as root through `sudo` (with
+    /// `-n` when standard input is not a terminal). Refused when this binary
+    /// or its directory is writable by a non-root user.
+    #[arg(long)]
+    pub sudo: bool,
 }
 
 /// Arguments of `rollback`.
@@ -161,6 +166,10 @@ pub struct RollbackArgs {
     /// current content is kept in the journal).
     #[arg(long)]
     pub force: bool,
+    /// When not root, re-run this command as root through `sudo` (see
+    /// `apply --sudo`).
+    #[arg(long)]
+    pub sudo: bool,
 }
 
 /// The desired state: built-in defaults, then `--profile`, then these flags.
@@ -211,6 +220,10 @@ pub struct SettingsArgs {
     /// symlink attack on a root process): warn instead of refusing
     #[arg(long)]
     pub allow_unsafe_log_path: bool,
+    /// Write through a managed file that is a symbolic link, when the link
+    /// stays inside the root (default: refuse such a file)
+    #[arg(long)]
+    pub follow_symlinks: bool,
 }
 
 /// `--state` values.
@@ -240,6 +253,7 @@ impl SettingsArgs {
                 StateArg::Absent => Presence::Absent,
             }),
             allow_unsafe_log_path: self.allow_unsafe_log_path.then_some(true),
+            follow_symlinks: self.follow_symlinks.then_some(true),
         }
     }
 }

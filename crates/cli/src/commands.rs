@@ -80,6 +80,7 @@ fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
 }
 
 fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
+    crate::sudo::elevate_if_asked(args.sudo)?;
     let session = Session::new(cli)?;
     session.recover_if_pending(printer)?;
     let (plan, manifest) = match &args.plan_file {
@@ -152,6 +153,7 @@ fn finish(
 }
 
 fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
+    crate::sudo::elevate_if_asked(args.sudo)?;
     let session = Session::new(cli)?;
     let _lock = session.lock(printer)?;
     let target = transaction::rollback_target(&session.state, args.id)?;
@@ -291,6 +293,16 @@ fn load_plan(file: &Path, root: &Path) -> Result<SavedPlan> {
 fn saved_to_plan(saved: &SavedPlan, host: &dyn Observe) -> Result<Plan> {
     let mut changes = Vec::with_capacity(saved.changes.len());
     for c in &saved.changes {
+        // The plan names real files; one that became (or sits behind) a
+        // symbolic link since is refused.
+        let real = host.resolve(&c.path, false)?;
+        if real != c.path {
+            return Err(ApplyError::Stale {
+                path: c.path.clone(),
+                detail: format!("it now leads to `{real}` through a symbolic link"),
+            }
+            .into());
+        }
         let now = host.file(&c.path)?;
         if let Some(detail) = Expect::saved(c.before.as_ref()).mismatch_observed(&now) {
             return Err(ApplyError::Stale {
@@ -400,14 +412,17 @@ pub(crate) fn details_of(err: &anyhow::Error) -> Vec<String> {
 
 /// A CLI-level error that carries its own hint.
 #[derive(Debug)]
-struct Hinted {
+pub(crate) struct Hinted {
     message: String,
     hint: &'static str,
 }
 
 impl Hinted {
-    fn new(message: String, hint: &'static str) -> Self {
-        Hinted { message, hint }
+    pub(crate) fn new(message: impl Into<String>, hint: &'static str) -> Self {
+        Hinted {
+            message: message.into(),
+            hint,
+        }
     }
 }
 

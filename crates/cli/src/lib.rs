@@ -6,6 +6,7 @@ mod commands;
 pub mod env;
 mod printer;
 mod probe;
+mod sudo;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -44,6 +44,9 @@ pub struct Settings {
     pub state: Option<Presence>,
     /// Accept debug log paths in group- or world-writable directories.
     pub allow_unsafe_log_path: Option<bool>,
+    /// Write through a managed file that is a symbolic link (to a file
+    /// inside the root) instead of refusing.
+    pub follow_symlinks: Option<bool>,
 }
 
 impl Settings {
@@ -74,6 +77,7 @@ impl Settings {
             runtime_debug_log: top.runtime_debug_log.or(self.runtime_debug_log),
             state: top.state.or(self.state),
             allow_unsafe_log_path: top.allow_unsafe_log_path.or(self.allow_unsafe_log_path),
+            follow_symlinks: top.follow_symlinks.or(self.follow_symlinks),
         }
     }
 }
@@ -117,6 +121,9 @@ pub struct DesiredState {
     pub runtime_debug_log: Option<TargetPath>,
     /// Debug logs in unsafe directories become a warning instead of an error.
     pub allow_unsafe_log_path: bool,
+    /// A managed file that is a symbolic link is written through (its
+    /// target must stay inside the root) instead of refused.
+    pub follow_symlinks: bool,
 }
 
 impl DesiredState {
@@ -170,6 +177,7 @@ impl DesiredState {
             cli_debug_log: optional("CLI debug log", &s.cli_debug_log)?,
             runtime_debug_log: optional("runtime debug log", &s.runtime_debug_log)?,
             allow_unsafe_log_path: s.allow_unsafe_log_path.unwrap_or(false),
+            follow_symlinks: s.follow_symlinks.unwrap_or(false),
         };
         let managed = [
             &desired.containers_conf,

@@ -20,6 +20,17 @@ pub enum ObserveError {
         /// The path as the host sees it.
         path: TargetPath,
     },
+    /// A managed path gpu-setup refuses to write through (a symbolic link
+    /// out of the root, or one another user controls).
+    #[error("{message}")]
+    Unsafe {
+        /// The link, as the host sees it.
+        path: TargetPath,
+        /// What is wrong, naming the link.
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
     /// Any other I/O failure.
     #[error("cannot read `{path}`: {source}")]
     Io {
@@ -45,6 +56,7 @@ impl ObserveError {
                 Some("run as root (or with sudo) to read system configuration".to_owned())
             }
             ObserveError::Io { .. } => None,
+            ObserveError::Unsafe { hint, .. } => Some(hint.clone()),
         }
     }
 }
@@ -96,10 +108,9 @@ pub enum PlanError {
         /// 1-based column.
         column: usize,
     },
-    /// A debug log path sits in a directory others can write to.
-    #[error(
-        "debug log `{log}` is unsafe: `{dir}` is writable by group or others (mode {mode:04o})"
-    )]
+    /// A debug log path sits in a directory others can write to, or one
+    /// not owned by root.
+    #[error("debug log `{log}` is unsafe: `{dir}` is {}", unsafe_dir(*.mode, *.uid))]
     UnsafeLogPath {
         /// The log path.
         log: TargetPath,
@@ -107,6 +118,8 @@ pub enum PlanError {
         dir: TargetPath,
         /// Its permission bits.
         mode: u32,
+        /// Its owner.
+        uid: u32,
     },
     /// A setting is invalid.
     #[error("invalid {setting}: {message}")]
@@ -160,6 +173,14 @@ impl PlanError {
                 "please report this bug with the file attached; use --containers-conf to choose another file meanwhile".to_owned(),
             ),
         }
+    }
+}
+
+fn unsafe_dir(mode: u32, uid: u32) -> String {
+    if mode & 0o022 != 0 {
+        format!("writable by group or others (mode {mode:04o})")
+    } else {
+        format!("owned by user {uid}, not root")
     }
 }
 

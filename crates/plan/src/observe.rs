@@ -69,6 +69,14 @@ pub trait Observe {
     fn meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError>;
     /// Names in a directory, sorted; `None` when the directory does not exist.
     fn list(&self, dir: &TargetPath) -> Result<Option<Vec<String>>, ObserveError>;
+    /// The real path of a file gpu-setup manages: symbolic links on the way
+    /// resolved inside the root, or refused (see `gpu-setup-apply`'s
+    /// `safe_path`). `follow_target` allows the file itself to be a link.
+    /// Hosts without links (the in-memory one) return the path as is.
+    fn resolve(&self, path: &TargetPath, follow_target: bool) -> Result<TargetPath, ObserveError> {
+        let _ = follow_target;
+        Ok(path.clone())
+    }
 }
 
 /// An in-memory host for tests: files and directories added by hand.

@@ -81,6 +81,11 @@ pub fn plan_with(
     host: &dyn Observe,
 ) -> Result<Plan, PlanError> {
     let mut changes = Vec::new();
+    // The files are read and written at their resolved paths; warnings
+    // look at the paths Podman uses.
+    let (resolved, followed) = resolve_managed(desired, host)?;
+    let warn_about = desired;
+    let desired = &resolved;
 
     let conf_path = &desired.containers_conf;
     let conf = host.file(conf_path)?;
@@ -112,8 +117,39 @@ pub fn plan_with(
     let (hook_after, reason) = plan_hook(desired, &hook_file)?;
     changes.extend(change(hook_path, hook_file, hook_after, vec![reason]));
 
-    let warnings = warnings::collect(desired, facts, host, conf_text.as_deref())?;
+    let mut warnings = warnings::collect(warn_about, facts, host, conf_text.as_deref())?;
+    warnings.extend(followed.iter().cloned());
     Ok(Plan { changes, warnings })
+}
+
+/// The desired state with each managed file's path resolved on the host
+/// (symbolic links inside the root followed, or refused: see
+/// [`Observe::resolve`]), and an info warning for each link followed.
+fn resolve_managed(
+    desired: &DesiredState,
+    host: &dyn Observe,
+) -> Result<(DesiredState, Vec<crate::Warning>), PlanError> {
+    let mut resolved = desired.clone();
+    let mut followed = Vec::new();
+    for path in [
+        &mut resolved.containers_conf,
+        &mut resolved.nvidia_config,
+        &mut resolved.hook_file,
+    ] {
+        let real = host.resolve(path, desired.follow_symlinks)?;
+        if real != *path {
+            followed.push(crate::Warning {
+                code: std::borrow::Cow::Borrowed("symlink-followed"),
+                level: crate::Level::Info,
+                message: format!(
+                    "`{path}` leads to `{real}` through a symbolic link; gpu-setup edits `{real}`"
+                ),
+                hint: None,
+            });
+            *path = real;
+        }
+    }
+    Ok((resolved, followed))
 }
 
 /// The change from `before` to `after`, or `None` when nothing differs.

@@ -277,20 +277,37 @@ fn log_path_checks(
         .into_iter()
         .flatten()
     {
-        for dir in log.ancestors() {
-            let Some(meta) = host.meta(&dir)? else { break };
-            if meta.kind == Kind::Dir && meta.mode & 0o022 != 0 {
+        // Every directory on the path that exists must be root's alone:
+        // the runtime opens the log as root, following links.
+        let unsafe_dir = log
+            .ancestors()
+            .into_iter()
+            .find_map(|dir| match host.meta(&dir) {
+                Ok(Some(meta)) if meta.kind == Kind::Dir => {
+                    (meta.mode & 0o022 != 0 || meta.uid != 0).then_some(Ok((dir, meta)))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            });
+        match unsafe_dir.transpose()? {
+            Some((dir, meta)) => {
                 let err = PlanError::UnsafeLogPath {
                     log: log.clone(),
                     dir,
                     mode: meta.mode,
+                    uid: meta.uid,
                 };
                 if !d.allow_unsafe_log_path {
                     return Err(err);
                 }
                 out.push(warn("unsafe-log-path", err.to_string(), err.hint()));
-                break;
             }
+            None if d.no_cgroups => out.push(warn(
+                "log-not-writable-rootless",
+                format!("debug log `{log}` is in a root-only directory: with `no-cgroups = true` (rootless Podman) the NVIDIA hook runs as the user and cannot write it"),
+                Some("for rootless use, pick a log path the user can write (and pass --allow-unsafe-log-path), or leave debug logging off".to_owned()),
+            )),
+            None => {}
         }
     }
     Ok(())
