@@ -1,12 +1,18 @@
 # Mirrors CI: `.ci/run` installs what the tests need, then runs `make test`.
 CARGO ?= cargo
 
-.PHONY: all build test e2e fuzz fuzz-build lint fmt fmt-check clippy doc man
+.PHONY: all build ansible-module test e2e fuzz fuzz-build lint fmt fmt-check clippy doc man
 
 all: build
 
 build:
 	$(CARGO) build --release -p gpu-setup
+
+## ansible-module: the release binary as the Ansible module library/gpu_setup
+## (examples/ansible, docs/provisioning.md).
+ansible-module: build
+	mkdir -p library
+	install -m 0755 target/release/gpu-setup library/gpu_setup
 
 ## test: everything CI runs: format and lint gates, then every test.
 test: lint

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::print_stderr, missing_docs)]
 
+mod ansible;
 mod apply_cli;
 mod bad_input;
 mod corpus;

@@ -4,6 +4,7 @@
 pub mod args;
 mod commands;
 pub mod env;
+pub mod module;
 mod printer;
 mod probe;
 mod sudo;

@@ -1,0 +1,276 @@
+//! Ansible module mode. Ansible runs a binary module with one argument: a
+//! file holding a JSON object of arguments. gpu-setup then plans (in
+//! process, for the diff) and, unless in check mode, runs its own `apply`
+//! with the same settings as flags, and prints exactly one JSON object:
+//! `changed`, `failed` (on error), `msg`, `warnings`, `transaction`, and
+//! with `_ansible_diff` a `diff` list of `{before, after, before_header,
+//! after_header}`.
+
+use std::path::{Path, PathBuf};
+
+use gpu_setup_apply::RootFs;
+use gpu_setup_plan::desired::Presence;
+use gpu_setup_plan::{plan_with, DesiredState, HostFacts, Settings};
+use serde_json::{json, Map, Value};
+
+/// The arguments that are settings, with their command-line flag.
+const SETTINGS: &[(&str, &str)] = &[
+    ("containers_conf", "--containers-conf"),
+    ("runtime_name", "--runtime-name"),
+    ("runtime_path", "--runtime-path"),
+    ("nvidia_config", "--nvidia-config"),
+    ("no_cgroups", "--no-cgroups"),
+    ("hook_file", "--hook-file"),
+    ("hook_path", "--hook-path"),
+    ("cli_debug_log", "--cli-debug-log"),
+    ("runtime_debug_log", "--runtime-debug-log"),
+    ("state", "--state"),
+    ("allow_unsafe_log_path", "--allow-unsafe-log-path"),
+    ("follow_symlinks", "--follow-symlinks"),
+];
+/// Arguments that are global options.
+const GLOBALS: &[(&str, &str)] = &[("root", "--root"), ("state_dir", "--state-dir")];
+
+/// The module's arguments, when the command line is exactly one readable
+/// file holding a JSON object (how Ansible runs a binary module).
+pub fn arguments(args: &[std::ffi::OsString]) -> Option<(PathBuf, Map<String, Value>)> {
+    let [_, file] = args else { return None };
+    let path = PathBuf::from(file);
+    if !path.is_file() {
+        return None;
+    }
+    let text = std::fs::read(&path).ok()?;
+    match serde_json::from_slice(&text) {
+        Ok(Value::Object(map)) => Some((path, map)),
+        _ => None,
+    }
+}
+
+/// Runs the module and returns its one JSON object and whether it failed.
+pub fn run(args: &Map<String, Value>) -> Value {
+    match run_inner(args) {
+        Ok(v) => v,
+        Err(msg) => json!({"failed": true, "changed": false, "msg": msg}),
+    }
+}
+
+fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
+    let unknown: Vec<&str> = args
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with('_'))
+        .filter(|k| !SETTINGS.iter().chain(GLOBALS).any(|(name, _)| name == k))
+        .collect();
+    if !unknown.is_empty() {
+        let mut supported: Vec<&str> = SETTINGS.iter().chain(GLOBALS).map(|(n, _)| *n).collect();
+        supported.sort_unstable();
+        return Err(format!(
+            "Unsupported parameters for (gpu_setup) module: {}. Supported parameters include: {}.",
+            unknown.join(", "),
+            supported.join(", ")
+        ));
+    }
+    let check = flag(args, "_ansible_check_mode")?;
+    let want_diff = flag(args, "_ansible_diff")?;
+
+    // Every argument as a command-line word; the values are checked by the
+    // same parser as the command line.
+    let mut globals = vec![
+        "--format".to_owned(),
+        "json".to_owned(),
+        "--color".to_owned(),
+        "never".to_owned(),
+    ];
+    for (name, opt) in GLOBALS {
+        if let Some(v) = text(args, name)? {
+            globals.extend([opt.to_string(), v]);
+        }
+    }
+    let mut settings_args = Vec::new();
+    for (name, opt) in SETTINGS {
+        match (*name, text(args, name)?) {
+            (_, None) => {}
+            ("allow_unsafe_log_path" | "follow_symlinks", Some(v)) => {
+                if parse_bool(name, &v)? {
+                    settings_args.push(opt.to_string());
+                }
+            }
+            ("no_cgroups", Some(v)) => {
+                settings_args.extend([opt.to_string(), parse_bool(name, &v)?.to_string()])
+            }
+            (_, Some(v)) => settings_args.extend([opt.to_string(), v]),
+        }
+    }
+
+    let root = text(args, "root")?.unwrap_or_else(|| "/".to_owned());
+    let diff = if want_diff {
+        Some(planned_diff(args, Path::new(&root))?)
+    } else {
+        None
+    };
+
+    let command = if check { "plan" } else { "apply" };
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find gpu-setup itself: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .args(&globals)
+        .arg(command)
+        .args(&settings_args)
+        .env_remove("GPU_SETUP_LOG")
+        .output()
+        .map_err(|e| format!("cannot run gpu-setup: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result: Value = serde_json::from_str(&stdout).map_err(|_| {
+        // A usage error prints text, not JSON.
+        String::from_utf8_lossy(&out.stderr).trim().to_owned()
+    })?;
+    if !out.status.success() {
+        let mut msg = result["error"]
+            .as_str()
+            .unwrap_or("gpu-setup failed")
+            .to_owned();
+        if let Some(hint) = result["hint"].as_str() {
+            msg.push_str(&format!(" (hint: {hint})"));
+        }
+        return Err(msg);
+    }
+    let changed = result["changed"].as_bool().unwrap_or(false);
+    let warnings: Vec<String> = result["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["level"] == "warning")
+        .map(|w| {
+            format!(
+                "{}: {}",
+                w["code"].as_str().unwrap_or(""),
+                w["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let files = result["files"].as_array().map_or(0, Vec::len);
+    let msg = match (changed, check) {
+        (false, _) => "the host is configured: nothing to change".to_owned(),
+        (true, true) => format!("{files} file(s) would change (check mode)"),
+        (true, false) => format!(
+            "transaction {} changed {files} file(s); undo with `gpu-setup rollback {}`",
+            result["transaction"], result["transaction"]
+        ),
+    };
+    let mut v = json!({
+        "changed": changed,
+        "msg": msg,
+        "warnings": warnings,
+        "transaction": result.get("transaction").cloned().unwrap_or(Value::Null),
+        "files": result["files"].clone(),
+    });
+    if let Some(diff) = diff {
+        v["diff"] = Value::Array(diff);
+    }
+    Ok(v)
+}
+
+/// The plan's changes as Ansible diffs (the same plan `apply` makes, unless
+/// the host changes in between).
+fn planned_diff(args: &Map<String, Value>, root: &Path) -> Result<Vec<Value>, String> {
+    let mut s = Settings::default();
+    let get = |name: &str| text(args, name);
+    s.containers_conf = get("containers_conf")?;
+    s.runtime_name = get("runtime_name")?;
+    s.runtime_path = get("runtime_path")?;
+    s.nvidia_config = get("nvidia_config")?;
+    s.hook_file = get("hook_file")?;
+    s.hook_path = get("hook_path")?;
+    s.cli_debug_log = get("cli_debug_log")?;
+    s.runtime_debug_log = get("runtime_debug_log")?;
+    s.no_cgroups = get("no_cgroups")?
+        .map(|v| parse_bool("no_cgroups", &v))
+        .transpose()?;
+    s.allow_unsafe_log_path = get("allow_unsafe_log_path")?
+        .map(|v| parse_bool("allow_unsafe_log_path", &v))
+        .transpose()?;
+    s.follow_symlinks = get("follow_symlinks")?
+        .map(|v| parse_bool("follow_symlinks", &v))
+        .transpose()?;
+    s.state = match get("state")?.as_deref() {
+        None => None,
+        Some("present") => Some(Presence::Present),
+        Some("absent") => Some(Presence::Absent),
+        Some(other) => return Err(format!("state must be present or absent, not {other:?}")),
+    };
+    let desired = DesiredState::from_settings(&s).map_err(|e| e.to_string())?;
+    let facts = if crate::env::is_real_root(root) {
+        crate::env::host_facts()
+    } else {
+        HostFacts::default()
+    };
+    let plan = plan_with(&desired, &facts, &RootFs::new(root)).map_err(|e| e.to_string())?;
+    Ok(plan
+        .changes
+        .iter()
+        .map(|c| {
+            let text =
+                |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+            json!({
+                "before_header": c.path.as_str(),
+                "after_header": c.path.as_str(),
+                "before": text(c.before.bytes()),
+                "after": text(c.after.as_deref()),
+            })
+        })
+        .collect())
+}
+
+/// A string argument (numbers and booleans given unquoted are accepted as
+/// their text).
+fn text(args: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(other) => Err(format!("argument {name} must be a string, not {other}")),
+    }
+}
+
+fn flag(args: &Map<String, Value>, name: &str) -> Result<bool, String> {
+    text(args, name)?.map_or(Ok(false), |v| parse_bool(name, &v))
+}
+
+/// Ansible's spellings of a boolean.
+fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("argument {name} must be a boolean, not {v:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn unknown_arguments_are_named() {
+        let out = run(&args(
+            json!({"runtime_nmae": "x", "_ansible_check_mode": true}),
+        ));
+        assert_eq!(out["failed"], true);
+        let msg = out["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.starts_with("Unsupported parameters for (gpu_setup) module: runtime_nmae."),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_booleans_are_refused() {
+        let out = run(&args(json!({"no_cgroups": "maybe"})));
+        assert_eq!(
+            out["msg"],
+            "argument no_cgroups must be a boolean, not \"maybe\""
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! The Ansible module mode with real ansible-core (from PyPI, in the venv
+//! `.ci/run` makes): several local hosts, each with its own tree as `root`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use crate::util::*;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `ansible-playbook` from PATH or the repository's `.venv`; says why it
+/// skips, and fails instead in CI (`GPU_SETUP_REQUIRE_ANSIBLE`).
+fn ansible_bin(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain([repo().join(".venv/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let why = format!("skipped: needs `{name}` from ansible-core (python3 -m venv .venv && .venv/bin/pip install ansible-core)");
+        assert!(
+            std::env::var_os("GPU_SETUP_REQUIRE_ANSIBLE").is_none(),
+            "GPU_SETUP_REQUIRE_ANSIBLE is set: {why}"
+        );
+        eprintln!("{why}");
+    }
+    found
+}
+
+/// Three local hosts with their own stock trees, and the module.
+struct Fleet {
+    trees: Vec<Tree>,
+    dir: tempfile::TempDir,
+    playbook: PathBuf,
+}
+
+impl Fleet {
+    fn new(host_vars: &[&str]) -> Option<Fleet> {
+        let playbook = ansible_bin("ansible-playbook")?;
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("library")).unwrap();
+        fs::copy(
+            assert_cmd::cargo::cargo_bin("gpu-setup"),
+            dir.path().join("library/gpu_setup"),
+        )
+        .unwrap();
+        let trees: Vec<Tree> = host_vars.iter().map(|_| Tree::stock()).collect();
+        let mut inv = String::from("[gpu_hosts]\n");
+        for (i, (tree, vars)) in trees.iter().zip(host_vars).enumerate() {
+            inv.push_str(&format!(
+                "host{i} ansible_connection=local root={} {vars}\n",
+                tree.root().display()
+            ));
+        }
+        fs::write(dir.path().join("inventory.ini"), inv).unwrap();
+        Some(Fleet {
+            trees,
+            dir,
+            playbook,
+        })
+    }
+
+    /// `ansible-playbook PLAYBOOK ARGS`: exit code and output.
+    fn play(&self, playbook: &Path, args: &[&str]) -> (Option<i32>, String) {
+        let out = StdCommand::new(&self.playbook)
+            .arg("-i")
+            .arg(self.dir.path().join("inventory.ini"))
+            .arg(playbook)
+            .args(args)
+            .arg("-e")
+            .arg(format!(
+                "gpu_setup_bin={} ansible_python_interpreter={}",
+                self.dir.path().join("library/gpu_setup").display(),
+                python().display()
+            ))
+            .current_dir(self.dir.path())
+            .env("ANSIBLE_LIBRARY", self.dir.path().join("library"))
+            .env("ANSIBLE_LOCAL_TEMP", self.dir.path().join("tmp"))
+            .env("ANSIBLE_REMOTE_TEMP", self.dir.path().join("tmp"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    }
+}
+
+/// `PLAY RECAP` counts per host: `host -> (ok, changed, failed)`.
+fn recap(out: &str) -> std::collections::BTreeMap<String, (u32, u32, u32)> {
+    let count = |line: &str, key: &str| -> u32 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{key}=")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+    };
+    out.lines()
+        .skip_while(|l| !l.starts_with("PLAY RECAP"))
+        .skip(1)
+        .filter(|l| l.contains(" : ok="))
+        .map(|l| {
+            let host = l.split_whitespace().next().unwrap().to_owned();
+            (
+                host,
+                (count(l, "ok"), count(l, "changed"), count(l, "failed")),
+            )
+        })
+        .collect()
+}
+
+/// The interpreter of the `ansible-playbook` found (for `command`).
+fn python() -> PathBuf {
+    let pb = ansible_bin("ansible-playbook").unwrap();
+    pb.parent().unwrap().join("python3")
+}
+
+fn example(name: &str) -> PathBuf {
+    repo().join("examples/ansible").join(name)
+}
+
+#[test]
+fn the_example_playbooks_configure_and_roll_back_several_hosts() {
+    let Some(fleet) = Fleet::new(&["", "", ""]) else {
+        return;
+    };
+    let start: Vec<Snapshot> = fleet.trees.iter().map(Tree::targets).collect();
+    let hosts = ["host0", "host1", "host2"];
+
+    // --check --diff: shows the diff, writes nothing.
+    let (code, out) = fleet.play(&example("configure.yml"), &["--check", "--diff"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.matches("+no-cgroups = true").count(), 3, "{out}");
+    assert_eq!(
+        out.matches("+nvidia = [\"/usr/bin/nvidia-container-runtime\"]")
+            .count(),
+        3,
+        "{out}"
+    );
+    assert_eq!(
+        out.matches(&format!("+++ after: {DROPIN}")).count(),
+        3,
+        "{out}"
+    );
+    for host in hosts {
+        assert_eq!(recap(&out)[host].1, 1, "{out}");
+    }
+    for (tree, before) in fleet.trees.iter().zip(&start) {
+        assert_same(&tree.targets(), before);
+        assert!(!tree.real(STATE_DIR).exists());
+    }
+
+    // First run: changed on every host (the module, and the debug task
+    // that reports its transaction).
+    let (code, out) = fleet.play(&example("configure.yml"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for host in hosts {
+        assert_eq!(recap(&out)[host], (2, 1, 0), "{out}");
+    }
+    assert_eq!(
+        out.matches("transaction 1 changed 3 file(s)").count(),
+        3,
+        "{out}"
+    );
+    for tree in &fleet.trees {
+        assert!(tree.real(HOOK).is_file());
+    }
+
+    // Second run: ok, not changed.
+    let (code, out) = fleet.play(&example("configure.yml"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for host in hosts {
+        assert_eq!(recap(&out)[host], (1, 0, 0), "{out}");
+    }
+
+    // The rollback playbook restores every tree.
+    let (code, out) = fleet.play(&example("rollback.yml"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for host in hosts {
+        assert_eq!(recap(&out)[host], (1, 1, 0), "{out}");
+    }
+    for (tree, before) in fleet.trees.iter().zip(&start) {
+        assert_same(&tree.targets(), before);
+    }
+}
+
+#[test]
+fn a_bad_argument_fails_only_its_host_with_a_readable_message() {
+    let Some(fleet) = Fleet::new(&["", "nc=maybe", ""]) else {
+        return;
+    };
+    let playbook = fleet.dir.path().join("bad.yml");
+    fs::write(
+        &playbook,
+        "- hosts: gpu_hosts\n  gather_facts: false\n  tasks:\n    - gpu_setup:\n        root: \"{{ root }}\"\n        no_cgroups: \"{{ nc | default(true) }}\"\n",
+    )
+    .unwrap();
+    let before = fleet.trees[1].snapshot();
+    let (code, out) = fleet.play(&playbook, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("fatal: [host1]: FAILED!"), "{out}");
+    assert!(
+        out.contains(r#""msg": "argument no_cgroups must be a boolean, not \"maybe\"""#),
+        "{out}"
+    );
+    let r = recap(&out);
+    assert_eq!(r["host1"].2, 1, "{out}");
+    assert_eq!(r["host0"], (1, 1, 0), "{out}");
+    assert_eq!(r["host2"], (1, 1, 0), "{out}");
+    assert_same(&fleet.trees[1].snapshot(), &before);
+}
+#[test]
+fn an_unknown_argument_fails_like_ansibles_own_modules() {
+    let Some(fleet) = Fleet::new(&[""]) else {
+        return;
+    };
+    let Some(adhoc) = ansible_bin("ansible") else {
+        return;
+    };
+    let before = fleet.trees[0].snapshot();
+    let out = StdCommand::new(adhoc)
+        .args(["localhost", "-c", "local", "-m", "gpu_setup", "-a"])
+        .arg(format!(
+            "root={} runtime_nmae=gpu",
+            fleet.trees[0].root().display()
+        ))
+        .env("ANSIBLE_LIBRARY", fleet.dir.path().join("library"))
+        .env("ANSIBLE_LOCAL_TEMP", fleet.dir.path().join("tmp"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("Unsupported parameters for (gpu_setup) module: runtime_nmae."),
+        "{stdout}"
+    );
+    assert_same(&fleet.trees[0].snapshot(), &before);
+}
