@@ -1,7 +1,7 @@
 # Mirrors CI: `.ci/run` installs what the tests need, then runs `make test`.
 CARGO ?= cargo
 
-.PHONY: all build ansible-module test e2e fuzz fuzz-build lint fmt fmt-check clippy doc man
+.PHONY: all build ansible-module bench test e2e fuzz fuzz-build lint fmt fmt-check clippy doc man
 
 all: build
 
@@ -13,6 +13,11 @@ build:
 ansible-module: build
 	mkdir -p library
 	install -m 0755 target/release/gpu-setup library/gpu_setup
+
+## bench: measure against the floor and the alternatives; writes
+## docs/benchmarks.md (needs hyperfine, strace, time; docs/benchmarks.md).
+bench: build
+	python3 bench/bench.py
 
 ## test: everything CI runs: format and lint gates, then every test.
 test: lint

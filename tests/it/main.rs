@@ -13,6 +13,7 @@ mod e2e;
 mod kernel;
 mod man;
 mod plan_cli;
+mod provisioning;
 mod security;
 mod transaction_props;
 mod util;

@@ -158,4 +158,21 @@ proptest! {
             &after
         );
     }
+
+    #[test]
+    fn removing_no_cgroups_after_setting_it_restores_the_document(doc in document()) {
+        // Only where gpu-setup creates the key: the table exists, and there
+        // is no commented `#no-cgroups` line to uncomment in place.
+        let has_header = doc.lines().any(|l| l == "[nvidia-container-cli]");
+        if !has_header || doc.contains("no-cgroups") {
+            return Ok(());
+        }
+        let table = ["nvidia-container-cli"];
+        let value = toml_edit::Value::from(true);
+        let Ok(after) = toml_doc::set(&path(), &doc, &table, "no-cgroups", value, Expect::Bool) else {
+            return Ok(());
+        };
+        prop_assert_ne!(&after, &doc);
+        prop_assert_eq!(toml_doc::remove(&path(), &after, &table, "no-cgroups").unwrap(), doc);
+    }
 }
