@@ -15,7 +15,7 @@ ansible-module: build
 	install -m 0755 target/release/gpu-setup library/gpu_setup
 
 ## bench: measure against the floor and the alternatives; writes
-## docs/benchmarks.md (needs hyperfine, strace, time; docs/benchmarks.md).
+## docs/benchmarks.md (needs hyperfine, strace and time from Debian).
 bench: build
 	python3 bench/bench.py
 
@@ -27,7 +27,7 @@ test: lint
 e2e:
 	GPU_SETUP_REQUIRE_E2E=1 $(CARGO) test -p gpu-setup --test it e2e::
 
-## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (docs/fuzzing.md).
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (docs/testing.md).
 ## Needs `cargo install cargo-fuzz`; RUSTC_BOOTSTRAP lets stable Rust build it.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = containers_conf nvidia_config hook_json journal

@@ -178,7 +178,8 @@ struct Session {
     host: RootFs,
     state: StateDir,
     fs: FaultyFs<OsFs>,
-    actor: Actor,
+    /// Looked up only by commands that write (it reads the user database).
+    actor: std::cell::OnceCell<Actor>,
     lock_timeout: Duration,
     /// Interrupted transactions this run undid.
     recovered: RefCell<Vec<u64>>,
@@ -199,7 +200,7 @@ impl Session {
             root,
             host,
             fs: env::filesystem(),
-            actor: env::actor(),
+            actor: std::cell::OnceCell::new(),
             lock_timeout: Duration::from_secs(cli.global.lock_timeout),
             recovered: RefCell::new(Vec::new()),
         })
@@ -210,7 +211,7 @@ impl Session {
             fs: &self.fs,
             root: &self.root,
             state: &self.state,
-            actor: &self.actor,
+            actor: self.actor.get_or_init(env::actor),
         }
     }
 

@@ -54,11 +54,7 @@ impl Printer {
     /// JSON object on stdout.
     pub fn plan(&self, plan: &Plan) -> io::Result<()> {
         match self.format {
-            Format::Json => {
-                let mut out = io::stdout().lock();
-                serde_json::to_writer_pretty(&mut out, &PlanReport::new(plan))?;
-                writeln!(out)
-            }
+            Format::Json => self.json(&PlanReport::new(plan)),
             Format::Text => {
                 self.changes(plan)?;
                 self.warnings(&plan.warnings)?;
@@ -77,7 +73,8 @@ impl Printer {
     }
 
     fn changes(&self, plan: &Plan) -> io::Result<()> {
-        let mut out = io::stdout().lock();
+        // Buffered: one write for the whole report, not one per line.
+        let mut out = io::BufWriter::new(io::stdout().lock());
         for change in &plan.changes {
             let header = format!("{} {}", change.action.as_str(), change.path);
             writeln!(out, "{}", self.paint(BOLD, &header))?;
@@ -89,7 +86,7 @@ impl Printer {
             }
             writeln!(out)?;
         }
-        Ok(())
+        out.flush()
     }
 
     /// The result of `apply`: in text, the plan was shown already (or is
@@ -235,9 +232,10 @@ impl Printer {
     }
 
     fn json(&self, value: &impl Serialize) -> io::Result<()> {
-        let mut out = io::stdout().lock();
+        let mut out = io::BufWriter::new(io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, value)?;
-        writeln!(out)
+        writeln!(out)?;
+        out.flush()
     }
 
     fn diff_line(&self, line: &str) -> String {
@@ -256,7 +254,7 @@ impl Printer {
     }
 
     fn warnings(&self, warnings: &[Warning]) -> io::Result<()> {
-        let mut err = io::stderr().lock();
+        let mut err = io::BufWriter::new(io::stderr().lock());
         for w in warnings {
             let label = match w.level {
                 Level::Warning => self.paint(YELLOW, &format!("warning[{}]", w.code)),
@@ -267,7 +265,7 @@ impl Printer {
                 writeln!(err, "  hint: {hint}")?;
             }
         }
-        Ok(())
+        err.flush()
     }
 
     /// Prints an error with its causes and hint: text on stderr, and in JSON

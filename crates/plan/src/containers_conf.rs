@@ -72,7 +72,9 @@ pub struct ConfView {
 /// Reads the runtime table, `hooks_dir` and the default runtime, checking
 /// their types the way Podman does (a wrong type breaks every podman command).
 pub fn view(path: &TargetPath, text: &str) -> Result<ConfView, PlanError> {
-    let doc = toml_doc::parse_mut(path, text)?;
+    // Read-only: the spanned parse, without the editable document's
+    // clean-up pass (this runs on every containers.conf Podman reads).
+    let doc = toml_doc::parse_spanned(path, text)?;
     let mut out = ConfView::default();
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -83,10 +85,17 @@ pub fn view(path: &TargetPath, text: &str) -> Result<ConfView, PlanError> {
             })
             .unwrap_or_default()
     };
-    if let Some(v) = toml_doc::get(path, text, &doc, &ENGINE, "hooks_dir", Expect::StrArray)? {
+    if let Some(v) = toml_doc::get(
+        path,
+        text,
+        doc.as_item(),
+        &ENGINE,
+        "hooks_dir",
+        Expect::StrArray,
+    )? {
         out.hooks_dir = Some(strings(v));
     }
-    if let Some(v) = toml_doc::get(path, text, &doc, &ENGINE, "runtime", Expect::Str)? {
+    if let Some(v) = toml_doc::get(path, text, doc.as_item(), &ENGINE, "runtime", Expect::Str)? {
         out.default_runtime = v.as_str().map(str::to_owned);
     }
     let names: Vec<String> = match doc.get("engine").and_then(|e| e.as_table_like()) {
@@ -108,7 +117,14 @@ pub fn view(path: &TargetPath, text: &str) -> Result<ConfView, PlanError> {
         None => Vec::new(),
     };
     for name in names {
-        if let Some(v) = toml_doc::get(path, text, &doc, &RUNTIMES, &name, Expect::StrArray)? {
+        if let Some(v) = toml_doc::get(
+            path,
+            text,
+            doc.as_item(),
+            &RUNTIMES,
+            &name,
+            Expect::StrArray,
+        )? {
             out.runtimes.insert(name, strings(v));
         }
     }

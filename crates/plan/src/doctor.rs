@@ -574,7 +574,14 @@ impl NvidiaConfig {
         key: &str,
         expect: Expect,
     ) -> Result<Option<&toml_edit::Value>, PlanError> {
-        toml_doc::get(&self.path, &self.text, &self.doc, &[table], key, expect)
+        toml_doc::get(
+            &self.path,
+            &self.text,
+            self.doc.as_item(),
+            &[table],
+            key,
+            expect,
+        )
     }
 }
 

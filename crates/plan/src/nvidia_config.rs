@@ -68,9 +68,10 @@ pub(crate) fn edit(
                 let Some(log) = log else { continue };
                 // Only a log path gpu-setup was asked to manage is removed.
                 let doc = toml_doc::parse_mut(path, &text)?;
-                let current = toml_doc::get(path, &text, &doc, &[table], "debug", Expect::Str)?
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
+                let current =
+                    toml_doc::get(path, &text, doc.as_item(), &[table], "debug", Expect::Str)?
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
                 if current.as_deref() == Some(log.as_str()) {
                     let new = toml_doc::remove(path, &text, &[table], "debug")?;
                     step(new, format!("remove [{table}] debug"), &mut text);

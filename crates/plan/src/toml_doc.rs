@@ -98,16 +98,17 @@ pub(crate) fn wrong_type(
     }
 }
 
-/// Reads a value at `table.key`, checking its type. `Ok(None)` when absent.
+/// Reads a value at `table.key` of a parsed document (`doc.as_item()`),
+/// checking its type. `Ok(None)` when absent.
 pub(crate) fn get<'d>(
     path: &TargetPath,
     text: &str,
-    doc: &'d DocumentMut,
+    doc: &'d Item,
     table: &[&str],
     key: &str,
     expect: Expect,
 ) -> Result<Option<&'d Value>, PlanError> {
-    let mut item = doc.as_item();
+    let mut item = doc;
     for (i, k) in table.iter().enumerate() {
         let Some(t) = item.as_table_like() else {
             return Err(wrong_type(
@@ -190,7 +191,7 @@ pub(crate) fn set(
     expect: Expect,
 ) -> Result<String, PlanError> {
     let mut doc = parse_mut(path, text)?;
-    if let Some(existing) = get(path, text, &doc, table, key, expect)? {
+    if let Some(existing) = get(path, text, doc.as_item(), table, key, expect)? {
         if values_equal(existing, &value) {
             return Ok(text.to_owned());
         }
