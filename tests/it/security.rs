@@ -361,22 +361,31 @@ fn sudo_refuses_a_binary_others_can_replace() {
         return;
     }
     let tree = Tree::stock();
-    let (_dir, bin) = installed_binary(0o777);
     let before = tree.snapshot();
-    let (code, err) = nobody(&bin, &tree, "/usr/bin:/bin", &["apply", "--sudo"]);
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains(&format!(
-            "error: refusing --sudo: the binary `{}` is writable by group or others (mode 0777), so running it as root would give root to whoever can change it",
-            bin.display()
-        )),
-        "{err}"
-    );
-    assert!(
-        err.contains("hint: install gpu-setup owned by root"),
-        "{err}"
-    );
-    assert_same(&tree.snapshot(), &before);
+    // A writable binary, then a writable directory holding it.
+    for (bin_mode, dir_mode) in [(0o777, 0o755), (0o755, 0o777)] {
+        let (dir, bin) = installed_binary(bin_mode);
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(dir_mode)).unwrap();
+        let (code, err) = nobody(&bin, &tree, "/usr/bin:/bin", &["apply", "--sudo"]);
+        assert_eq!(code, Some(1), "{err}");
+        let (what, path) = if bin_mode == 0o777 {
+            ("binary", bin.clone())
+        } else {
+            ("directory", dir.path().to_path_buf())
+        };
+        assert!(
+            err.contains(&format!(
+                "error: refusing --sudo: the {what} `{}` is writable by group or others (mode 0777), so running it as root would give root to whoever can change it",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("hint: install gpu-setup owned by root"),
+            "{err}"
+        );
+        assert_same(&tree.snapshot(), &before);
+    }
 }
 
 #[test]
@@ -524,5 +533,32 @@ fn without_a_sudo_rule_sudo_refuses_at_once_instead_of_prompting() {
     // No prompt waited for input (stdin is not a terminal, so -n was
     // passed); a generous bound that only a hang would exceed.
     assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_same(&tree.snapshot(), &before);
+}
+
+#[test]
+fn a_plan_file_is_checked_again_after_sudo() {
+    if !real_sudo_available() {
+        return;
+    }
+    let tree = Tree::stock();
+    let saved = tree.root().join("plan.json");
+    ok_stdout(&mut tree.cmd(&["plan", "--out", saved.to_str().unwrap()]));
+    // The file changes between the review and the elevated apply.
+    tree.write(NV_CONFIG, "[nvidia-container-cli]\nno-cgroups = false\n");
+    let before = tree.snapshot();
+    let rule = "gpusetuptest ALL=(root) NOPASSWD: BIN";
+    let (code, _, err, _) = with_real_sudo(
+        &tree,
+        Some(rule),
+        &["apply", "--sudo", saved.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(
+            "error: `/etc/nvidia-container-runtime/config.toml` changed since it was planned: its content differs\nhint: run `gpu-setup plan --out FILE` again"
+        ),
+        "{err}"
+    );
     assert_same(&tree.snapshot(), &before);
 }
