@@ -12,6 +12,7 @@ mod doctor;
 mod e2e;
 mod kernel;
 mod man;
+mod module;
 mod plan_cli;
 mod provisioning;
 mod security;

@@ -102,9 +102,11 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
         }
     }
 
+    // Checked here, with the module's own messages, before anything runs.
+    let settings = settings_of(args)?;
     let root = text(args, "root")?.unwrap_or_else(|| "/".to_owned());
     let diff = if want_diff {
-        Some(planned_diff(args, Path::new(&root))?)
+        Some(planned_diff(&settings, Path::new(&root))?)
     } else {
         None
     };
@@ -169,9 +171,8 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
     Ok(v)
 }
 
-/// The plan's changes as Ansible diffs (the same plan `apply` makes, unless
-/// the host changes in between).
-fn planned_diff(args: &Map<String, Value>, root: &Path) -> Result<Vec<Value>, String> {
+/// The settings the arguments give.
+fn settings_of(args: &Map<String, Value>) -> Result<Settings, String> {
     let mut s = Settings::default();
     let get = |name: &str| text(args, name);
     s.containers_conf = get("containers_conf")?;
@@ -197,7 +198,13 @@ fn planned_diff(args: &Map<String, Value>, root: &Path) -> Result<Vec<Value>, St
         Some("absent") => Some(Presence::Absent),
         Some(other) => return Err(format!("state must be present or absent, not {other:?}")),
     };
-    let desired = DesiredState::from_settings(&s).map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+/// The plan's changes as Ansible diffs (the same plan `apply` makes, unless
+/// the host changes in between).
+fn planned_diff(s: &Settings, root: &Path) -> Result<Vec<Value>, String> {
+    let desired = DesiredState::from_settings(s).map_err(|e| e.to_string())?;
     let facts = if crate::env::is_real_root(root) {
         crate::env::host_facts()
     } else {
