@@ -291,15 +291,22 @@ impl StateDir {
     pub fn leftovers(&self) -> Result<Vec<PathBuf>, StepError> {
         let mut out = Vec::new();
         for id in self.ids()? {
-            let dir = self.tx_dir(id);
-            let exists = |p: &Path| fs::exists(p).map_err(|e| self.step_err("inspect", p, e));
-            if !exists(&dir.join(MANIFEST))? {
-                out.push(dir);
-            } else if exists(&dir.join(MANIFEST_TEMP))? {
-                out.push(dir.join(MANIFEST_TEMP));
-            }
+            out.extend(self.leftover_of(id)?);
         }
         Ok(out)
+    }
+
+    /// What an interrupted run left of transaction `id`, if anything.
+    fn leftover_of(&self, id: u64) -> Result<Option<PathBuf>, StepError> {
+        let dir = self.tx_dir(id);
+        let exists = |p: &Path| fs::exists(p).map_err(|e| self.step_err("inspect", p, e));
+        Ok(if !exists(&dir.join(MANIFEST))? {
+            Some(dir)
+        } else if exists(&dir.join(MANIFEST_TEMP))? {
+            Some(dir.join(MANIFEST_TEMP))
+        } else {
+            None
+        })
     }
 
     /// Removes what [`StateDir::leftovers`] found. The caller holds the lock.

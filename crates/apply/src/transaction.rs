@@ -605,8 +605,21 @@ pub struct Recovered {
 /// Whether the journal holds a pending transaction or the leftovers of a
 /// run that died. Reads only; takes no lock.
 pub fn needs_recovery(state: &StateDir) -> Result<bool, ApplyError> {
-    Ok(!state.leftovers()?.is_empty()
-        || state.history()?.iter().any(|m| m.status == Status::Pending))
+    // A manifest rewrite that died can sit in any transaction (a rollback
+    // rewrites the one it undoes): look for leftovers everywhere, by name.
+    if !state.leftovers()?.is_empty() {
+        return Ok(true);
+    }
+    // But only the newest can be pending: transactions run one at a time
+    // under the lock, and each run finishes recovery before it starts one
+    // of its own. Parsing just that manifest keeps a plan's cost from
+    // growing with the journal ([`recover`] still scans them all).
+    let Some(&newest) = state.ids()?.last() else {
+        return Ok(false);
+    };
+    Ok(state
+        .load(newest)?
+        .is_some_and(|m| m.status == Status::Pending))
 }
 
 /// Undoes every pending transaction (left by a crash) and marks it
