@@ -297,7 +297,7 @@ impl StateDir {
     }
 
     /// What an interrupted run left of transaction `id`, if anything.
-    fn leftover_of(&self, id: u64) -> Result<Option<PathBuf>, StepError> {
+    pub fn leftover_of(&self, id: u64) -> Result<Option<PathBuf>, StepError> {
         let dir = self.tx_dir(id);
         let exists = |p: &Path| fs::exists(p).map_err(|e| self.step_err("inspect", p, e));
         Ok(if !exists(&dir.join(MANIFEST))? {

@@ -605,21 +605,28 @@ pub struct Recovered {
 /// Whether the journal holds a pending transaction or the leftovers of a
 /// run that died. Reads only; takes no lock.
 pub fn needs_recovery(state: &StateDir) -> Result<bool, ApplyError> {
-    // A manifest rewrite that died can sit in any transaction (a rollback
-    // rewrites the one it undoes): look for leftovers everywhere, by name.
-    if !state.leftovers()?.is_empty() {
-        return Ok(true);
-    }
-    // But only the newest can be pending: transactions run one at a time
-    // under the lock, and each run finishes recovery before it starts one
-    // of its own. Parsing just that manifest keeps a plan's cost from
-    // growing with the journal ([`recover`] still scans them all).
+    // Transactions run one at a time under the lock, and each run finishes
+    // recovery before it starts one of its own: only the newest can be
+    // pending or half-written. The one manifest an older transaction can
+    // have half-rewritten is the one the newest rolled back (a rollback
+    // marks its target last). Reading just these keeps a plan's cost from
+    // growing with the journal; [`recover`] still scans every entry.
     let Some(&newest) = state.ids()?.last() else {
         return Ok(false);
     };
-    Ok(state
-        .load(newest)?
-        .is_some_and(|m| m.status == Status::Pending))
+    if state.leftover_of(newest)?.is_some() {
+        return Ok(true);
+    }
+    let Some(m) = state.load(newest)? else {
+        return Ok(true);
+    };
+    if m.status == Status::Pending {
+        return Ok(true);
+    }
+    Ok(match m.rolls_back {
+        Some(target) => state.leftover_of(target)?.is_some(),
+        None => false,
+    })
 }
 
 /// Undoes every pending transaction (left by a crash) and marks it
