@@ -344,10 +344,10 @@ def render(r1, ratio1, instr, r2, noop_calls, change_calls, rss, scale, ans, r6)
         cat_i, plan_i = instr["cat of the three files"], instr["gpu-setup plan"]
         lines += [
             "Instructions executed (callgrind; the same on every run, unlike time):",
-            f"`cat` {cat_i:,}, `plan` {plan_i:,}, {plan_i / cat_i:.1f}x. Both are mostly",
-            "process start-up: the wall-clock ratio is far smaller than the",
-            "instruction ratio because exec, page faults and the dynamic loader cost",
-            "the same for both.",
+            f"`cat` {cat_i:,}, `plan` {plan_i:,} ({plan_i / cat_i:.1f}x). The wall-clock",
+            "ratio is far below the instruction ratio because most of either",
+            "command's time is the kernel's exec, page faults and mapping, which cost",
+            "about the same for both.",
             "",
         ]
     if ratio1 > 2:
