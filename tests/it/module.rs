@@ -93,6 +93,10 @@ fn errors_are_failed_results_naming_the_file_and_nothing_changes() {
     assert!(msg.contains("(hint: fix the TOML syntax"), "{msg}");
     assert_same(&tree.targets(), &before);
 
+    let (_, v) = module(&tree, json!({"runtime_name": 5}));
+    assert_eq!(v["failed"], true);
+    assert_eq!(v["msg"], "argument runtime_name must be a string, not 5");
+
     let (_, v) = module(&tree, json!({"state": "gone"}));
     assert_eq!(v["failed"], true);
     assert_eq!(v["msg"], "state must be present or absent, not \"gone\"");

@@ -562,3 +562,44 @@ fn a_plan_file_is_checked_again_after_sudo() {
     );
     assert_same(&tree.snapshot(), &before);
 }
+
+#[test]
+fn a_saved_plan_whose_path_now_leads_elsewhere_is_stale() {
+    let tree = Tree::stock();
+    let saved = tree.root().join("plan.json");
+    ok_stdout(&mut tree.cmd(&["plan", "--out", saved.to_str().unwrap()]));
+    // Same content, but the directory is now a link to another one.
+    fs::rename(
+        tree.real("/etc/nvidia-container-runtime"),
+        tree.real("/etc/nvidia-elsewhere"),
+    )
+    .unwrap();
+    symlink(
+        "nvidia-elsewhere",
+        tree.real("/etc/nvidia-container-runtime"),
+    )
+    .unwrap();
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["apply", saved.to_str().unwrap()]));
+    assert!(
+        err.contains("error: `/etc/nvidia-container-runtime/config.toml` changed since it was planned: it now leads to `/etc/nvidia-elsewhere/config.toml` through a symbolic link\n"),
+        "{err}"
+    );
+    assert_same(&tree.snapshot(), &before);
+}
+
+#[test]
+fn a_state_dir_that_is_a_symlink_is_refused() {
+    let tree = Tree::stock();
+    fs::create_dir_all(tree.real("/srv/state")).unwrap();
+    fs::set_permissions(tree.real("/srv/state"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::create_dir_all(tree.real("/var/lib")).unwrap();
+    symlink("/srv/state", tree.real(STATE_DIR)).unwrap();
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["apply"]));
+    assert!(
+        err.contains("error: cannot use state directory `/var/lib/gpu-setup`\n  caused by: it is not a directory (a symbolic link?)\n"),
+        "{err}"
+    );
+    assert_same(&tree.snapshot(), &before);
+}

@@ -391,4 +391,20 @@ mod tests {
         let e = message(resolve(t.path(), &tp("/etc/loop1/a"), false).unwrap_err());
         assert!(e.starts_with("too many levels of symbolic links"), "{e}");
     }
+
+    #[test]
+    fn a_link_to_a_name_that_is_not_utf8_is_refused() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tree();
+        symlink(
+            std::ffi::OsStr::from_bytes(b"real\xff"),
+            t.path().join("etc/odd"),
+        )
+        .unwrap();
+        let e = message(resolve(t.path(), &tp("/etc/odd/a.conf"), false).unwrap_err());
+        assert!(
+            e.starts_with("`/etc/odd` is a symbolic link to a name that is not UTF-8"),
+            "{e}"
+        );
+    }
 }

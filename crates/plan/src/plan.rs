@@ -118,7 +118,7 @@ pub fn plan_with(
     changes.extend(change(hook_path, hook_file, hook_after, vec![reason]));
 
     let mut warnings = warnings::collect(warn_about, facts, host, conf_text.as_deref())?;
-    warnings.extend(followed.iter().cloned());
+    warnings.extend(followed);
     Ok(Plan { changes, warnings })
 }
 
