@@ -19,7 +19,6 @@
 //! component of which was a real directory when it was checked.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -127,7 +126,7 @@ impl Walk<'_> {
                     let link = self.shown(&done, Some(&name));
                     let to = nix::fcntl::readlinkat(cur, name.as_str())
                         .map_err(|e| self.io(&link, e))?;
-                    let to = utf8(to).map_err(|to| {
+                    let to = to.into_string().map_err(|to| {
                         unsafe_path(
                             &link,
                             format!(
@@ -291,10 +290,6 @@ fn names(path: &str) -> impl Iterator<Item = String> + '_ {
     path.split('/')
         .filter(|n| !n.is_empty() && *n != ".")
         .map(str::to_owned)
-}
-
-fn utf8(s: OsString) -> Result<String, OsString> {
-    s.into_string()
 }
 
 #[cfg(test)]

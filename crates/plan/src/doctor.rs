@@ -706,23 +706,24 @@ fn debug_logs_check(host: &dyn Observe, config: &Result<Option<NvidiaConfig>, Pl
             .hint("set an absolute path such as /var/log/nvidia-container-toolkit.log")
             .details(details);
         };
+        match crate::warnings::unsafe_log_path(host, &log_path) {
+            Ok(None) => {}
+            Ok(Some(unsafe_path)) => {
+                return Check::new(
+                    "debug-logs",
+                    Status::Fail,
+                    format!("{unsafe_path}; the runtime opens the log as root, following symlinks"),
+                )
+                .hint("use a log path under a root-owned directory such as /var/log")
+                .details(details)
+            }
+            Err(e) => return Check::error("debug-logs", &e),
+        }
         let metas: Vec<(TargetPath, Meta)> = log_path
             .ancestors()
             .into_iter()
             .filter_map(|d| host.meta(&d).ok().flatten().map(|m| (d, m)))
             .collect();
-        if let Some((dir, m)) = metas
-            .iter()
-            .find(|(_, m)| m.kind == Kind::Dir && m.mode & 0o022 != 0)
-        {
-            return Check::new(
-                "debug-logs",
-                Status::Fail,
-                format!("debug log `{log_path}` is unsafe: `{dir}` (mode {:04o}) is writable by group or others, and the runtime opens the log as root following symlinks", m.mode),
-            )
-            .hint("use a log path under a root-owned directory such as /var/log")
-            .details(details);
-        }
         if rootless_use {
             if let Some((dir, m)) = metas.last() {
                 if m.uid == 0 && m.mode & 0o002 == 0 {

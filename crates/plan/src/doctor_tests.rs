@@ -486,7 +486,27 @@ fn runtime_mode_and_debug_logs() {
     assert_check(
         &c,
         Status::Fail,
-        "debug log `/tmp/nv.log` is unsafe: `/tmp` (mode 1777)",
+        "debug log `/tmp/nv.log` is unsafe: `/tmp` is writable by group or others (mode 1777); the runtime opens the log as root",
+    );
+    // A directory another user owns is as unsafe as a writable one, for
+    // doctor as for plan.
+    let mut home = host.clone().with_meta(
+        "/home/user",
+        Meta {
+            kind: Kind::Dir,
+            mode: 0o755,
+            uid: 1000,
+            gid: 1000,
+        },
+    );
+    home.put(
+        &nv,
+        b"[nvidia-container-cli]\ndebug = \"/home/user/nv.log\"\n".to_vec(),
+    );
+    assert_check(
+        &check(&home, &probes(), "debug-logs"),
+        Status::Fail,
+        "debug log `/home/user/nv.log` is unsafe: `/home/user` is owned by user 1000, not root",
     );
     let mut var_log = host.clone().with_dir("/var/log", 0o755);
     var_log.put(

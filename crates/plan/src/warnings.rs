@@ -268,6 +268,29 @@ pub(crate) fn nvidia_cdi_specs(host: &dyn Observe) -> Result<Vec<TargetPath>, Pl
     Ok(out)
 }
 
+/// Why a debug log path is unsafe, if it is: the first existing directory
+/// on its path that is not root's alone (the NVIDIA runtime opens the log
+/// as root, following links). Shared by `plan` and `doctor`.
+pub(crate) fn unsafe_log_path(
+    host: &dyn Observe,
+    log: &TargetPath,
+) -> Result<Option<PlanError>, PlanError> {
+    for dir in log.ancestors() {
+        match host.meta(&dir)? {
+            Some(meta) if meta.kind == Kind::Dir && (meta.mode & 0o022 != 0 || meta.uid != 0) => {
+                return Ok(Some(PlanError::UnsafeLogPath {
+                    log: log.clone(),
+                    dir,
+                    mode: meta.mode,
+                    uid: meta.uid,
+                }))
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
 fn log_path_checks(
     d: &DesiredState,
     host: &dyn Observe,
@@ -277,26 +300,8 @@ fn log_path_checks(
         .into_iter()
         .flatten()
     {
-        // Every directory on the path that exists must be root's alone:
-        // the runtime opens the log as root, following links.
-        let unsafe_dir = log
-            .ancestors()
-            .into_iter()
-            .find_map(|dir| match host.meta(&dir) {
-                Ok(Some(meta)) if meta.kind == Kind::Dir => {
-                    (meta.mode & 0o022 != 0 || meta.uid != 0).then_some(Ok((dir, meta)))
-                }
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            });
-        match unsafe_dir.transpose()? {
-            Some((dir, meta)) => {
-                let err = PlanError::UnsafeLogPath {
-                    log: log.clone(),
-                    dir,
-                    mode: meta.mode,
-                    uid: meta.uid,
-                };
+        match unsafe_log_path(host, log)? {
+            Some(err) => {
                 if !d.allow_unsafe_log_path {
                     return Err(err);
                 }
