@@ -268,7 +268,8 @@ fn a_saved_plan_is_applied_exactly() {
     let plan_arg = plan_file.to_str().unwrap();
     let shown = ok_stdout(&mut tree.cmd(&["plan", "--no-cgroups", "false", "--out", plan_arg]));
     let saved = json(&fs::read_to_string(&plan_file).unwrap());
-    assert_eq!(saved["format"], "gpu-setup-plan/1");
+    assert_eq!(saved["format"], "gpu-setup-plan/2");
+    assert_eq!(saved["settings"]["no_cgroups"], false);
     assert_eq!(saved["changes"][1]["before"]["mode"], 0o644);
 
     // Applied with no settings flags: the plan file alone decides.
@@ -348,7 +349,7 @@ fn bad_plan_files_are_refused_with_a_location() {
 
     let err = fails(&mut tree.cmd(&["apply", "/nonexistent/plan.json"]));
     assert!(
-        err.starts_with("error: cannot read plan `/nonexistent/plan.json`\n"),
+        err.starts_with("error: cannot use plan `/nonexistent/plan.json`\n  caused by: cannot open the directory of `/nonexistent/plan.json`\n  caused by: No such file or directory"),
         "{err}"
     );
 
@@ -376,11 +377,11 @@ fn a_plan_that_cannot_be_saved_is_an_error() {
     let before = tree.snapshot();
     let err = fails(&mut tree.cmd(&["plan", "--out", "/nonexistent-dir/plan.json"]));
     assert!(
-        err.starts_with("error: cannot write the plan to `/nonexistent-dir/plan.json`\n  caused by: No such file or directory"),
+        err.starts_with("error: cannot save the plan to `/nonexistent-dir/plan.json`\n  caused by: cannot open the directory of `/nonexistent-dir/plan.json`\n  caused by: No such file or directory"),
         "{err}"
     );
     assert!(
-        err.contains("hint: --out takes a file path in a writable directory"),
+        err.contains("hint: --out takes a file path in a directory only you (or root) can write"),
         "{err}"
     );
     assert_eq!(tree.snapshot(), before);
@@ -394,13 +395,13 @@ fn a_plan_from_another_gpu_setup_version_is_refused() {
     ok_stdout(&mut tree.cmd(&["plan", "--out", plan_arg]));
     let text = fs::read_to_string(&plan_file)
         .unwrap()
-        .replace("gpu-setup-plan/1", "gpu-setup-plan/2");
+        .replace("gpu-setup-plan/2", "gpu-setup-plan/3");
     tree.write("/plan.json", text);
     let before = tree.snapshot();
     let err = fails(&mut tree.cmd(&["apply", plan_arg]));
     assert!(
         err.starts_with(&format!(
-            "error: `{plan_arg}` has format `gpu-setup-plan/2`; this gpu-setup reads `gpu-setup-plan/1`\n"
+            "error: `{plan_arg}` has format `gpu-setup-plan/3`; this gpu-setup reads `gpu-setup-plan/2`\n"
         )),
         "{err}"
     );

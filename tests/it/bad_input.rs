@@ -252,10 +252,13 @@ fn bad_profile() {
         )),
         "{err}"
     );
-    assert!(err.contains("hint: see templates/gpu-setup.toml"), "{err}");
+    assert!(
+        err.contains("hint: the keys are listed in `gpu-setup plan --help` and in the example profile /usr/share/doc/gpu-setup/examples/gpu-setup.toml"),
+        "{err}"
+    );
     let err = refused(&tree, &["plan", "--profile", "/nonexistent/p.toml"]);
     assert!(
-        err.starts_with("error: cannot read profile `/nonexistent/p.toml`"),
+        err.starts_with("error: cannot use profile `/nonexistent/p.toml`"),
         "{err}"
     );
     assert!(

@@ -15,8 +15,10 @@ fn module(tree: &Tree, args: Value) -> (Option<i32>, Value) {
     let mut args = args;
     args["root"] = json!(tree.root());
     fs::write(&file, args.to_string()).unwrap();
-    let out = assert_cmd::Command::cargo_bin("gpu-setup")
-        .unwrap()
+    // Ansible runs a binary module by its module name.
+    let module = dir.path().join("gpu_setup");
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("gpu-setup"), &module).unwrap();
+    let out = assert_cmd::Command::new(&module)
         .arg(&file)
         .env_remove("GPU_SETUP_LOG")
         .output()

@@ -329,8 +329,7 @@ fn sudo_as_root_does_nothing_more() {
 /// A copy of the binary in a fresh directory (0755, root's when run as
 /// root) with `mode`, for `--sudo` tests run as another user.
 fn installed_binary(mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = root_only_tempdir();
     let bin = dir.path().join("gpu-setup");
     fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
     fs::set_permissions(&bin, fs::Permissions::from_mode(mode)).unwrap();
@@ -414,8 +413,7 @@ fn with_real_sudo(
     rule: Option<&str>,
     args: &[&str],
 ) -> (Option<i32>, String, String, Duration) {
-    let lab = tempfile::tempdir().unwrap();
-    fs::set_permissions(lab.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let lab = root_only_tempdir();
     let l = |n: &str| lab.path().join(n);
     let user = "gpusetuptest:x:64123:64123::/nonexistent:/bin/sh\n";
     let add = |src: &str, name: &str, line: &str| {

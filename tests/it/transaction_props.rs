@@ -95,11 +95,11 @@ proptest! {
     fn apply_then_plan_is_empty_and_rollback_restores_everything(h in host()) {
         let (tree, desired) = build(&h);
         let start = tree.targets();
-        let host = RootFs::new(tree.root());
+        let host = RootFs::open(tree.root()).unwrap();
         let planned = plan(&desired, &host).unwrap();
-        let state = StateDir::new(tree.root(), &TargetPath::new(STATE_DIR).unwrap());
+        let state = StateDir::new(host.opened(), &TargetPath::new(STATE_DIR).unwrap());
         let actor = actor();
-        let ctx = Ctx { fs: &OsFs, root: tree.root(), state: &state, actor: &actor };
+        let ctx = Ctx { fs: &OsFs, root: host.opened(), state: &state, actor: &actor };
         if planned.is_empty() {
             return Ok(());
         }

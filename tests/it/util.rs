@@ -58,6 +58,17 @@ pub fn as_nobody(tree: &Tree, args: &[&str]) -> assert_cmd::Command {
     cmd
 }
 
+/// A temporary directory (mode 0755) whose every parent is root's and not
+/// writable by others, unlike `/tmp`: for binaries run through `--sudo`,
+/// which refuses anything else.
+pub fn root_only_tempdir() -> TempDir {
+    let dir = tempfile::Builder::new()
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 /// Stdout of a command that must succeed.
 pub fn ok_stdout(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
@@ -198,7 +209,7 @@ impl Tree {
 
     /// The plan the library computes for this tree.
     pub fn plan(&self, desired: &DesiredState) -> Plan {
-        plan(desired, &RootFs::new(self.root())).unwrap()
+        plan(desired, &RootFs::open(self.root()).unwrap()).unwrap()
     }
 
     /// Writes a plan's results into the tree (what `apply` will do).

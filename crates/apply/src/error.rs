@@ -62,16 +62,34 @@ pub enum ApplyError {
         #[source]
         source: StepError,
     },
-    /// The transaction failed and undoing it failed too; the journal entry
-    /// stays pending so the next run finishes the recovery.
-    #[error("transaction {id} failed ({source}), and undoing it failed too: {undo}")]
+    /// The transaction failed and undoing it failed for some files (every
+    /// other file was put back); the journal entry stays pending so the
+    /// next run finishes the recovery.
+    #[error("transaction {id} failed ({source}), and undoing it failed too: {}", list(.undo))]
     UndoFailed {
         /// The transaction.
         id: u64,
         /// The step that failed first.
         source: StepError,
-        /// The step that failed while undoing.
-        undo: StepError,
+        /// The steps that failed while undoing, one per file at most.
+        undo: Vec<StepError>,
+    },
+    /// Finishing an interrupted transaction failed for some files; the
+    /// entry stays pending.
+    #[error("cannot finish undoing interrupted transaction {id}: {}", list(.failed))]
+    RecoveryFailed {
+        /// The transaction.
+        id: u64,
+        /// The steps that failed.
+        failed: Vec<StepError>,
+    },
+    /// The next transaction ID would not fit.
+    #[error("no transaction ID is left after {last} in `{state_dir}`")]
+    IdsExhausted {
+        /// The state directory.
+        state_dir: String,
+        /// The highest ID in use.
+        last: u64,
     },
     /// Another gpu-setup holds the lock.
     #[error(
@@ -131,6 +149,15 @@ pub enum ApplyError {
     },
 }
 
+/// `cannot write `a`: why; cannot rename `b`: why`.
+fn list(errors: &[StepError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{e}: {}", e.source))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn plural(n: usize) -> String {
     if n == 1 {
         "1 file".to_owned()
@@ -142,27 +169,24 @@ fn plural(n: usize) -> String {
 impl ApplyError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
-        let step_hint = |e: &StepError| match e.errno() {
-            Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => Some(
-                "run as root, or add --sudo: the managed files and the journal belong to root"
-                    .to_owned(),
-            ),
-            Some(nix::libc::EROFS) => Some("the filesystem is mounted read-only".to_owned()),
-            Some(nix::libc::ENOSPC) | Some(nix::libc::EDQUOT) => {
-                Some("free some space on that filesystem and run again".to_owned())
-            }
-            _ => None,
-        };
         match self {
-            ApplyError::Step(e) | ApplyError::Failed { source: e, .. } => step_hint(e),
+            ApplyError::Step(e) | ApplyError::Failed { source: e, .. } => e.hint(),
             ApplyError::Observe(e) => e.hint(),
             ApplyError::Stale { .. } => Some(
                 "run `gpu-setup plan --out FILE` again and review the new plan".to_owned(),
             ),
-            ApplyError::UndoFailed { .. } => Some(
-                "fix the cause, then run `gpu-setup plan`: it finishes the recovery first"
-                    .to_owned(),
-            ),
+            ApplyError::UndoFailed { undo: failed, .. } | ApplyError::RecoveryFailed { failed, .. } => {
+                let cause = failed.iter().find_map(StepError::hint);
+                Some(match cause {
+                    Some(cause) => format!(
+                        "{cause}; then run `gpu-setup plan`: it finishes the recovery first"
+                    ),
+                    None => "fix the cause, then run `gpu-setup plan`: it finishes the recovery first".to_owned(),
+                })
+            }
+            ApplyError::IdsExhausted { state_dir, .. } => Some(format!(
+                "a transaction directory with an absurd number was put in `{state_dir}/transactions`: look at it, then move it out"
+            )),
             ApplyError::LockTimeout { .. } => Some(
                 "wait for the other run to finish, or give more time with --lock-timeout SECONDS"
                     .to_owned(),
@@ -182,5 +206,46 @@ impl ApplyError {
                     .to_owned(),
             ),
         }
+    }
+
+    /// Whether the error comes from a lack of permission for a user who is
+    /// not root (then `--sudo` or root helps).
+    pub fn needs_root(&self) -> bool {
+        let step = match self {
+            ApplyError::Step(e) | ApplyError::Failed { source: e, .. } => Some(e),
+            _ => None,
+        };
+        step.is_some_and(StepError::needs_root)
+    }
+}
+
+impl StepError {
+    /// What the user can do about a failed step, from its error number and
+    /// who runs gpu-setup: a permission error means something else for
+    /// root (an immutable or append-only file, a security module) than for
+    /// another user.
+    pub fn hint(&self) -> Option<String> {
+        match self.errno() {
+            Some(nix::libc::EACCES) | Some(nix::libc::EPERM) if nix::unistd::geteuid().is_root() => Some(format!(
+                "root was refused: `{}` or its directory may be immutable or append-only (see `lsattr -d`; `chattr -i -a` clears it), or a security module (SELinux, AppArmor) denies it",
+                self.path
+            )),
+            Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => Some(
+                "run as root: the managed files and the journal belong to root".to_owned(),
+            ),
+            Some(nix::libc::EROFS) => Some("the filesystem is mounted read-only".to_owned()),
+            Some(nix::libc::ENOSPC) | Some(nix::libc::EDQUOT) => {
+                Some("free some space on that filesystem and run again".to_owned())
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this is a permission error for a user who is not root.
+    pub fn needs_root(&self) -> bool {
+        matches!(
+            self.errno(),
+            Some(nix::libc::EACCES) | Some(nix::libc::EPERM)
+        ) && !nix::unistd::geteuid().is_root()
     }
 }

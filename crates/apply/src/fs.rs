@@ -1,43 +1,50 @@
 //! The filesystem seam for everything that changes the host. Every step of a
 //! transaction (each write, fsync, chown, chmod, xattr, rename, unlink, mkdir)
 //! is one call on [`Fs`], so tests can fail or crash at any single step.
+//! Every step acts on a directory descriptor from the checked walk
+//! ([`crate::safe_path`]) or on a file it opened, never on a path string.
 //!
-//! Reading is not a step: [`read_file`] and [`read_dir`] read the real
-//! filesystem directly.
+//! Reading is not a step: [`read_file`] reads through a directory
+//! descriptor directly.
 
 use std::cell::Cell;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::UnlinkatFlags;
 use serde::{Deserialize, Serialize};
+
+use crate::safe_path::{Dir, MAX_FILE_BYTES};
 
 /// One step that changes the filesystem.
 pub trait Fs {
-    /// Creates a new file (never an existing one, never through a symlink)
-    /// with mode 0600 and writes `bytes` to it.
-    fn write_new(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
-    /// Flushes a file's data and metadata to disk.
-    fn sync_file(&self, path: &Path) -> io::Result<()>;
-    /// Sets a file's owner and group (not following a symlink).
-    fn set_owner(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
-    /// Sets a file's permission bits.
-    fn set_mode(&self, path: &Path, mode: u32) -> io::Result<()>;
+    /// Creates `name` in `dir` (never an existing file, never through a
+    /// link) with mode 0600, writes `bytes` to it and returns it open.
+    fn write_new(&self, dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<File>;
+    /// Flushes a file's data and metadata to disk (`shown` names it in logs).
+    fn sync_file(&self, file: &File, shown: &Path) -> io::Result<()>;
+    /// Sets a file's (or directory's) owner and group.
+    fn set_owner(&self, file: &File, shown: &Path, uid: u32, gid: u32) -> io::Result<()>;
+    /// Sets a file's (or directory's) permission bits.
+    fn set_mode(&self, file: &File, shown: &Path, mode: u32) -> io::Result<()>;
     /// Sets one extended attribute.
-    fn set_xattr(&self, path: &Path, name: &str, value: &[u8]) -> io::Result<()>;
-    /// Renames `from` over `to`, atomically.
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    fn set_xattr(&self, file: &File, shown: &Path, name: &str, value: &[u8]) -> io::Result<()>;
+    /// Renames `from` over `to`, both in `dir`, atomically.
+    fn rename(&self, dir: &Dir, from: &str, to: &str) -> io::Result<()>;
     /// Flushes a directory (its entries) to disk.
-    fn sync_dir(&self, path: &Path) -> io::Result<()>;
-    /// Removes a file.
-    fn remove_file(&self, path: &Path) -> io::Result<()>;
-    /// Creates one directory (its parent must exist).
-    fn create_dir(&self, path: &Path) -> io::Result<()>;
-    /// Removes an empty directory.
-    fn remove_dir(&self, path: &Path) -> io::Result<()>;
+    fn sync_dir(&self, dir: &Dir) -> io::Result<()>;
+    /// Removes the file `name` from `dir`.
+    fn remove_file(&self, dir: &Dir, name: &str) -> io::Result<()>;
+    /// Creates the directory `name` in `dir`, mode 0700.
+    fn create_dir(&self, dir: &Dir, name: &str) -> io::Result<()>;
+    /// Removes the empty directory `name` from `dir`.
+    fn remove_dir(&self, dir: &Dir, name: &str) -> io::Result<()>;
 }
 
 /// The real filesystem.
@@ -45,60 +52,65 @@ pub trait Fs {
 pub struct OsFs;
 
 impl Fs for OsFs {
-    fn write_new(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
-            .open(path)?;
-        file.write_all(bytes)
+    fn write_new(&self, dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<File> {
+        let fd = nix::fcntl::openat(
+            dir.as_fd(),
+            name,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )?;
+        let mut file = File::from(fd);
+        file.write_all(bytes)?;
+        Ok(file)
     }
 
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        open_nofollow(path)?.sync_all()
+    fn sync_file(&self, file: &File, _: &Path) -> io::Result<()> {
+        file.sync_all()
     }
 
-    fn set_owner(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
-        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+    fn set_owner(&self, file: &File, _: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        std::os::unix::fs::fchown(file, Some(uid), Some(gid))
     }
 
-    fn set_mode(&self, path: &Path, mode: u32) -> io::Result<()> {
-        // Through a descriptor opened without following links: chmod(2)
-        // follows them.
-        open_nofollow(path)?.set_permissions(fs::Permissions::from_mode(mode))
+    fn set_mode(&self, file: &File, _: &Path, mode: u32) -> io::Result<()> {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
     }
 
-    fn set_xattr(&self, path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
-        xattr::set(path, name, value)
+    fn set_xattr(&self, file: &File, _: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+        xattr::FileExt::set_xattr(file, name, value)
     }
 
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        fs::rename(from, to)
+    fn rename(&self, dir: &Dir, from: &str, to: &str) -> io::Result<()> {
+        Ok(nix::fcntl::renameat(dir.as_fd(), from, dir.as_fd(), to)?)
     }
 
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        File::open(path)?.sync_all()
+    fn sync_dir(&self, dir: &Dir) -> io::Result<()> {
+        dir.reopen()?.sync_all()
     }
 
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        fs::remove_file(path)
+    fn remove_file(&self, dir: &Dir, name: &str) -> io::Result<()> {
+        Ok(nix::unistd::unlinkat(
+            dir.as_fd(),
+            name,
+            UnlinkatFlags::NoRemoveDir,
+        )?)
     }
 
-    fn create_dir(&self, path: &Path) -> io::Result<()> {
-        fs::DirBuilder::new().mode(0o700).create(path)
+    fn create_dir(&self, dir: &Dir, name: &str) -> io::Result<()> {
+        Ok(nix::sys::stat::mkdirat(
+            dir.as_fd(),
+            name,
+            Mode::from_bits_truncate(0o700),
+        )?)
     }
 
-    fn remove_dir(&self, path: &Path) -> io::Result<()> {
-        fs::remove_dir(path)
+    fn remove_dir(&self, dir: &Dir, name: &str) -> io::Result<()> {
+        Ok(nix::unistd::unlinkat(
+            dir.as_fd(),
+            name,
+            UnlinkatFlags::RemoveDir,
+        )?)
     }
-}
-
-fn open_nofollow(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
-        .open(path)
 }
 
 /// What the test hooks do at one step.
@@ -172,40 +184,96 @@ impl<F: Fs> FaultyFs<F> {
     }
 }
 
+/// The filesystem a run writes through. With the `test-hooks` feature (the
+/// test build only; `cargo build --release` leaves it out) the
+/// `GPU_SETUP_TEST_*` variables of [`test_hooks`] inject faults; a shipped
+/// binary has no such code.
+pub fn for_run() -> FaultyFs<OsFs> {
+    #[cfg(feature = "test-hooks")]
+    {
+        test_hooks::from_env()
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    {
+        FaultyFs::new(OsFs, None, None)
+    }
+}
+
+/// Test-only fault injection from the environment.
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks {
+    use std::time::Duration;
+
+    use super::{Fault, FaultyFs, OsFs};
+
+    /// Abort the process (like `kill -9`) before filesystem step N of a
+    /// transaction, counting from 0.
+    pub const GPU_SETUP_TEST_CRASH_AT: &str = "GPU_SETUP_TEST_CRASH_AT";
+    /// Make filesystem step N fail with an I/O error.
+    pub const GPU_SETUP_TEST_FAIL_AT: &str = "GPU_SETUP_TEST_FAIL_AT";
+    /// Sleep this many milliseconds before every filesystem step.
+    pub const GPU_SETUP_TEST_STEP_DELAY_MS: &str = "GPU_SETUP_TEST_STEP_DELAY_MS";
+
+    /// The faults the variables ask for.
+    pub fn from_env() -> FaultyFs<OsFs> {
+        let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        let step = |name: &str| number(name).and_then(|n| usize::try_from(n).ok());
+        let fault = step(GPU_SETUP_TEST_CRASH_AT)
+            .map(Fault::CrashAt)
+            .or_else(|| step(GPU_SETUP_TEST_FAIL_AT).map(Fault::FailAt));
+        let delay = number(GPU_SETUP_TEST_STEP_DELAY_MS).map(Duration::from_millis);
+        FaultyFs::new(OsFs, fault, delay)
+    }
+}
+
 fn injected() -> io::Error {
     io::Error::other("injected test failure")
 }
 
 impl<F: Fs> Fs for FaultyFs<F> {
-    fn write_new(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        self.step("write", path, || self.inner.write_new(path, bytes))
+    fn write_new(&self, dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<File> {
+        self.step("write", &dir.child_real(name), || {
+            self.inner.write_new(dir, name, bytes)
+        })
     }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        self.step("fsync", path, || self.inner.sync_file(path))
+    fn sync_file(&self, file: &File, shown: &Path) -> io::Result<()> {
+        self.step("fsync", shown, || self.inner.sync_file(file, shown))
     }
-    fn set_owner(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
-        self.step("chown", path, || self.inner.set_owner(path, uid, gid))
+    fn set_owner(&self, file: &File, shown: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.step("chown", shown, || {
+            self.inner.set_owner(file, shown, uid, gid)
+        })
     }
-    fn set_mode(&self, path: &Path, mode: u32) -> io::Result<()> {
-        self.step("chmod", path, || self.inner.set_mode(path, mode))
+    fn set_mode(&self, file: &File, shown: &Path, mode: u32) -> io::Result<()> {
+        self.step("chmod", shown, || self.inner.set_mode(file, shown, mode))
     }
-    fn set_xattr(&self, path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
-        self.step("setxattr", path, || self.inner.set_xattr(path, name, value))
+    fn set_xattr(&self, file: &File, shown: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+        self.step("setxattr", shown, || {
+            self.inner.set_xattr(file, shown, name, value)
+        })
     }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.step("rename", to, || self.inner.rename(from, to))
+    fn rename(&self, dir: &Dir, from: &str, to: &str) -> io::Result<()> {
+        self.step("rename", &dir.child_real(to), || {
+            self.inner.rename(dir, from, to)
+        })
     }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.step("fsync-dir", path, || self.inner.sync_dir(path))
+    fn sync_dir(&self, dir: &Dir) -> io::Result<()> {
+        self.step("fsync-dir", dir.real(), || self.inner.sync_dir(dir))
     }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.step("unlink", path, || self.inner.remove_file(path))
+    fn remove_file(&self, dir: &Dir, name: &str) -> io::Result<()> {
+        self.step("unlink", &dir.child_real(name), || {
+            self.inner.remove_file(dir, name)
+        })
     }
-    fn create_dir(&self, path: &Path) -> io::Result<()> {
-        self.step("mkdir", path, || self.inner.create_dir(path))
+    fn create_dir(&self, dir: &Dir, name: &str) -> io::Result<()> {
+        self.step("mkdir", &dir.child_real(name), || {
+            self.inner.create_dir(dir, name)
+        })
     }
-    fn remove_dir(&self, path: &Path) -> io::Result<()> {
-        self.step("rmdir", path, || self.inner.remove_dir(path))
+    fn remove_dir(&self, dir: &Dir, name: &str) -> io::Result<()> {
+        self.step("rmdir", &dir.child_real(name), || {
+            self.inner.remove_dir(dir, name)
+        })
     }
 }
 
@@ -259,71 +327,44 @@ pub struct DiskFile {
     pub attrs: Attrs,
 }
 
-/// Reads a regular file without following a final symlink; `None` when
-/// nothing is there. A symlink, directory or device is an error.
-pub fn read_file(path: &Path) -> io::Result<Option<DiskFile>> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-            return Ok(None)
-        }
-        Err(e) => return Err(e),
+/// Reads the regular file `name` in `dir` (not through a link) with its
+/// mode, owner and extended attributes; `None` when nothing is there. A
+/// link, directory or device is an error, as is a file larger than
+/// [`MAX_FILE_BYTES`].
+pub fn read_file(dir: &Dir, name: &str) -> io::Result<Option<DiskFile>> {
+    let Some(opened) = dir.read(name, MAX_FILE_BYTES).map_err(|e| e.into_io())? else {
+        return Ok(None);
     };
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            if meta.file_type().is_symlink() {
-                "is a symbolic link"
-            } else {
-                "is not a regular file"
-            },
-        ));
-    }
-    let bytes = fs::read(path)?;
     let mut xattrs = Vec::new();
-    if let Ok(names) = xattr::list(path) {
+    if let Ok(names) = xattr::FileExt::list_xattr(&opened.file) {
         for name in names {
             let Some(name) = name.to_str().map(str::to_owned) else {
                 continue;
             };
-            if let Some(value) = xattr::get(path, &name)? {
+            if let Some(value) = xattr::FileExt::get_xattr(&opened.file, &name)? {
                 xattrs.push(Xattr::new(name, &value));
             }
         }
     }
     Ok(Some(DiskFile {
-        bytes,
+        bytes: opened.bytes,
         attrs: Attrs {
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
+            mode: opened.stat.st_mode & 0o7777,
+            uid: opened.stat.st_uid,
+            gid: opened.stat.st_gid,
             xattrs,
         },
     }))
 }
 
-/// Whether something (anything, even a dangling symlink) exists at `path`.
-pub fn exists(path: &Path) -> io::Result<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+/// Whether anything (even a dangling symlink) is at `name` in `dir`.
+pub fn exists(dir: &Dir, name: &str) -> io::Result<bool> {
+    Ok(dir.stat(name)?.is_some())
 }
 
-/// Names in a directory, sorted; `None` when it does not exist.
-pub fn read_dir(path: &Path) -> io::Result<Option<Vec<PathBuf>>> {
-    let entries = match fs::read_dir(path) {
-        Ok(e) => e,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        out.push(entry?.path());
-    }
-    // By bytes: every entry has the same parent, and comparing paths
-    // component by component costs far more (it shows in a long journal).
-    out.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
-    Ok(Some(out))
+/// Whether `name` in `dir` is a directory (not through a link).
+pub fn is_dir(dir: &Dir, name: &str) -> io::Result<bool> {
+    Ok(dir
+        .stat(name)?
+        .is_some_and(|st| crate::safe_path::kind(&st) == nix::sys::stat::SFlag::S_IFDIR))
 }

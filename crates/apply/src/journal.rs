@@ -1,15 +1,23 @@
 //! The journal: one directory per transaction under `<state-dir>/transactions`
 //! holding `manifest.json` and copies of every file before and after. The
 //! format is documented in `docs/journal.md`.
+//!
+//! The state dir is reached by the checked walk of [`crate::safe_path`]: it
+//! and every directory above it, up to the root, must be owned by root (or
+//! the user running gpu-setup) and not writable by others, and the state
+//! dir itself must be private (0700). A manifest is still untrusted input:
+//! [`Manifest::check`] refuses one that names a file gpu-setup does not
+//! manage, or copies and temp files by names it never uses.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::cell::OnceCell;
+use std::path::Path;
 
-use gpu_setup_plan::{Action, TargetPath};
+use gpu_setup_plan::{managed_path_problem, Action, TargetPath};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApplyError, StepError};
 use crate::fs::{self, Attrs, Fs};
+use crate::safe_path::{Dir, Root, MAX_FILE_BYTES};
 use crate::write;
 
 /// The manifest format this build writes and reads.
@@ -17,6 +25,8 @@ pub const FORMAT: u32 = 1;
 
 /// A transaction's manifest, in its directory.
 const MANIFEST: &str = "manifest.json";
+/// The largest manifest read (a manifest lists a handful of files).
+const MANIFEST_LIMIT: u64 = 1 << 20;
 /// The temp file a manifest is written through.
 const MANIFEST_TEMP: &str = "manifest.json.tmp";
 
@@ -148,6 +158,67 @@ impl Manifest {
         }
         Ok(manifest)
     }
+
+    /// Refuses a manifest that asks for more than gpu-setup ever does: a
+    /// file that is not a managed path (see `managed_path_problem`) or lies
+    /// in the state dir, a copy or temp file by another name than the ones
+    /// gpu-setup gives them, a directory that is not above one of its
+    /// files. Modes and owners are made safe where they are used.
+    pub fn check(&self, state_dir: &TargetPath) -> Result<(), String> {
+        for (i, f) in self.files.iter().enumerate() {
+            if let Some(problem) = managed_path_problem(&f.path) {
+                return Err(format!(
+                    "`{}` is not a file gpu-setup manages: {problem}",
+                    f.path
+                ));
+            }
+            if f.path.starts_with(state_dir) {
+                return Err(format!("`{}` is inside the state dir", f.path));
+            }
+            let temp = temp_name(&f.path, self.id);
+            if f.temp != temp {
+                return Err(format!(
+                    "the temp file of `{}` is `{}`, not `{temp}`",
+                    f.path, f.temp
+                ));
+            }
+            for (state, suffix) in [(&f.before, "before"), (&f.after, "after")] {
+                if let Some(state) = state {
+                    let want = format!("{i}.{suffix}");
+                    if state.copy != want {
+                        return Err(format!(
+                            "the {suffix} copy of `{}` is `{}`, not `{want}`",
+                            f.path, state.copy
+                        ));
+                    }
+                }
+            }
+        }
+        for dir in self.created_dirs.iter().chain(&self.removed_dirs) {
+            let above_a_file = self
+                .files
+                .iter()
+                .any(|f| f.path != *dir && f.path.starts_with(dir));
+            if !above_a_file || dir.starts_with(state_dir) {
+                return Err(format!(
+                    "directory `{dir}` is not one a file of this transaction needs"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Name of the temp file a write of `path` in transaction `id` goes through:
+/// hidden, and ending in `~` so that Podman, which reads only `*.json` hooks
+/// and `*.conf` drop-ins, never loads it.
+pub fn temp_name(path: &TargetPath, id: u64) -> String {
+    format!(".{}.gpu-setup-{id}~", path.file_name())
+}
+
+/// Name of the temp file undoing a write of `path` goes through.
+pub fn undo_temp_name(path: &TargetPath, id: u64) -> String {
+    format!(".{}.gpu-setup-{id}-undo~", path.file_name())
 }
 
 /// Who runs a transaction, recorded in its manifest.
@@ -165,21 +236,34 @@ pub struct Actor {
     pub command: Vec<String>,
 }
 
-/// The state directory under a root.
-#[derive(Clone, Debug)]
+/// What an interrupted run left in the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leftover {
+    /// A transaction directory without a manifest (the run died before its
+    /// entry was complete; no target was touched).
+    Entry(u64),
+    /// A manifest's temp file (the run died while rewriting it).
+    ManifestTemp(u64),
+}
+
+/// The state directory under a root. Opened (and checked) on first use;
+/// the descriptors are kept for the rest of the run.
+#[derive(Debug)]
 pub struct StateDir {
-    root: PathBuf,
+    root: Root,
     shown: TargetPath,
-    real: PathBuf,
+    dir: OnceCell<Dir>,
+    transactions: OnceCell<Dir>,
 }
 
 impl StateDir {
     /// The state directory `dir` (as the host sees it) under `root`.
-    pub fn new(root: &Path, dir: &TargetPath) -> Self {
+    pub fn new(root: &Root, dir: &TargetPath) -> Self {
         StateDir {
-            root: root.to_path_buf(),
+            root: root.clone(),
             shown: dir.clone(),
-            real: dir.under(root),
+            dir: OnceCell::new(),
+            transactions: OnceCell::new(),
         }
     }
 
@@ -188,31 +272,9 @@ impl StateDir {
         &self.shown
     }
 
-    /// The real path of the directory.
-    pub fn real(&self) -> &Path {
-        &self.real
-    }
-
-    /// The lock file.
-    pub fn lock_path(&self) -> PathBuf {
-        self.real.join("lock")
-    }
-
-    fn transactions(&self) -> PathBuf {
-        self.real.join("transactions")
-    }
-
-    /// The directory of transaction `id`.
-    pub fn tx_dir(&self, id: u64) -> PathBuf {
-        self.transactions().join(id.to_string())
-    }
-
-    /// How a path under the root is shown to users: as the host sees it.
+    /// How a path on the machine is shown to users: as the host sees it.
     pub fn show(&self, real: &Path) -> String {
-        match real.strip_prefix(&self.root) {
-            Ok(rest) => format!("/{}", rest.display()),
-            Err(_) => real.display().to_string(),
-        }
+        self.root.show(real)
     }
 
     fn step_err(&self, step: &'static str, real: &Path, source: std::io::Error) -> StepError {
@@ -223,51 +285,127 @@ impl StateDir {
         }
     }
 
-    /// Creates the state directory (0700) and its `transactions` directory
-    /// when missing. Missing parents get 0755.
-    pub fn ensure(&self, fs: &dyn Fs) -> Result<(), StepError> {
-        if fs::exists(&self.real).map_err(|e| self.step_err("inspect", &self.real, e))? {
-            self.check_private()?;
+    /// The state dir, when it exists: reached by the checked walk (every
+    /// directory from the root owned by root or the caller, none writable
+    /// by others) and private.
+    pub fn open(&self) -> Result<Option<&Dir>, ApplyError> {
+        if let Some(d) = self.dir.get() {
+            return Ok(Some(d));
         }
-        let mut missing = Vec::new();
-        let mut dir = self.transactions();
-        loop {
-            match fs::exists(&dir) {
-                Ok(true) => break,
-                Ok(false) => missing.push(dir.clone()),
-                Err(e) => return Err(self.step_err("inspect", &dir, e)),
-            }
-            if !dir.pop() {
-                break;
-            }
-        }
-        for dir in missing.iter().rev() {
-            let mode = if dir.starts_with(&self.real) {
-                0o700
-            } else {
-                0o755
-            };
-            match fs.create_dir(dir) {
-                Ok(()) => {}
-                // Another run (this happens before the lock is held) made
-                // it first.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => continue,
-                Err(e) => return Err(self.step_err("create directory", dir, e)),
-            }
-            fs.set_mode(dir, mode)
-                .map_err(|e| self.step_err("chmod", dir, e))?;
-        }
-        self.check_private()
+        let walked = self.resolve()?;
+        let Some(parent) = walked.parent() else {
+            return Ok(None);
+        };
+        let dir = match parent.open_dir(&walked.name) {
+            Ok(d) => d,
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(self.unusable(e.to_string()).into()),
+        };
+        self.check_private(&dir)?;
+        Ok(Some(self.dir.get_or_init(|| dir)))
     }
 
-    /// The state dir holds copies of whatever the managed files held: it
-    /// must be a real directory, not readable by group or others.
-    fn check_private(&self) -> Result<(), StepError> {
-        let meta = std::fs::symlink_metadata(&self.real)
-            .map_err(|e| self.step_err("inspect", &self.real, e))?;
-        let mode = meta.permissions().mode() & 0o7777;
-        let problem = if !meta.is_dir() {
-            Some("it is not a directory (a symbolic link?)".to_owned())
+    /// The checked walk to the state dir; a link at the state dir itself is
+    /// refused as such.
+    fn resolve(&self) -> Result<crate::safe_path::Walked, ApplyError> {
+        match self.root.resolve(&self.shown, false) {
+            Err(gpu_setup_plan::ObserveError::Unsafe { path, .. }) if path == self.shown => {
+                Err(self
+                    .unusable("it is not a directory (a symbolic link?)".to_owned())
+                    .into())
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Creates the state directory (0700) and its `transactions` directory
+    /// when missing (missing parents get 0755), and returns it.
+    pub fn ensure(&self, fs: &dyn Fs) -> Result<&Dir, ApplyError> {
+        if let Some(d) = self.open()? {
+            self.ensure_transactions(fs, d)?;
+            return Ok(d);
+        }
+        let walked = self.resolve()?;
+        let mut cur = walked.dir;
+        let names: Vec<&str> = walked
+            .missing
+            .iter()
+            .map(String::as_str)
+            .chain([walked.name.as_str()])
+            .collect();
+        let last = names.len() - 1;
+        for (i, name) in names.into_iter().enumerate() {
+            let mode = if i == last { 0o700 } else { 0o755 };
+            cur = self.make_dir(fs, &cur, name, mode)?;
+        }
+        self.check_private(&cur)?;
+        let d = self.dir.get_or_init(|| cur);
+        self.ensure_transactions(fs, d)?;
+        Ok(d)
+    }
+
+    fn ensure_transactions(&self, fs: &dyn Fs, state: &Dir) -> Result<(), ApplyError> {
+        if self.transactions.get().is_some() {
+            return Ok(());
+        }
+        let dir = self.make_dir(fs, state, TRANSACTIONS, 0o700)?;
+        let _ = self.transactions.set(dir);
+        Ok(())
+    }
+
+    /// Opens directory `name` in `parent`, creating it with `mode` first
+    /// when missing.
+    fn make_dir(
+        &self,
+        fs: &dyn Fs,
+        parent: &Dir,
+        name: &str,
+        mode: u32,
+    ) -> Result<Dir, ApplyError> {
+        let real = parent.child_real(name);
+        match fs.create_dir(parent, name) {
+            Ok(()) => {
+                let dir = parent
+                    .open_dir(name)
+                    .map_err(|e| self.step_err("open", &real, e))?;
+                let file = dir.reopen().map_err(|e| self.step_err("open", &real, e))?;
+                fs.set_mode(&file, &real, mode)
+                    .map_err(|e| self.step_err("chmod", &real, e))?;
+                Ok(dir)
+            }
+            // Already there, or made by another run first (this happens
+            // before the lock is held).
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let dir = parent.open_dir(name).map_err(|e| {
+                    self.unusable(format!("`{}` is not a directory ({e})", self.show(&real)))
+                })?;
+                Ok(dir)
+            }
+            Err(e) => Err(self.step_err("create directory", &real, e).into()),
+        }
+    }
+
+    fn unusable(&self, problem: String) -> StepError {
+        StepError {
+            step: "use state directory",
+            path: self.shown.to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, problem),
+        }
+    }
+
+    /// The state dir holds copies of whatever the managed files held, and
+    /// decides what recovery and rollback write: it must be owned by root
+    /// (or the caller) and not open to group or others.
+    fn check_private(&self, dir: &Dir) -> Result<(), StepError> {
+        let st = dir
+            .stat_self()
+            .map_err(|e| self.step_err("inspect", dir.real(), e))?;
+        let mode = st.st_mode & 0o7777;
+        let problem = if !self.root.trusted().contains(&st.st_uid) {
+            Some(format!(
+                "it is owned by user {}, not root: that user could forge the journal that recovery and rollback follow; remove it (after a look) or `chown -R root:root` it",
+                st.st_uid
+            ))
         } else if mode & 0o077 != 0 {
             Some(format!(
                 "it is open to group or others (mode {mode:04o}), and it holds copies of the managed files; run `chmod 700` on it"
@@ -276,19 +414,103 @@ impl StateDir {
             None
         };
         match problem {
-            Some(p) => Err(self.step_err(
-                "use state directory",
-                &self.real,
-                std::io::Error::new(std::io::ErrorKind::PermissionDenied, p),
-            )),
+            Some(p) => Err(self.unusable(p)),
             None => Ok(()),
         }
     }
 
+    /// The transactions directory, when the state dir has one.
+    fn transactions(&self) -> Result<Option<&Dir>, ApplyError> {
+        if let Some(d) = self.transactions.get() {
+            return Ok(Some(d));
+        }
+        let Some(state) = self.open()? else {
+            return Ok(None);
+        };
+        let real = state.child_real(TRANSACTIONS);
+        match state.open_dir(TRANSACTIONS) {
+            Ok(d) => Ok(Some(self.transactions.get_or_init(|| d))),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => Ok(None),
+            Err(e) => Err(self.step_err("open", &real, e).into()),
+        }
+    }
+
+    /// The directory of transaction `id`.
+    pub fn tx_dir(&self, id: u64) -> Result<Dir, ApplyError> {
+        let txs = self.transactions()?.ok_or_else(|| {
+            self.step_err(
+                "open",
+                &self.shown.under(self.root.path()).join(TRANSACTIONS),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })?;
+        let name = id.to_string();
+        txs.open_dir(&name)
+            .map_err(|e| self.step_err("open", &txs.child_real(&name), e).into())
+    }
+
+    /// Creates the directory of a new transaction `id`.
+    pub fn create_tx_dir(&self, fs: &dyn Fs, id: u64) -> Result<Dir, ApplyError> {
+        let txs = self.transactions()?.ok_or_else(|| {
+            self.step_err(
+                "create directory",
+                &self.shown.under(self.root.path()).join(TRANSACTIONS),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })?;
+        let name = id.to_string();
+        fs.create_dir(txs, &name)
+            .map_err(|e| self.step_err("create directory", &txs.child_real(&name), e))?;
+        self.tx_dir(id)
+    }
+
+    /// Removes a transaction directory and what it holds (an entry that was
+    /// never completed). Not a step of the transaction: cleanup after one
+    /// failed.
+    pub fn remove_tx_dir(&self, id: u64) -> Result<(), ApplyError> {
+        let Some(txs) = self.transactions()? else {
+            return Ok(());
+        };
+        let name = id.to_string();
+        let dir = txs
+            .open_dir(&name)
+            .map_err(|e| self.step_err("open", &txs.child_real(&name), e))?;
+        let names = dir
+            .names()
+            .map_err(|e| self.step_err("list", dir.real(), e))?;
+        for entry in names {
+            fs::OsFs
+                .remove_file(&dir, &entry)
+                .map_err(|e| self.step_err("remove", &dir.child_real(&entry), e))?;
+        }
+        fs::OsFs
+            .remove_dir(txs, &name)
+            .map_err(|e| self.step_err("remove directory", &txs.child_real(&name), e))?;
+        Ok(())
+    }
+
+    /// The lock file, opened (created 0600 when missing, never through a
+    /// link) in the state dir.
+    pub fn open_lock(&self, fs: &dyn Fs) -> Result<(std::fs::File, String), ApplyError> {
+        use std::os::fd::AsFd;
+        let state = self.ensure(fs)?;
+        let real = state.child_real(LOCK);
+        let fd = nix::fcntl::openat(
+            state.as_fd(),
+            LOCK,
+            nix::fcntl::OFlag::O_RDWR
+                | nix::fcntl::OFlag::O_CREAT
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| self.step_err("open", &real, e.into()))?;
+        Ok((std::fs::File::from(fd), self.show(&real)))
+    }
+
     /// Leftovers of runs that died before their journal entry was complete
-    /// (a transaction directory without a manifest: no target was touched)
-    /// or while rewriting a manifest (its temp file).
-    pub fn leftovers(&self) -> Result<Vec<PathBuf>, StepError> {
+    /// or while rewriting a manifest.
+    pub fn leftovers(&self) -> Result<Vec<Leftover>, ApplyError> {
         let mut out = Vec::new();
         for id in self.ids()? {
             out.extend(self.leftover_of(id)?);
@@ -297,64 +519,91 @@ impl StateDir {
     }
 
     /// What an interrupted run left of transaction `id`, if anything.
-    pub fn leftover_of(&self, id: u64) -> Result<Option<PathBuf>, StepError> {
-        let dir = self.tx_dir(id);
-        let exists = |p: &Path| fs::exists(p).map_err(|e| self.step_err("inspect", p, e));
-        Ok(if !exists(&dir.join(MANIFEST))? {
-            Some(dir)
-        } else if exists(&dir.join(MANIFEST_TEMP))? {
-            Some(dir.join(MANIFEST_TEMP))
+    pub fn leftover_of(&self, id: u64) -> Result<Option<Leftover>, ApplyError> {
+        let dir = self.tx_dir(id)?;
+        let exists = |name: &str| {
+            fs::exists(&dir, name).map_err(|e| self.step_err("inspect", &dir.child_real(name), e))
+        };
+        Ok(if !exists(MANIFEST)? {
+            Some(Leftover::Entry(id))
+        } else if exists(MANIFEST_TEMP)? {
+            Some(Leftover::ManifestTemp(id))
         } else {
             None
         })
     }
 
     /// Removes what [`StateDir::leftovers`] found. The caller holds the lock.
-    pub fn remove_leftovers(&self, fs: &dyn Fs) -> Result<(), StepError> {
-        for path in self.leftovers()? {
-            tracing::info!(path = %path.display(), "removing a leftover of an interrupted run");
-            if path.is_dir() {
-                let entries = fs::read_dir(&path).map_err(|e| self.step_err("list", &path, e))?;
-                for entry in entries.unwrap_or_default() {
-                    fs.remove_file(&entry)
-                        .map_err(|e| self.step_err("remove", &entry, e))?;
+    pub fn remove_leftovers(&self, fs: &dyn Fs) -> Result<(), ApplyError> {
+        for leftover in self.leftovers()? {
+            tracing::info!(?leftover, "removing a leftover of an interrupted run");
+            match leftover {
+                Leftover::Entry(id) => {
+                    let txs = self.transactions()?.ok_or_else(|| {
+                        self.unusable("the transactions directory vanished".to_owned())
+                    })?;
+                    let dir = self.tx_dir(id)?;
+                    let names = dir
+                        .names()
+                        .map_err(|e| self.step_err("list", dir.real(), e))?;
+                    for name in names {
+                        fs.remove_file(&dir, &name)
+                            .map_err(|e| self.step_err("remove", &dir.child_real(&name), e))?;
+                    }
+                    let name = id.to_string();
+                    fs.remove_dir(txs, &name).map_err(|e| {
+                        self.step_err("remove directory", &txs.child_real(&name), e)
+                    })?;
                 }
-                fs.remove_dir(&path)
-                    .map_err(|e| self.step_err("remove directory", &path, e))?;
-            } else {
-                fs.remove_file(&path)
-                    .map_err(|e| self.step_err("remove", &path, e))?;
+                Leftover::ManifestTemp(id) => {
+                    let dir = self.tx_dir(id)?;
+                    fs.remove_file(&dir, MANIFEST_TEMP)
+                        .map_err(|e| self.step_err("remove", &dir.child_real(MANIFEST_TEMP), e))?;
+                }
             }
         }
         Ok(())
     }
 
     /// IDs of every transaction directory, ascending.
-    pub fn ids(&self) -> Result<Vec<u64>, StepError> {
-        let dir = self.transactions();
-        let entries = fs::read_dir(&dir).map_err(|e| self.step_err("list", &dir, e))?;
-        let mut ids: Vec<u64> = entries
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|p| p.file_name()?.to_str()?.parse().ok())
-            .collect();
+    pub fn ids(&self) -> Result<Vec<u64>, ApplyError> {
+        let Some(txs) = self.transactions()? else {
+            return Ok(Vec::new());
+        };
+        let names = txs
+            .names()
+            .map_err(|e| self.step_err("list", txs.real(), e))?;
+        let mut ids: Vec<u64> = names.iter().filter_map(|n| n.parse().ok()).collect();
         ids.sort_unstable();
         Ok(ids)
+    }
+
+    /// The ID the next transaction gets; refused once IDs run out (a
+    /// directory named 18446744073709551615 would wrap to 0).
+    pub fn next_id(&self) -> Result<u64, ApplyError> {
+        let last = self.ids()?.last().copied().unwrap_or(0);
+        last.checked_add(1).ok_or_else(|| ApplyError::IdsExhausted {
+            state_dir: self.shown.to_string(),
+            last,
+        })
     }
 
     /// The manifest of `id`; `None` when its directory holds none (a run that
     /// died before writing it, having changed nothing).
     pub fn load(&self, id: u64) -> Result<Option<Manifest>, ApplyError> {
-        let path = self.tx_dir(id).join(MANIFEST);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.step_err("read", &path, e).into()),
+        let dir = self.tx_dir(id)?;
+        let real = dir.child_real(MANIFEST);
+        let bytes = match dir.read(MANIFEST, MANIFEST_LIMIT) {
+            Ok(Some(f)) => f.bytes,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(self.step_err("read", &real, e.into_io()).into()),
         };
-        let manifest = Manifest::parse(&bytes, id).map_err(|message| ApplyError::Journal {
-            path: self.show(&path),
+        let journal_err = |message| ApplyError::Journal {
+            path: self.show(&real),
             message,
-        })?;
+        };
+        let manifest = Manifest::parse(&bytes, id).map_err(journal_err)?;
+        manifest.check(&self.shown).map_err(journal_err)?;
         Ok(Some(manifest))
     }
 
@@ -382,11 +631,15 @@ impl StateDir {
     }
 
     /// Writes a manifest atomically into its transaction directory.
-    pub fn save(&self, fs: &dyn Fs, manifest: &Manifest) -> Result<(), StepError> {
-        let dir = self.tx_dir(manifest.id);
-        let target = dir.join(MANIFEST);
-        let mut bytes = serde_json::to_vec_pretty(manifest)
-            .map_err(|e| self.step_err("serialize", &target, std::io::Error::other(e)))?;
+    pub fn save(&self, fs: &dyn Fs, manifest: &Manifest) -> Result<(), ApplyError> {
+        let dir = self.tx_dir(manifest.id)?;
+        let mut bytes = serde_json::to_vec_pretty(manifest).map_err(|e| {
+            self.step_err(
+                "serialize",
+                &dir.child_real(MANIFEST),
+                std::io::Error::other(e),
+            )
+        })?;
         bytes.push(b'\n');
         let attrs = Attrs {
             mode: 0o600,
@@ -394,35 +647,50 @@ impl StateDir {
             gid: 0,
             xattrs: Vec::new(),
         };
-        write::atomic(fs, &target, &dir.join(MANIFEST_TEMP), &bytes, &attrs, false)
-            .map_err(|(step, path, e)| self.step_err(step, &path, e))
+        write::atomic(fs, &dir, MANIFEST, MANIFEST_TEMP, &bytes, &attrs, false)
+            .map_err(|(step, path, e)| self.step_err(step, &path, e).into())
     }
 
     /// Writes a copy (backup) into a transaction directory, fsynced.
     pub fn write_copy(
         &self,
         fs: &dyn Fs,
-        id: u64,
+        dir: &Dir,
         name: &str,
         bytes: &[u8],
     ) -> Result<(), StepError> {
-        let path = self.tx_dir(id).join(name);
-        fs.write_new(&path, bytes)
-            .map_err(|e| self.step_err("write", &path, e))?;
-        fs.sync_file(&path)
-            .map_err(|e| self.step_err("fsync", &path, e))
+        let real = dir.child_real(name);
+        let file = fs
+            .write_new(dir, name, bytes)
+            .map_err(|e| self.step_err("write", &real, e))?;
+        fs.sync_file(&file, &real)
+            .map_err(|e| self.step_err("fsync", &real, e))
     }
 
     /// Reads a copy back, checking its hash.
     pub fn read_copy(&self, id: u64, state: &FileState) -> Result<Vec<u8>, ApplyError> {
-        let path = self.tx_dir(id).join(&state.copy);
-        let bytes = std::fs::read(&path).map_err(|e| self.step_err("read", &path, e))?;
+        let dir = self.tx_dir(id)?;
+        let real = dir.child_real(&state.copy);
+        let bytes = match dir.read(&state.copy, MAX_FILE_BYTES) {
+            Ok(Some(f)) => f.bytes,
+            Ok(None) => {
+                return Err(self
+                    .step_err("read", &real, std::io::ErrorKind::NotFound.into())
+                    .into())
+            }
+            Err(e) => return Err(self.step_err("read", &real, e.into_io()).into()),
+        };
         if gpu_setup_plan::sha256(&bytes) != state.sha256 {
             return Err(ApplyError::Journal {
-                path: self.show(&path),
+                path: self.show(&real),
                 message: "the copy does not match the hash recorded in the manifest".to_owned(),
             });
         }
         Ok(bytes)
     }
 }
+
+/// The transactions directory in the state dir.
+const TRANSACTIONS: &str = "transactions";
+/// The lock file in the state dir.
+const LOCK: &str = "lock";

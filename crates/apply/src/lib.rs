@@ -6,6 +6,7 @@
 mod error;
 pub mod fs;
 pub mod journal;
+pub mod local;
 pub mod lock;
 mod observe;
 pub mod safe_path;
@@ -14,6 +15,7 @@ mod write;
 
 pub use error::{ApplyError, Drift, StepError};
 pub use observe::RootFs;
+pub use safe_path::{Root, MAX_FILE_BYTES};
 
 #[cfg(test)]
 mod transaction_tests;

@@ -2,12 +2,11 @@
 //! that may change the host. The kernel drops it when the process dies, so a
 //! crash never leaves a stale lock.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{ApplyError, StepError};
 use crate::fs::Fs;
@@ -26,41 +25,32 @@ impl StateLock {
     /// Takes the lock, creating the state directory when missing, waiting up
     /// to `timeout` for another run to release it.
     pub fn acquire(fs: &dyn Fs, state: &StateDir, timeout: Duration) -> Result<Self, ApplyError> {
-        state.ensure(fs)?;
-        let path = state.lock_path();
-        let step_err = |step, source| StepError {
-            step,
-            path: state.show(&path),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
-            .open(&path)
-            .map_err(|e| step_err("open", e))?;
+        let (mut file, shown) = state.open_lock(fs)?;
         let start = Instant::now();
         let mut announced = false;
         loop {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(lock) => return Ok(StateLock { _lock: lock }),
                 Err((f, Errno::EWOULDBLOCK)) => file = f,
-                Err((_, errno)) => return Err(step_err("lock", errno.into()).into()),
+                Err((_, errno)) => {
+                    return Err(StepError {
+                        step: "lock",
+                        path: shown,
+                        source: errno.into(),
+                    }
+                    .into())
+                }
             }
             if start.elapsed() >= timeout {
                 return Err(ApplyError::LockTimeout {
-                    path: state.show(&path),
+                    path: shown,
                     waited_secs: timeout.as_secs(),
                 });
             }
             if !announced {
                 tracing::warn!(
-                    "waiting up to {} s for another gpu-setup to release {}",
+                    "waiting up to {} s for another gpu-setup to release {shown}",
                     timeout.as_secs(),
-                    state.show(&path)
                 );
                 announced = true;
             }

@@ -1,26 +1,31 @@
-//! Resolving a managed path under the root without following symbolic
-//! links out of it.
+//! Resolving paths under the root once, into directory file descriptors.
 //!
-//! The walk opens each parent directory with `openat(O_PATH | O_NOFOLLOW |
-//! O_DIRECTORY)` relative to the one before, starting at the root, and looks
-//! at every name with `fstatat(AT_SYMLINK_NOFOLLOW)`. A symbolic link is read
-//! with `readlinkat` and resolved as the host would see it: an absolute
-//! target starts again at the root (never at the machine's `/`), and `..`
-//! may not climb above the root. A link is followed only when
+//! [`Root`] opens the root directory once. [`Root::resolve`] walks a path
+//! from it one name at a time with `openat(O_PATH | O_NOFOLLOW |
+//! O_DIRECTORY)`, looking at every name with `fstatat(AT_SYMLINK_NOFOLLOW)`,
+//! and returns a [`Walked`]: the descriptor of the deepest directory that
+//! exists, the names still to create below it, and the final name. Every
+//! later read, write, rename and unlink happens relative to that
+//! descriptor (the `*at` system calls), never on a path string: a directory
+//! swapped after the walk cannot redirect a write (systemd's `chase()` does
+//! the same; `openat2(RESOLVE_IN_ROOT)` is not used because it cannot check
+//! owners on the way, and this walk works on every kernel).
 //!
-//! - it is owned by root (or by the user running gpu-setup, who could write
-//!   the files anyway),
-//! - it stays inside the root, and
-//! - for a parent directory, the directory it leads to is owned by root (or
-//!   that user) and not writable by group or others;
-//!
-//! and a link at the managed file itself is followed only with
-//! `--follow-symlinks`. The result is the path of the real file, every
-//! component of which was a real directory when it was checked.
+//! A symbolic link is resolved as the host would see it: an absolute target
+//! starts again at the root (never at the machine's `/`), and `..` may not
+//! climb above the root. For files gpu-setup writes (strict walk), every
+//! directory on the way, the root included, and every link must be owned by
+//! root or the user running gpu-setup, and no directory may be writable by
+//! group or others; a link at the managed file itself is followed only with
+//! `--follow-symlinks`, and the file it leads to must pass the same owner
+//! test. docs/security.md states these rules with their tests.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gpu_setup_plan::{ObserveError, TargetPath};
 use nix::errno::Errno;
@@ -30,69 +35,415 @@ use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
 /// Links followed before giving up (the kernel's own limit).
 const MAX_LINKS: usize = 40;
 
-/// Resolves `path` under `root`; `follow_target` allows the managed file
-/// itself to be a link. Returns the real file's path as the host sees it.
-pub fn resolve(
-    root: &Path,
-    path: &TargetPath,
-    follow_target: bool,
-) -> Result<TargetPath, ObserveError> {
-    Walk {
-        root_path: root,
-        asked: path,
-        trusted: [0, nix::unistd::geteuid().as_raw()],
-        strict: true,
-    }
-    .run(follow_target)
+/// The largest file gpu-setup reads (docs/security.md): the managed files,
+/// the containers.conf files, hooks and CDI specs Podman reads, journal
+/// copies. A larger file is refused with a clear error instead of being
+/// parsed into hundreds of megabytes of memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// An open directory, with the path it has as the host sees it (for
+/// messages and logs only: access goes through the descriptor).
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    shown: TargetPath,
+    real: PathBuf,
 }
 
-/// Resolves any path under `root` for reading, as a process chrooted there
-/// would: every link followed, absolute targets start at the root, and
-/// `..` stops at the root. Never refuses a link (only loops and I/O
-/// errors): gpu-setup reads what Podman would read, and writes nothing
-/// through this.
-pub fn resolve_for_reading(root: &Path, path: &TargetPath) -> Result<TargetPath, ObserveError> {
-    Walk {
-        root_path: root,
-        asked: path,
-        trusted: [0, 0],
-        strict: false,
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
-    .run(true)
+}
+
+impl Dir {
+    /// The directory as the host sees it (`/etc/containers`).
+    pub fn shown(&self) -> &TargetPath {
+        &self.shown
+    }
+
+    /// Where it was on the machine when it was opened (for messages).
+    pub fn real(&self) -> &Path {
+        &self.real
+    }
+
+    /// A second descriptor of the same directory.
+    pub fn try_clone(&self) -> io::Result<Dir> {
+        Ok(Dir {
+            fd: self.fd.try_clone()?,
+            shown: self.shown.clone(),
+            real: self.real.clone(),
+        })
+    }
+
+    /// `name` in this directory as the host sees it.
+    pub fn child(&self, name: &str) -> TargetPath {
+        self.shown.join(name).unwrap_or_else(|_| self.shown.clone())
+    }
+
+    /// `name` in this directory on the machine (for messages and logs).
+    pub fn child_real(&self, name: &str) -> PathBuf {
+        self.real.join(name)
+    }
+
+    /// Opens the directory `name` in this one, not following a link.
+    pub fn open_dir(&self, name: &str) -> io::Result<Dir> {
+        let fd = nix::fcntl::openat(
+            self.as_fd(),
+            name,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Dir {
+            fd,
+            shown: self.child(name),
+            real: self.child_real(name),
+        })
+    }
+
+    /// The directory opened for reading (to fsync it, change its mode or
+    /// owner, or list it).
+    pub fn reopen(&self) -> io::Result<File> {
+        let fd = nix::fcntl::openat(
+            self.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// The directory's own status.
+    pub fn stat_self(&self) -> io::Result<FileStat> {
+        Ok(fstat(self.as_fd())?)
+    }
+
+    /// The status of `name` (a link is not followed); `None` when nothing
+    /// is there.
+    pub fn stat(&self, name: &str) -> io::Result<Option<FileStat>> {
+        match fstatat(self.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Names in the directory (without `.` and `..`), sorted by bytes.
+    /// Names that are not UTF-8 are skipped: gpu-setup never manages them.
+    pub fn names(&self) -> io::Result<Vec<String>> {
+        let fd = nix::fcntl::openat(
+            self.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut dir = nix::dir::Dir::from_fd(fd)?;
+        let mut out = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().to_str() else {
+                continue;
+            };
+            if name != "." && name != ".." {
+                out.push(name.to_owned());
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Reads the regular file `name` (not through a link), at most `limit`
+    /// bytes; `None` when it does not exist. Opened without blocking (a
+    /// FIFO would hang), checked to be a regular file not on a kernel
+    /// filesystem (procfs, sysfs: a file there can be endless), read from
+    /// the same descriptor.
+    pub fn read(&self, name: &str, limit: u64) -> Result<Option<OpenedFile>, ReadError> {
+        let fd = match nix::fcntl::openat(
+            self.as_fd(),
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(ReadError::Link),
+            Err(e) => return Err(ReadError::Io(e.into())),
+        };
+        let stat = fstat(&fd).map_err(|e| ReadError::Io(e.into()))?;
+        if kind(&stat) != SFlag::S_IFREG {
+            return Err(if kind(&stat) == SFlag::S_IFDIR {
+                ReadError::Directory
+            } else {
+                ReadError::NotRegular
+            });
+        }
+        if let Some(fs) = kernel_filesystem(&fd) {
+            return Err(ReadError::Kernel(fs));
+        }
+        let size = u64::try_from(stat.st_size).unwrap_or(u64::MAX);
+        if size > limit {
+            return Err(ReadError::TooLarge { size, limit });
+        }
+        let file = File::from(fd);
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        (&file)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(ReadError::Io)?;
+        if bytes.len() as u64 > limit {
+            return Err(ReadError::TooLarge {
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        Ok(Some(OpenedFile { file, stat, bytes }))
+    }
+}
+
+/// A file read by [`Dir::read`]: its descriptor, status and content.
+#[derive(Debug)]
+pub struct OpenedFile {
+    /// The open file (for its extended attributes).
+    pub file: File,
+    /// Its status when opened.
+    pub stat: FileStat,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a file could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The operating system's error.
+    Io(io::Error),
+    /// It is a directory.
+    Directory,
+    /// It is a device, FIFO or socket.
+    NotRegular,
+    /// It became a symbolic link after it was resolved.
+    Link,
+    /// It lives on a kernel filesystem.
+    Kernel(&'static str),
+    /// It is larger than gpu-setup reads.
+    TooLarge {
+        /// Its size (or what was read of it).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl ReadError {
+    /// The error as an observation error about `path`.
+    pub fn observe(self, path: &TargetPath) -> ObserveError {
+        let refused = |message: String, hint: &str| ObserveError::Unsafe {
+            path: path.clone(),
+            message,
+            hint: hint.to_owned(),
+        };
+        match self {
+            ReadError::Io(source) => ObserveError::Io {
+                path: path.clone(),
+                source,
+            },
+            ReadError::Directory | ReadError::NotRegular => {
+                ObserveError::NotAFile { path: path.clone() }
+            }
+            ReadError::Link => refused(
+                format!("`{path}` became a symbolic link while gpu-setup was reading it"),
+                "run gpu-setup again; if it happens again, find who changes the file",
+            ),
+            ReadError::Kernel(fs) => refused(
+                format!("`{path}` is on {fs}, a kernel interface, not a configuration file"),
+                "point the path (or the link to it) at a regular file",
+            ),
+            ReadError::TooLarge { size, limit } => ObserveError::TooLarge {
+                path: path.clone(),
+                size,
+                limit,
+            },
+        }
+    }
+
+    /// The error as an I/O error (for the journal's own files).
+    pub fn into_io(self) -> io::Error {
+        match self {
+            ReadError::Io(e) => e,
+            ReadError::Directory => io::Error::other("is a directory"),
+            ReadError::NotRegular => io::Error::other("is not a regular file"),
+            ReadError::Link => io::Error::other("is a symbolic link"),
+            ReadError::Kernel(fs) => io::Error::other(format!("is on {fs}")),
+            ReadError::TooLarge { size, limit } => io::Error::other(format!(
+                "is {size} bytes, more than the {limit} bytes gpu-setup reads"
+            )),
+        }
+    }
+}
+
+/// The kernel filesystem a descriptor is on, if it is one whose files are
+/// not configuration (and can be endless, such as `/proc/kmsg`).
+fn kernel_filesystem(fd: &OwnedFd) -> Option<&'static str> {
+    use nix::sys::statfs::{self, fstatfs};
+    let fs = fstatfs(fd).ok()?.filesystem_type();
+    [
+        (statfs::PROC_SUPER_MAGIC, "procfs"),
+        (statfs::SYSFS_MAGIC, "sysfs"),
+        (statfs::DEBUGFS_MAGIC, "debugfs"),
+        (statfs::SECURITYFS_MAGIC, "securityfs"),
+        (statfs::CGROUP_SUPER_MAGIC, "cgroupfs"),
+        (statfs::CGROUP2_SUPER_MAGIC, "cgroup2fs"),
+        (statfs::TRACEFS_MAGIC, "tracefs"),
+    ]
+    .into_iter()
+    .find(|(magic, _)| *magic == fs)
+    .map(|(_, name)| name)
+}
+
+/// The users whose files and links gpu-setup trusts: root and the user
+/// running it (who could write the files anyway).
+pub fn trusted_uids() -> [u32; 2] {
+    [0, nix::unistd::geteuid().as_raw()]
+}
+
+/// The root directory, opened once. Clones share the descriptor.
+#[derive(Clone, Debug)]
+pub struct Root {
+    inner: Arc<RootInner>,
+}
+
+#[derive(Debug)]
+struct RootInner {
+    dir: Dir,
+    path: PathBuf,
+    trusted: [u32; 2],
+}
+
+impl Root {
+    /// Opens `path` as the root (a link to it is followed: the admin named
+    /// it). Nothing is checked yet: [`Root::resolve`] checks the root
+    /// before anything is written under it.
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let shown = TargetPath::new("/").map_err(io::Error::other)?;
+        Ok(Root {
+            inner: Arc::new(RootInner {
+                dir: Dir {
+                    fd,
+                    shown,
+                    real: path.to_path_buf(),
+                },
+                path: path.to_path_buf(),
+                trusted: trusted_uids(),
+            }),
+        })
+    }
+
+    /// The root as given.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The root directory.
+    pub fn dir(&self) -> &Dir {
+        &self.inner.dir
+    }
+
+    /// The users whose files are trusted.
+    pub fn trusted(&self) -> [u32; 2] {
+        self.inner.trusted
+    }
+
+    /// Shows a path on the machine as the host sees it (paths outside the
+    /// root as they are).
+    pub fn show(&self, real: &Path) -> String {
+        match real.strip_prefix(self.path()) {
+            Ok(rest) => format!("/{}", rest.display()),
+            Err(_) => real.display().to_string(),
+        }
+    }
+
+    /// Resolves a path gpu-setup writes (the strict walk, see the module
+    /// docs); `follow_target` allows the final name to be a link.
+    pub fn resolve(&self, path: &TargetPath, follow_target: bool) -> Result<Walked, ObserveError> {
+        Walk {
+            root: self,
+            asked: path,
+            strict: true,
+        }
+        .run(follow_target)
+    }
+
+    /// Resolves a path gpu-setup only reads, as a process chrooted at the
+    /// root would: every link followed, absolute targets start at the
+    /// root, `..` stops at the root. Refuses nothing but loops.
+    pub fn resolve_for_reading(&self, path: &TargetPath) -> Result<Walked, ObserveError> {
+        Walk {
+            root: self,
+            asked: path,
+            strict: false,
+        }
+        .run(true)
+    }
+}
+
+/// Where a path leads: the deepest directory on it that exists, the
+/// directories still missing below that, and the final name.
+#[derive(Debug)]
+pub struct Walked {
+    /// The deepest existing directory (the parent when nothing is missing).
+    pub dir: Dir,
+    /// Directories to create below `dir`, outermost first.
+    pub missing: Vec<String>,
+    /// The final name (`.` for the root itself).
+    pub name: String,
+    /// The real path as the host sees it (links resolved).
+    pub path: TargetPath,
+}
+
+impl Walked {
+    /// The parent directory, when it exists.
+    pub fn parent(&self) -> Option<&Dir> {
+        self.missing.is_empty().then_some(&self.dir)
+    }
 }
 
 struct Walk<'a> {
-    root_path: &'a Path,
+    root: &'a Root,
     asked: &'a TargetPath,
-    trusted: [u32; 2],
     strict: bool,
 }
 
-/// A link still to be checked: once the walk has consumed its target (the
-/// queue is down to `rest` names), the directory reached must be trusted.
-struct PendingDir {
+/// A link whose target is being walked: the directories reached through
+/// it are reported under its name.
+struct Through {
+    /// The walk is inside the link's target until the queue is down to
+    /// this many names.
     rest: usize,
     link: String,
     to: String,
 }
 
 impl Walk<'_> {
-    fn run(&self, follow_target: bool) -> Result<TargetPath, ObserveError> {
-        let root = nix::fcntl::open(
-            self.root_path,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.io(self.asked, e))?;
+    fn run(&self, follow_target: bool) -> Result<Walked, ObserveError> {
+        let root = self.root.dir();
+        let mut dirs: Vec<Dir> = vec![root.try_clone().map_err(|e| self.io(self.asked, e))?];
+        if self.strict {
+            self.check_dir(root, None)?;
+        }
         let mut todo: VecDeque<String> = names(self.asked.as_str()).collect();
         let mut done: Vec<String> = Vec::new();
-        let mut dirs: Vec<OwnedFd> = vec![root];
-        let mut pending: Vec<PendingDir> = Vec::new();
+        let mut through: Vec<Through> = Vec::new();
         let mut links = 0;
         let mut last_link: Option<(String, String)> = None;
 
         while let Some(name) = todo.pop_front() {
             let last = todo.is_empty();
+            // Links whose target the walk has left behind.
+            through.retain(|t| todo.len() >= t.rest);
             if name == ".." {
                 // Only link targets hold `..`; the root has no parent here.
                 if done.pop().is_none() {
@@ -103,29 +454,44 @@ impl Walk<'_> {
                     return Err(self.outside(link.map(|(l, t)| (&l[..], &t[..]))));
                 }
                 dirs.pop();
-                self.check_pending(&mut pending, &todo, &dirs)?;
+                if last {
+                    // The path ends at a directory reached by `..`.
+                    return self.finish_at_dir(dirs, done);
+                }
                 continue;
             }
-            let cur = dirs.last().map(|d| d.as_fd()).ok_or_else(|| {
-                self.io(self.asked, Errno::EINVAL) // unreachable: the root stays
-            })?;
-            let st = match fstatat(cur, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            let cur = dirs
+                .last()
+                .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
+            let st = match fstatat(cur.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
                 Ok(st) => st,
                 Err(Errno::ENOENT) => {
                     // The rest does not exist yet: gpu-setup creates it as
                     // real directories.
-                    done.push(name);
-                    done.extend(todo.drain(..));
-                    break;
+                    let mut missing: Vec<String> = vec![name];
+                    missing.extend(todo.drain(..));
+                    let file = missing.pop().unwrap_or_default();
+                    let path = self.shown(&done, &missing, &file);
+                    let dir = dirs
+                        .pop()
+                        .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
+                    return Ok(Walked {
+                        dir,
+                        missing,
+                        name: file,
+                        path,
+                    });
                 }
-                Err(e) => return Err(self.io(&self.shown(&done, Some(&name)), e)),
+                Err(e) => {
+                    return Err(self.io(&self.shown(&done, &[], &name), e.into()));
+                }
             };
             match kind(&st) {
                 SFlag::S_IFLNK => {
                     links += 1;
-                    let link = self.shown(&done, Some(&name));
-                    let to = nix::fcntl::readlinkat(cur, name.as_str())
-                        .map_err(|e| self.io(&link, e))?;
+                    let link = self.shown(&done, &[], &name);
+                    let to = nix::fcntl::readlinkat(cur.as_fd(), name.as_str())
+                        .map_err(|e| self.io(&link, e.into()))?;
                     let to = to.into_string().map_err(|to| {
                         unsafe_path(
                             &link,
@@ -149,7 +515,7 @@ impl Walk<'_> {
                             "remove the link loop",
                         ));
                     }
-                    if self.strict && !self.trusted.contains(&st.st_uid) {
+                    if self.strict && !self.root.trusted().contains(&st.st_uid) {
                         return Err(unsafe_path(
                             &link,
                             format!("`{link}` is a symbolic link (to `{to}`) owned by user {}, not root: another user could point it anywhere", st.st_uid),
@@ -157,96 +523,182 @@ impl Walk<'_> {
                         ));
                     }
                     last_link = Some((link.to_string(), to.clone()));
+                    let rest = todo.len();
                     if to.starts_with('/') {
                         done.clear();
                         dirs.truncate(1);
                     }
-                    let rest = todo.len();
                     for n in names(&to).collect::<Vec<_>>().into_iter().rev() {
                         todo.push_front(n);
                     }
-                    if !last && self.strict {
-                        pending.push(PendingDir {
-                            rest,
-                            link: link.to_string(),
-                            to,
-                        });
+                    through.push(Through {
+                        rest,
+                        link: link.to_string(),
+                        to,
+                    });
+                    if todo.len() == rest {
+                        // A link to `/` (or to nothing): its target is the
+                        // current directory, checked already.
+                        through.pop();
+                        if last {
+                            return self.finish_at_dir(dirs, done);
+                        }
                     }
                 }
                 SFlag::S_IFDIR if !last => {
-                    let fd = nix::fcntl::openat(
-                        cur,
-                        name.as_str(),
-                        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| self.io(&self.shown(&done, Some(&name)), e))?;
-                    dirs.push(fd);
+                    let dir = cur
+                        .open_dir(&name)
+                        .map_err(|e| self.io(&self.shown(&done, &[], &name), e))?;
+                    if self.strict {
+                        let via = through.last().map(|t| (t, todo.len() == t.rest));
+                        self.check_dir(&dir, via)?;
+                    }
+                    dirs.push(dir);
                     done.push(name);
-                    self.check_pending(&mut pending, &todo, &dirs)?;
                 }
                 _ => {
-                    // The managed file itself, or a parent that is a file
-                    // (reading it reports that): nothing more to resolve.
-                    done.push(name);
-                    done.extend(todo.drain(..));
-                    break;
+                    // The final name (a file, a directory, a device), or a
+                    // parent that is a file (reading it reports that).
+                    if self.strict && last {
+                        if let Some(t) = through.last() {
+                            // A file reached through a link must be as
+                            // trusted as the link.
+                            if !self.root.trusted().contains(&st.st_uid) {
+                                return Err(unsafe_path(
+                                    &TargetPath::new(&t.link).unwrap_or_else(|_| self.asked.clone()),
+                                    format!(
+                                        "`{}` is a symbolic link to `{}`, which is owned by user {}, not root",
+                                        t.link, t.to, st.st_uid
+                                    ),
+                                    "replace the link with the file it points to, owned by root",
+                                ));
+                            }
+                        }
+                    }
+                    let mut rest: Vec<String> = vec![name];
+                    rest.extend(todo.drain(..));
+                    let file = rest.pop().unwrap_or_default();
+                    let path = self.shown(&done, &rest, &file);
+                    let dir = dirs
+                        .pop()
+                        .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
+                    return Ok(Walked {
+                        dir,
+                        missing: rest,
+                        name: file,
+                        path,
+                    });
                 }
             }
         }
-        // Links whose targets do not exist (yet): the deepest existing
-        // directory they reach must be trusted.
-        while let Some(p) = pending.pop() {
-            self.check_dir(&p, dirs.last())?;
-        }
-        Ok(self.shown(&done, None))
+        self.finish_at_dir(dirs, done)
     }
 
-    fn check_pending(
+    /// The walk ended on a directory (the root, or a link to a directory):
+    /// its parent and its name.
+    fn finish_at_dir(
         &self,
-        pending: &mut Vec<PendingDir>,
-        todo: &VecDeque<String>,
-        dirs: &[OwnedFd],
-    ) -> Result<(), ObserveError> {
-        while pending.last().is_some_and(|p| p.rest == todo.len()) {
-            if let Some(p) = pending.pop() {
-                self.check_dir(&p, dirs.last())?;
+        mut dirs: Vec<Dir>,
+        mut done: Vec<String>,
+    ) -> Result<Walked, ObserveError> {
+        match done.pop() {
+            None => {
+                let dir = dirs
+                    .pop()
+                    .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
+                Ok(Walked {
+                    dir,
+                    missing: Vec::new(),
+                    name: ".".to_owned(),
+                    path: self.shown(&[], &[], ""),
+                })
+            }
+            Some(name) => {
+                dirs.pop();
+                let dir = dirs
+                    .pop()
+                    .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
+                let path = self.shown(&done, &[], &name);
+                Ok(Walked {
+                    dir,
+                    missing: Vec::new(),
+                    name,
+                    path,
+                })
             }
         }
-        Ok(())
     }
 
-    fn check_dir(&self, p: &PendingDir, dir: Option<&OwnedFd>) -> Result<(), ObserveError> {
-        let link = TargetPath::new(&p.link).unwrap_or_else(|_| self.asked.clone());
-        let Some(dir) = dir else { return Ok(()) };
-        let st = fstat(dir.as_fd()).map_err(|e| self.io(&link, e))?;
+    /// A directory on a path gpu-setup writes must be owned by a trusted
+    /// user and not writable by group or others.
+    /// `via`: the link whose target is being walked, and whether `dir` is
+    /// where that target ends.
+    fn check_dir(&self, dir: &Dir, via: Option<(&Through, bool)>) -> Result<(), ObserveError> {
+        let st = dir.stat_self().map_err(|e| self.io(dir.shown(), e))?;
         let mode = st.st_mode & 0o7777;
-        if !self.trusted.contains(&st.st_uid) {
+        let problem = if !self.root.trusted().contains(&st.st_uid) {
+            Some((format!("owned by user {}, not root", st.st_uid), false))
+        } else if mode & 0o022 != 0 {
+            Some((
+                format!("writable by group or others (mode {mode:04o})"),
+                true,
+            ))
+        } else {
+            None
+        };
+        let Some((problem, writable)) = problem else {
+            return Ok(());
+        };
+        if let Some((t, end)) = via {
+            let link = TargetPath::new(&t.link).unwrap_or_else(|_| self.asked.clone());
+            let message = if end {
+                format!(
+                    "`{}` is a symbolic link to `{}`, a directory {problem}",
+                    t.link, t.to
+                )
+            } else {
+                format!(
+                    "`{}` is a symbolic link to `{}`, which leads through `{}`, a directory {problem}",
+                    t.link,
+                    t.to,
+                    dir.shown()
+                )
+            };
             return Err(unsafe_path(
                 &link,
-                format!(
-                    "`{}` is a symbolic link to `{}`, a directory owned by user {}, not root",
-                    p.link, p.to, st.st_uid
-                ),
-                "replace the link with a real directory owned by root",
+                message,
+                if writable {
+                    "make the directory writable by its owner only (chmod go-w), or replace the link with a real directory"
+                } else {
+                    "replace the link with a real directory owned by root"
+                },
             ));
         }
-        if mode & 0o022 != 0 {
-            return Err(unsafe_path(
-                &link,
-                format!(
-                    "`{}` is a symbolic link to `{}`, a directory writable by group or others (mode {mode:04o})",
-                    p.link, p.to
-                ),
-                "make the directory writable by its owner only (chmod go-w), or replace the link with a real directory",
-            ));
-        }
-        Ok(())
+        let shown = dir.shown();
+        let what = if shown.as_str() == "/" {
+            format!("the root `{}`", self.root.path().display())
+        } else {
+            format!("`{shown}`")
+        };
+        Err(unsafe_path(
+            shown,
+            format!("{what} is a directory {problem}: another user could swap the files gpu-setup writes in it"),
+            if writable {
+                "make the directory writable by its owner only (chmod go-w)"
+            } else {
+                "make root own the directory (chown root:root), or choose a path in a directory root owns"
+            },
+        ))
     }
 
-    fn shown(&self, done: &[String], next: Option<&str>) -> TargetPath {
+    fn shown(&self, done: &[String], missing: &[String], last: &str) -> TargetPath {
         let mut s = String::new();
-        for n in done.iter().map(String::as_str).chain(next) {
+        for n in done
+            .iter()
+            .chain(missing)
+            .map(String::as_str)
+            .chain(Some(last).filter(|l| !l.is_empty()))
+        {
             s.push('/');
             s.push_str(n);
         }
@@ -266,10 +718,10 @@ impl Walk<'_> {
         )
     }
 
-    fn io(&self, path: &TargetPath, e: Errno) -> ObserveError {
+    fn io(&self, path: &TargetPath, source: io::Error) -> ObserveError {
         ObserveError::Io {
             path: path.clone(),
-            source: std::io::Error::from(e),
+            source,
         }
     }
 }
@@ -282,7 +734,8 @@ fn unsafe_path(path: &TargetPath, message: String, hint: &str) -> ObserveError {
     }
 }
 
-fn kind(st: &FileStat) -> SFlag {
+/// The file type bits of a status.
+pub fn kind(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
 }
 
@@ -309,6 +762,10 @@ mod tests {
         t
     }
 
+    fn resolve(root: &Path, p: &TargetPath, follow: bool) -> Result<TargetPath, ObserveError> {
+        Root::open(root).unwrap().resolve(p, follow).map(|w| w.path)
+    }
+
     fn message(e: ObserveError) -> String {
         e.to_string()
     }
@@ -323,6 +780,16 @@ mod tests {
         ] {
             assert_eq!(resolve(t.path(), &tp(p), false).unwrap(), tp(p));
         }
+        let root = Root::open(t.path()).unwrap();
+        let w = root.resolve(&tp("/etc/new/dir/x.json"), false).unwrap();
+        assert_eq!(
+            (w.dir.shown().as_str(), &w.missing[..], &w.name[..]),
+            ("/etc", &["new".to_owned(), "dir".to_owned()][..], "x.json")
+        );
+        let w = root.resolve(&tp("/etc/real/a.conf"), false).unwrap();
+        assert_eq!(w.parent().unwrap().shown().as_str(), "/etc/real");
+        let w = root.resolve(&tp("/"), false).unwrap();
+        assert_eq!((w.name.as_str(), w.path.as_str()), (".", "/"));
     }
 
     #[test]
@@ -357,6 +824,32 @@ mod tests {
         assert_eq!(
             e,
             "`/etc/containers` is a symbolic link to `/tmp`, a directory writable by group or others (mode 1777)"
+        );
+    }
+
+    #[test]
+    fn a_real_writable_directory_on_the_way_is_refused() {
+        let t = tree();
+        fs::set_permissions(t.path().join("etc/real"), fs::Permissions::from_mode(0o777)).unwrap();
+        let e = message(resolve(t.path(), &tp("/etc/real/a.conf"), false).unwrap_err());
+        assert_eq!(
+            e,
+            "`/etc/real` is a directory writable by group or others (mode 0777): another user could swap the files gpu-setup writes in it"
+        );
+        // Reading is not refused.
+        let root = Root::open(t.path()).unwrap();
+        assert!(root.resolve_for_reading(&tp("/etc/real/a.conf")).is_ok());
+    }
+
+    #[test]
+    fn a_writable_root_is_refused() {
+        let t = tree();
+        fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let e = message(resolve(t.path(), &tp("/etc/real/a.conf"), false).unwrap_err());
+        assert!(e.starts_with("the root `"), "{e}");
+        assert!(
+            e.contains("is a directory writable by group or others (mode 0777)"),
+            "{e}"
         );
     }
 
@@ -401,5 +894,32 @@ mod tests {
             e.starts_with("`/etc/odd` is a symbolic link to a name that is not UTF-8"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn reads_are_bounded_and_refuse_what_is_not_a_regular_file() {
+        let t = tree();
+        let root = Root::open(t.path()).unwrap();
+        let etc = root.resolve(&tp("/etc/real/a.conf"), false).unwrap();
+        let dir = etc.parent().unwrap();
+        assert_eq!(dir.read("a.conf", 10).unwrap().unwrap().bytes, b"a");
+        assert!(dir.read("missing", 10).unwrap().is_none());
+        fs::write(t.path().join("etc/real/big"), vec![b'x'; 11]).unwrap();
+        assert!(matches!(
+            dir.read("big", 10),
+            Err(ReadError::TooLarge {
+                size: 11,
+                limit: 10
+            })
+        ));
+        nix::unistd::mkfifo(
+            &t.path().join("etc/real/fifo"),
+            Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        // A FIFO is refused at once, not waited on.
+        assert!(matches!(dir.read("fifo", 10), Err(ReadError::NotRegular)));
+        symlink("a.conf", t.path().join("etc/real/link")).unwrap();
+        assert!(matches!(dir.read("link", 10), Err(ReadError::Link)));
     }
 }

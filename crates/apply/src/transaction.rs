@@ -3,8 +3,17 @@
 //! after) is fsynced before the first target is touched; a failure undoes
 //! what was done, and a run that finds a pending entry (a crash) undoes it
 //! before anything else. Guarantees are documented in `docs/journal.md`.
+//!
+//! Every file is reached once per run through the checked walk
+//! ([`crate::safe_path`]); its directory's descriptor is kept for every
+//! later step, so a directory swapped mid-transaction cannot redirect a
+//! write. What a journal entry says is untrusted: modes lose their set-ID
+//! and sticky bits, and an owner is restored only when it is root or the
+//! file's current owner ([`safe_attrs`]).
 
-use std::path::{Path, PathBuf};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use gpu_setup_plan::saved::SavedBefore;
@@ -12,7 +21,10 @@ use gpu_setup_plan::{sha256, Action, Change, Observed, Plan, TargetPath};
 
 use crate::error::{ApplyError, Drift, StepError};
 use crate::fs::{self, Attrs, DiskFile, Fs};
-use crate::journal::{Actor, FileRecord, FileState, Manifest, StateDir, Status, TxKind};
+use crate::journal::{
+    temp_name, undo_temp_name, Actor, FileRecord, FileState, Manifest, StateDir, Status, TxKind,
+};
+use crate::safe_path::{Dir, Root};
 use crate::write::{self, Failure};
 
 /// Mode of a file gpu-setup creates.
@@ -141,8 +153,8 @@ impl Op {
 pub struct Ctx<'a> {
     /// Where every step goes.
     pub fs: &'a dyn Fs,
-    /// The directory treated as `/`.
-    pub root: &'a Path,
+    /// The directory treated as `/`, opened once.
+    pub root: &'a Root,
     /// The journal.
     pub state: &'a StateDir,
     /// Who runs it.
@@ -150,45 +162,106 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn real(&self, p: &TargetPath) -> PathBuf {
-        p.under(self.root)
-    }
-
-    /// Shows a real path as the host sees it (paths outside the root as is).
-    fn show(&self, real: &Path) -> String {
-        if let Ok(rest) = real.strip_prefix(self.root) {
-            return format!("/{}", rest.display());
-        }
-        real.display().to_string()
-    }
-
     fn step_error(&self, (step, path, source): Failure) -> StepError {
-        let path = if path.starts_with(self.state.real()) {
-            self.state.show(&path)
-        } else {
-            self.show(&path)
-        };
-        StepError { step, path, source }
+        StepError {
+            step,
+            path: self.root.show(&path),
+            source,
+        }
+    }
+}
+
+/// The directories a run works in, each reached once by the checked walk
+/// and then kept open: the parents of the files it touches and the
+/// directories it creates.
+struct Places<'c> {
+    root: &'c Root,
+    dirs: RefCell<BTreeMap<TargetPath, Rc<Dir>>>,
+}
+
+/// Where a file is: its directory when that exists, and its name.
+struct Place {
+    parent: Option<Rc<Dir>>,
+    name: String,
+}
+
+impl<'c> Places<'c> {
+    fn new(root: &'c Root) -> Self {
+        Places {
+            root,
+            dirs: RefCell::new(BTreeMap::new()),
+        }
     }
 
-    fn read(&self, p: &TargetPath) -> Result<Option<DiskFile>, StepError> {
-        fs::read_file(&self.real(p)).map_err(|source| StepError {
-            step: "read",
-            path: p.to_string(),
-            source,
+    /// Resolves a managed file (a link there is refused: the plan named the
+    /// real file) and remembers its directory.
+    fn file(&self, path: &TargetPath) -> Result<Place, ApplyError> {
+        let parent_path = path.parent();
+        if let Some(dir) = parent_path
+            .as_ref()
+            .and_then(|p| self.dirs.borrow().get(p).cloned())
+        {
+            return Ok(Place {
+                parent: Some(dir),
+                name: path.file_name().to_owned(),
+            });
+        }
+        let walked = self.root.resolve(path, false)?;
+        if walked.path != *path {
+            return Err(ApplyError::Stale {
+                path: path.clone(),
+                detail: format!("it now leads to `{}` through a symbolic link", walked.path),
+            });
+        }
+        let parent = if walked.missing.is_empty() {
+            let dir = Rc::new(walked.dir);
+            self.dirs
+                .borrow_mut()
+                .insert(dir.shown().clone(), Rc::clone(&dir));
+            Some(dir)
+        } else {
+            None
+        };
+        Ok(Place {
+            parent,
+            name: walked.name,
         })
     }
-}
 
-/// Name of the temp file a write of `path` in transaction `id` goes through:
-/// hidden, and ending in `~` so that Podman, which reads only `*.json` hooks
-/// and `*.conf` drop-ins, never loads it.
-fn temp_name(path: &TargetPath, id: u64) -> String {
-    format!(".{}.gpu-setup-{id}~", path.file_name())
-}
+    /// A directory, when it exists.
+    fn dir(&self, path: &TargetPath) -> Result<Option<Rc<Dir>>, ApplyError> {
+        if let Some(d) = self.dirs.borrow().get(path) {
+            return Ok(Some(Rc::clone(d)));
+        }
+        let walked = self.root.resolve(path, false)?;
+        let Some(parent) = walked.parent() else {
+            return Ok(None);
+        };
+        let dir = match parent.open_dir(&walked.name) {
+            Ok(d) => Rc::new(d),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => return Ok(None),
+            Err(e) => {
+                return Err(StepError {
+                    step: "open",
+                    path: path.to_string(),
+                    source: e,
+                }
+                .into())
+            }
+        };
+        self.dirs.borrow_mut().insert(path.clone(), Rc::clone(&dir));
+        Ok(Some(dir))
+    }
 
-fn undo_temp_name(path: &TargetPath, id: u64) -> String {
-    format!(".{}.gpu-setup-{id}-undo~", path.file_name())
+    fn remember(&self, path: &TargetPath, dir: Dir) -> Rc<Dir> {
+        let dir = Rc::new(dir);
+        self.dirs.borrow_mut().insert(path.clone(), Rc::clone(&dir));
+        dir
+    }
+
+    fn forget(&self, path: &TargetPath) {
+        self.dirs.borrow_mut().remove(path);
+    }
 }
 
 fn now() -> String {
@@ -202,6 +275,18 @@ pub fn apply_plan(ctx: &Ctx<'_>, plan: &Plan) -> Result<Manifest, ApplyError> {
     execute(ctx, TxKind::Apply, None, &ops, &[])
 }
 
+/// Reads a file at its place; `None` when nothing is there.
+fn read_at(place: &Place, path: &TargetPath) -> Result<Option<DiskFile>, StepError> {
+    let Some(dir) = &place.parent else {
+        return Ok(None);
+    };
+    fs::read_file(dir, &place.name).map_err(|source| StepError {
+        step: "read",
+        path: path.to_string(),
+        source,
+    })
+}
+
 /// Runs `ops` as one transaction of `kind`; `remove_dirs` are removed (when
 /// empty) after every file is done. The caller holds the lock.
 pub fn execute(
@@ -211,10 +296,19 @@ pub fn execute(
     ops: &[Op],
     remove_dirs: &[TargetPath],
 ) -> Result<Manifest, ApplyError> {
-    // Re-read every file: it must still be what the plan was made from.
+    let places = Places::new(ctx.root);
+    // Resolve every file once and re-read it: it must still be what the
+    // plan was made from.
     let mut current = Vec::with_capacity(ops.len());
     for op in ops {
-        let file = ctx.read(&op.path)?;
+        if op.path.starts_with(ctx.state.shown()) {
+            return Err(ApplyError::Stale {
+                path: op.path.clone(),
+                detail: "it is inside the state dir".to_owned(),
+            });
+        }
+        let place = places.file(&op.path)?;
+        let file = read_at(&place, &op.path)?;
         if let Some(detail) = op.expect.mismatch(file.as_ref()) {
             return Err(ApplyError::Stale {
                 path: op.path.clone(),
@@ -223,13 +317,16 @@ pub fn execute(
         }
         current.push(file);
     }
+    let mut removed_dirs = Vec::new();
+    for d in remove_dirs {
+        if places.dir(d)?.is_some() {
+            removed_dirs.push(d.clone());
+        }
+    }
 
     ctx.state.ensure(ctx.fs)?;
-    let id = ctx.state.ids()?.last().copied().unwrap_or(0) + 1;
-    let tx_dir = ctx.state.tx_dir(id);
-    ctx.fs
-        .create_dir(&tx_dir)
-        .map_err(|e| ctx.step_error(("create directory", tx_dir.clone(), e)))?;
+    let id = ctx.state.next_id()?;
+    let tx_dir = ctx.state.create_tx_dir(ctx.fs, id)?;
 
     let mut manifest = Manifest {
         format: crate::journal::FORMAT,
@@ -243,14 +340,10 @@ pub fn execute(
         command: ctx.actor.command.clone(),
         status: Status::Pending,
         files: Vec::with_capacity(ops.len()),
-        created_dirs: missing_dirs(ctx, ops)?,
+        created_dirs: missing_dirs(&places, ops)?,
         // Recorded before they are removed, so that undoing an interrupted
         // rollback can recreate them.
-        removed_dirs: remove_dirs
-            .iter()
-            .filter(|d| ctx.real(d).is_dir())
-            .cloned()
-            .collect(),
+        removed_dirs,
         error: None,
         notes: Vec::new(),
     };
@@ -258,39 +351,68 @@ pub fn execute(
     // Copies of every file before and after, then the manifest: all durable
     // before the first target changes. If that fails, no target was touched:
     // the half-written entry is removed.
-    if let Err(e) = write_entry(ctx, &mut manifest, ops, &current) {
-        if let Err(cleanup) = std::fs::remove_dir_all(&tx_dir) {
+    if let Err(e) = write_entry(ctx, &tx_dir, &mut manifest, ops, &current) {
+        if let Err(cleanup) = ctx.state.remove_tx_dir(id) {
             tracing::warn!(id, error = %cleanup, "cannot remove an unused journal entry");
         }
         return Err(e);
     }
 
     let planned_removals = manifest.removed_dirs.clone();
-    let result = carry_out(ctx, &manifest, &planned_removals).and_then(|removed| {
-        manifest.removed_dirs = removed;
-        manifest.status = Status::Applied;
-        ctx.state.save(ctx.fs, &manifest)
-    });
+    let result = carry_out(ctx, &places, &manifest, &planned_removals)
+        .map_err(ApplyError::from)
+        .and_then(|removed| {
+            manifest.removed_dirs = removed;
+            manifest.status = Status::Applied;
+            ctx.state.save(ctx.fs, &manifest)
+        });
     match result {
         Ok(()) => {
             tracing::info!(id, "transaction applied");
             Ok(manifest)
         }
-        Err(source) => {
+        Err(error) => {
+            let source = match error {
+                ApplyError::Step(e) => e,
+                other => StepError {
+                    step: "finish",
+                    path: ctx.state.shown().to_string(),
+                    source: std::io::Error::other(other.to_string()),
+                },
+            };
             tracing::info!(id, error = %source, "transaction failed, undoing");
-            match undo(ctx, &manifest) {
-                Ok(notes) => {
-                    manifest.status = Status::Failed;
-                    manifest.error = Some(error_chain(&source));
-                    manifest.notes = notes;
-                    // Best effort: the targets are back as they were; an
-                    // entry still marked pending is undone again, harmlessly.
-                    if let Err(e) = ctx.state.save(ctx.fs, &manifest) {
-                        tracing::warn!(id, error = %e, "cannot mark the transaction failed");
-                    }
-                    Err(ApplyError::Failed { id, source })
+            let undone = undo(ctx, &places, &manifest);
+            manifest.notes = undone.notes;
+            if undone.failed.is_empty() {
+                manifest.status = Status::Failed;
+                manifest.error = Some(error_chain(&source));
+                // Best effort: the targets are back as they were; an
+                // entry still marked pending is undone again, harmlessly.
+                if let Err(e) = ctx.state.save(ctx.fs, &manifest) {
+                    tracing::warn!(id, error = %e, "cannot mark the transaction failed");
                 }
-                Err(undo) => Err(ApplyError::UndoFailed { id, source, undo }),
+                Err(ApplyError::Failed { id, source })
+            } else {
+                // Still pending: the next run undoes what is left (files
+                // already put back are skipped).
+                manifest.error = Some(format!(
+                    "{}; undoing it failed for {}",
+                    error_chain(&source),
+                    undone
+                        .failed
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                if let Err(e) = ctx.state.save(ctx.fs, &manifest) {
+                    tracing::warn!(id, error = %e, "cannot record the failed undo");
+                }
+                Err(ApplyError::UndoFailed {
+                    id,
+                    source,
+                    undo: undone.failed,
+                })
             }
         }
     }
@@ -300,6 +422,7 @@ pub fn execute(
 /// and after, the file records, then the manifest (status pending), fsynced.
 fn write_entry(
     ctx: &Ctx<'_>,
+    tx_dir: &Dir,
     manifest: &mut Manifest,
     ops: &[Op],
     current: &[Option<DiskFile>],
@@ -309,7 +432,7 @@ fn write_entry(
         let before = match cur {
             Some(f) => {
                 let copy = format!("{i}.before");
-                ctx.state.write_copy(ctx.fs, id, &copy, &f.bytes)?;
+                ctx.state.write_copy(ctx.fs, tx_dir, &copy, &f.bytes)?;
                 Some(FileState {
                     sha256: sha256(&f.bytes),
                     attrs: f.attrs.clone(),
@@ -321,7 +444,7 @@ fn write_entry(
         let after = match &op.after {
             Some(bytes) => {
                 let copy = format!("{i}.after");
-                ctx.state.write_copy(ctx.fs, id, &copy, bytes)?;
+                ctx.state.write_copy(ctx.fs, tx_dir, &copy, bytes)?;
                 let attrs = op
                     .attrs
                     .clone()
@@ -349,7 +472,9 @@ fn write_entry(
         });
     }
     ctx.state.save(ctx.fs, manifest)?;
-    write::sync_parent(ctx.fs, &ctx.state.tx_dir(id)).map_err(|f| ctx.step_error(f))?;
+    ctx.fs
+        .sync_dir(tx_dir)
+        .map_err(|e| ctx.step_error(("fsync directory", tx_dir.real().to_owned(), e)))?;
     tracing::info!(id, "journal entry written");
     Ok(())
 }
@@ -377,23 +502,43 @@ fn new_file_attrs(actor: &Actor) -> Attrs {
     }
 }
 
+/// The attributes a version from the journal is written with: never a
+/// set-user-ID, set-group-ID or sticky bit, and an owner (and group) only
+/// when it is root or the file's current one; otherwise the caller's. A
+/// journal entry cannot make a set-ID file or hand a file to another user.
+pub fn safe_attrs(recorded: &Attrs, current: Option<(u32, u32)>, actor: &Actor) -> Attrs {
+    let uid = if recorded.uid == 0 || current.is_some_and(|(u, _)| u == recorded.uid) {
+        recorded.uid
+    } else {
+        actor.uid
+    };
+    let gid = if recorded.gid == 0 || current.is_some_and(|(_, g)| g == recorded.gid) {
+        recorded.gid
+    } else {
+        actor.gid
+    };
+    Attrs {
+        mode: recorded.mode & 0o777,
+        uid,
+        gid,
+        xattrs: recorded.xattrs.clone(),
+    }
+}
+
 /// Parent directories that writing the ops' files needs, parents first.
-fn missing_dirs(ctx: &Ctx<'_>, ops: &[Op]) -> Result<Vec<TargetPath>, StepError> {
+fn missing_dirs(places: &Places<'_>, ops: &[Op]) -> Result<Vec<TargetPath>, ApplyError> {
     let mut out: Vec<TargetPath> = Vec::new();
     for op in ops.iter().filter(|op| op.after.is_some()) {
-        let mut missing = Vec::new();
-        // Innermost first, up to the first directory that exists.
-        for dir in op.path.ancestors().into_iter().rev() {
-            let real = ctx.real(&dir);
-            match fs::exists(&real) {
-                Ok(true) => break,
-                Ok(false) => missing.push(dir),
-                Err(e) => return Err(ctx.step_error(("inspect", real, e))),
-            }
-        }
-        for dir in missing.into_iter().rev() {
+        let walked = places.root.resolve(&op.path, false)?;
+        let mut dir = walked.dir.shown().clone();
+        for name in &walked.missing {
+            dir = dir.join(name).map_err(|e| StepError {
+                step: "create directory",
+                path: op.path.to_string(),
+                source: std::io::Error::other(e),
+            })?;
             if !out.contains(&dir) {
-                out.push(dir);
+                out.push(dir.clone());
             }
         }
     }
@@ -404,27 +549,46 @@ fn missing_dirs(ctx: &Ctx<'_>, ops: &[Op]) -> Result<Vec<TargetPath>, StepError>
 /// directories to remove. Returns the directories actually removed.
 fn carry_out(
     ctx: &Ctx<'_>,
+    places: &Places<'_>,
     m: &Manifest,
     remove_dirs: &[TargetPath],
 ) -> Result<Vec<TargetPath>, StepError> {
+    let op_err = |path: &TargetPath, e: ApplyError| StepError {
+        step: "resolve",
+        path: path.to_string(),
+        source: std::io::Error::other(e.to_string()),
+    };
     for dir in &m.created_dirs {
-        make_dir(ctx, dir)?;
+        make_dir(ctx, places, dir)?;
     }
     for rec in &m.files {
-        put_version(ctx, m.id, rec, rec.after.as_ref(), &rec.temp)?;
+        let place = places.file(&rec.path).map_err(|e| op_err(&rec.path, e))?;
+        put_version(ctx, &place, m.id, rec, rec.after.as_ref(), &rec.temp)?;
         tracing::debug!(path = %rec.path, action = rec.action.as_str(), "done");
     }
     let mut removed = Vec::new();
     for dir in remove_dirs.iter().rev() {
-        let real = ctx.real(dir);
-        match ctx.fs.remove_dir(&real) {
+        let (Some(parent), name) = (
+            dir.parent()
+                .map(|p| places.dir(&p))
+                .transpose()
+                .map_err(|e| op_err(dir, e))?
+                .flatten(),
+            dir.file_name(),
+        ) else {
+            continue;
+        };
+        match ctx.fs.remove_dir(&parent, name) {
             Ok(()) => {
-                write::sync_parent(ctx.fs, &real).map_err(|f| ctx.step_error(f))?;
+                // Gone: a descriptor of it must not be used again (undoing
+                // this rollback recreates it).
+                places.forget(dir);
+                write::sync(ctx.fs, &parent).map_err(|f| ctx.step_error(f))?;
                 removed.push(dir.clone());
             }
             // Not empty (someone put a file there) or already gone: keep it.
             Err(e) if is_not_empty_or_gone(&e) => {}
-            Err(e) => return Err(ctx.step_error(("remove directory", real, e))),
+            Err(e) => return Err(ctx.step_error(("remove directory", parent.child_real(name), e))),
         }
     }
     // Parents first, like `created_dirs`.
@@ -433,50 +597,86 @@ fn carry_out(
 }
 
 /// Puts one recorded version of a file in place (its copy from the journal,
-/// with its mode, owner and xattrs, written through `temp`), or removes the
-/// file when that version is `None` (it did not exist).
+/// with safe attributes, written through `temp`), or removes the file when
+/// that version is `None` (it did not exist).
 fn put_version(
     ctx: &Ctx<'_>,
+    place: &Place,
     id: u64,
     rec: &FileRecord,
     version: Option<&FileState>,
     temp: &str,
 ) -> Result<(), StepError> {
-    let target = ctx.real(&rec.path);
+    let Some(dir) = &place.parent else {
+        return match version {
+            // Nothing there, and nothing wanted: done.
+            None => Ok(()),
+            Some(_) => Err(StepError {
+                step: "write",
+                path: rec.path.to_string(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+        };
+    };
     let Some(version) = version else {
-        return write::remove(ctx.fs, &target).map_err(|f| ctx.step_error(f));
+        return write::remove(ctx.fs, dir, &place.name).map_err(|f| ctx.step_error(f));
     };
     let bytes = ctx.state.read_copy(id, version).map_err(|e| StepError {
         step: "read the journal's copy of",
         path: rec.path.to_string(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let attrs = &version.attrs;
+    let current = dir
+        .stat(&place.name)
+        .ok()
+        .flatten()
+        .map(|st| (st.st_uid, st.st_gid));
+    let attrs = safe_attrs(&version.attrs, current, ctx.actor);
     write::atomic(
         ctx.fs,
-        &target,
-        &target.with_file_name(temp),
+        dir,
+        &place.name,
+        temp,
         &bytes,
-        attrs,
-        needs_chown(ctx, attrs),
+        &attrs,
+        needs_chown(ctx, &attrs),
     )
     .map_err(|f| ctx.step_error(f))
 }
 
 /// Creates one directory for a managed file: 0755, owned by root when run
 /// as root, durable.
-fn make_dir(ctx: &Ctx<'_>, dir: &TargetPath) -> Result<(), StepError> {
-    let real = ctx.real(dir);
-    let path = &real;
-    let fail = |step: &'static str| move |e| ctx.step_error((step, path.clone(), e));
-    ctx.fs.create_dir(&real).map_err(fail("create directory"))?;
+fn make_dir(ctx: &Ctx<'_>, places: &Places<'_>, dir: &TargetPath) -> Result<(), StepError> {
+    let fail = |step: &'static str, e: std::io::Error| StepError {
+        step,
+        path: dir.to_string(),
+        source: e,
+    };
+    let parent = dir
+        .parent()
+        .map(|p| places.dir(&p))
+        .transpose()
+        .map_err(|e| fail("create directory", std::io::Error::other(e.to_string())))?
+        .flatten()
+        .ok_or_else(|| fail("create directory", std::io::ErrorKind::NotFound.into()))?;
+    let name = dir.file_name();
+    let real = parent.child_real(name);
+    ctx.fs
+        .create_dir(&parent, name)
+        .map_err(|e| fail("create directory", e))?;
+    let made = parent.open_dir(name).map_err(|e| fail("open", e))?;
+    let file = made.reopen().map_err(|e| fail("open", e))?;
     if ctx.actor.uid == 0 {
-        ctx.fs.set_owner(&real, 0, 0).map_err(fail("chown"))?;
+        ctx.fs
+            .set_owner(&file, &real, 0, 0)
+            .map_err(|e| fail("chown", e))?;
     }
     ctx.fs
-        .set_mode(&real, NEW_DIR_MODE)
-        .map_err(fail("chmod"))?;
-    write::sync_parent(ctx.fs, &real).map_err(|f| ctx.step_error(f))
+        .set_mode(&file, &real, NEW_DIR_MODE)
+        .map_err(|e| fail("chmod", e))?;
+    write::sync(ctx.fs, &parent).map_err(|f| ctx.step_error(f))?;
+    places.remember(dir, made);
+    Ok(())
 }
 
 fn is_not_empty_or_gone(e: &std::io::Error) -> bool {
@@ -492,76 +692,154 @@ fn needs_chown(ctx: &Ctx<'_>, attrs: &Attrs) -> bool {
     ctx.actor.uid == 0 || (attrs.uid, attrs.gid) != (ctx.actor.uid, ctx.actor.gid)
 }
 
+/// What undoing a transaction did: what it had to leave alone, and what it
+/// could not do.
+#[derive(Debug, Default)]
+pub struct Undone {
+    /// Files and directories left as they were, and why.
+    pub notes: Vec<String>,
+    /// Steps that failed (every other file was still undone).
+    pub failed: Vec<StepError>,
+}
+
 /// Puts every file of a pending or failed transaction back as it was before:
 /// files that hold the recorded after-content get the before-content (or are
 /// removed when they were created); files that hold neither were changed by
 /// someone else and are left alone (returned as notes). Temp files are
 /// removed, removed directories recreated, created directories removed when
-/// empty.
-pub fn undo(ctx: &Ctx<'_>, m: &Manifest) -> Result<Vec<String>, StepError> {
-    let mut notes = Vec::new();
+/// empty. A file that cannot be put back does not stop the others: each
+/// failure is returned.
+fn undo(ctx: &Ctx<'_>, places: &Places<'_>, m: &Manifest) -> Undone {
+    let mut out = Undone::default();
     // Directories a rollback removed come back first, parents first, so the
     // files can be restored into them.
     let mut recreate = m.removed_dirs.clone();
     recreate.sort_by_key(|d| d.as_str().len());
     for dir in &recreate {
-        let real = ctx.real(dir);
-        if !fs::exists(&real).map_err(|e| ctx.step_error(("inspect", real.clone(), e)))? {
-            make_dir(ctx, dir)?;
+        match places.dir(dir) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                if let Err(e) = make_dir(ctx, places, dir) {
+                    out.failed.push(e);
+                }
+            }
+            Err(e) => out.failed.push(as_step(dir, "inspect", e)),
         }
     }
     for rec in m.files.iter().rev() {
-        let target = ctx.real(&rec.path);
-        for temp in [&rec.temp, &undo_temp_name(&rec.path, m.id)] {
-            let temp = target.with_file_name(temp);
-            if fs::exists(&temp).map_err(|e| ctx.step_error(("inspect", temp.clone(), e)))? {
-                ctx.fs
-                    .remove_file(&temp)
-                    .map_err(|e| ctx.step_error(("remove temp file", temp.clone(), e)))?;
-            }
+        if let Err(e) = undo_file(ctx, places, m, rec, &mut out.notes) {
+            out.failed.push(e);
         }
-        let current = match fs::read_file(&target) {
-            Ok(c) => c,
-            // The parent directory may not exist yet (a crash before it was
-            // created): nothing of ours is there.
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => None,
-            Err(e) => return Err(ctx.step_error(("read", target, e))),
-        };
-        let hash = current.as_ref().map(|f| sha256(&f.bytes));
-        let is = |state: &Option<FileState>| {
-            hash.as_deref() == state.as_ref().map(|s| s.sha256.as_str())
-        };
-        if is(&rec.before) {
-            continue;
-        }
-        if !is(&rec.after) {
-            notes.push(format!(
-                "`{}` was changed by someone else during the transaction; left as it is",
-                rec.path
-            ));
-            continue;
-        }
-        put_version(
-            ctx,
-            m.id,
-            rec,
-            rec.before.as_ref(),
-            &undo_temp_name(&rec.path, m.id),
-        )?;
     }
     for dir in m.created_dirs.iter().rev() {
-        let real = ctx.real(dir);
-        match ctx.fs.remove_dir(&real) {
-            Ok(()) => write::sync_parent(ctx.fs, &real).map_err(|f| ctx.step_error(f))?,
-            Err(e) if is_not_empty_or_gone(&e) => {
-                if e.raw_os_error() != Some(nix::libc::ENOENT) {
-                    notes.push(format!("`{dir}` is not empty; left in place"));
+        let parent = match dir.parent().map(|p| places.dir(&p)).transpose() {
+            Ok(p) => p.flatten(),
+            Err(e) => {
+                out.failed.push(as_step(dir, "inspect", e));
+                continue;
+            }
+        };
+        let Some(parent) = parent else { continue };
+        match ctx.fs.remove_dir(&parent, dir.file_name()) {
+            Ok(()) => {
+                places.forget(dir);
+                if let Err(f) = write::sync(ctx.fs, &parent) {
+                    out.failed.push(ctx.step_error(f));
                 }
             }
-            Err(e) => return Err(ctx.step_error(("remove directory", real, e))),
+            Err(e) if is_not_empty_or_gone(&e) => {
+                if e.raw_os_error() != Some(nix::libc::ENOENT) {
+                    out.notes
+                        .push(format!("`{dir}` is not empty; left in place"));
+                }
+            }
+            Err(e) => out.failed.push(ctx.step_error((
+                "remove directory",
+                parent.child_real(dir.file_name()),
+                e,
+            ))),
         }
     }
-    Ok(notes)
+    out
+}
+
+fn as_step(path: &TargetPath, step: &'static str, e: ApplyError) -> StepError {
+    match e {
+        ApplyError::Step(s) => s,
+        other => StepError {
+            step,
+            path: path.to_string(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+/// Puts one file of `m` back as it was before.
+fn undo_file(
+    ctx: &Ctx<'_>,
+    places: &Places<'_>,
+    m: &Manifest,
+    rec: &FileRecord,
+    notes: &mut Vec<String>,
+) -> Result<(), StepError> {
+    let place = match places.file(&rec.path) {
+        Ok(p) => p,
+        // The file became a link (or is behind one) since: not ours.
+        Err(ApplyError::Observe(_)) | Err(ApplyError::Stale { .. }) => {
+            notes.push(format!(
+                "`{}` now is or sits behind a symbolic link; left as it is",
+                rec.path
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(as_step(&rec.path, "resolve", e)),
+    };
+    let Some(dir) = &place.parent else {
+        // The parent directory does not exist (a crash before it was
+        // created): nothing of ours is there.
+        return Ok(());
+    };
+    for temp in [&rec.temp, &undo_temp_name(&rec.path, m.id)] {
+        if fs::exists(dir, temp)
+            .map_err(|e| ctx.step_error(("inspect", dir.child_real(temp), e)))?
+        {
+            ctx.fs
+                .remove_file(dir, temp)
+                .map_err(|e| ctx.step_error(("remove temp file", dir.child_real(temp), e)))?;
+        }
+    }
+    let current = match fs::read_file(dir, &place.name) {
+        Ok(c) => c,
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => None,
+        Err(_) => {
+            notes.push(format!(
+                "`{}` is no longer a regular file; left as it is",
+                rec.path
+            ));
+            return Ok(());
+        }
+    };
+    let hash = current.as_ref().map(|f| sha256(&f.bytes));
+    let is =
+        |state: &Option<FileState>| hash.as_deref() == state.as_ref().map(|s| s.sha256.as_str());
+    if is(&rec.before) {
+        return Ok(());
+    }
+    if !is(&rec.after) {
+        notes.push(format!(
+            "`{}` was changed by someone else during the transaction; left as it is",
+            rec.path
+        ));
+        return Ok(());
+    }
+    put_version(
+        ctx,
+        &place,
+        m.id,
+        rec,
+        rec.before.as_ref(),
+        &undo_temp_name(&rec.path, m.id),
+    )
 }
 
 /// The changes a recorded transaction made, with the content before and
@@ -629,8 +907,10 @@ pub fn needs_recovery(state: &StateDir) -> Result<bool, ApplyError> {
     })
 }
 
-/// Undoes every pending transaction (left by a crash) and marks it
-/// recovered. The caller holds the lock, so no pending entry is live.
+/// Undoes every pending transaction (left by a crash, or by an undo that
+/// failed) and marks it recovered. The caller holds the lock, so no pending
+/// entry is live. A transaction whose undo fails again stays pending, and
+/// the error names every file that could not be put back.
 pub fn recover(ctx: &Ctx<'_>) -> Result<Vec<Recovered>, ApplyError> {
     ctx.state.remove_leftovers(ctx.fs)?;
     let mut out = Vec::new();
@@ -639,11 +919,33 @@ pub fn recover(ctx: &Ctx<'_>) -> Result<Vec<Recovered>, ApplyError> {
             continue;
         }
         tracing::info!(id = m.id, "undoing an interrupted transaction");
-        let notes = undo(ctx, &m)?;
+        let places = Places::new(ctx.root);
+        let undone = undo(ctx, &places, &m);
+        m.notes = undone.notes.clone();
+        if !undone.failed.is_empty() {
+            m.error = Some(format!(
+                "recovery failed for {}",
+                undone
+                    .failed
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            if let Err(e) = ctx.state.save(ctx.fs, &m) {
+                tracing::warn!(id = m.id, error = %e, "cannot record the failed recovery");
+            }
+            return Err(ApplyError::RecoveryFailed {
+                id: m.id,
+                failed: undone.failed,
+            });
+        }
         m.status = Status::Recovered;
-        m.notes = notes.clone();
         ctx.state.save(ctx.fs, &m)?;
-        out.push(Recovered { id: m.id, notes });
+        out.push(Recovered {
+            id: m.id,
+            notes: undone.notes,
+        });
     }
     Ok(out)
 }
@@ -679,9 +981,11 @@ pub fn rollback_target(state: &StateDir, id: Option<u64>) -> Result<Manifest, Ap
 
 /// Files of `target` that no longer hold what it wrote, with diffs.
 pub fn drift(ctx: &Ctx<'_>, target: &Manifest) -> Result<Vec<Drift>, ApplyError> {
+    let places = Places::new(ctx.root);
     let mut out = Vec::new();
     for rec in &target.files {
-        let current = ctx.read(&rec.path)?;
+        let place = places.file(&rec.path)?;
+        let current = read_at(&place, &rec.path)?;
         let now = current.as_ref().map(|f| sha256(&f.bytes));
         if now.as_deref() == rec.after.as_ref().map(|a| a.sha256.as_str()) {
             continue;
@@ -705,10 +1009,10 @@ pub fn drift(ctx: &Ctx<'_>, target: &Manifest) -> Result<Vec<Drift>, ApplyError>
 }
 
 /// Undoes transaction `target` as a new transaction: each file gets its
-/// before-content, mode, owner and xattrs back (or is removed when the
-/// transaction created it), then the directories it created are removed when
-/// empty. Refuses when a file drifted, unless `force`. The caller holds the
-/// lock.
+/// before-content, mode, owner and xattrs back (made safe: [`safe_attrs`]),
+/// or is removed when the transaction created it, then the directories it
+/// created are removed when empty. Refuses when a file drifted, unless
+/// `force`. The caller holds the lock.
 pub fn rollback(ctx: &Ctx<'_>, target: &Manifest, force: bool) -> Result<Manifest, ApplyError> {
     if !force {
         let drifted = drift(ctx, target)?;
@@ -719,6 +1023,7 @@ pub fn rollback(ctx: &Ctx<'_>, target: &Manifest, force: bool) -> Result<Manifes
             });
         }
     }
+    let places = Places::new(ctx.root);
     let mut ops = Vec::with_capacity(target.files.len());
     for rec in target.files.iter().rev() {
         let expect = match (&rec.after, force) {
@@ -736,9 +1041,12 @@ pub fn rollback(ctx: &Ctx<'_>, target: &Manifest, force: bool) -> Result<Manifes
             ),
             None => (None, None),
         };
-        if after.is_none() && expect == Expect::Any && ctx.read(&rec.path)?.is_none() {
-            // Forced, and the file it created is already gone.
-            continue;
+        if after.is_none() && expect == Expect::Any {
+            let place = places.file(&rec.path)?;
+            if read_at(&place, &rec.path)?.is_none() {
+                // Forced, and the file it created is already gone.
+                continue;
+            }
         }
         ops.push(Op {
             path: rec.path.clone(),

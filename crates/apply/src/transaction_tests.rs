@@ -13,6 +13,7 @@ use gpu_setup_plan::TargetPath;
 use crate::error::ApplyError;
 use crate::fs::{Fault, FaultyFs, OsFs};
 use crate::journal::{Actor, Manifest, StateDir, Status, TxKind};
+use crate::safe_path::Root;
 use crate::transaction::{self, Ctx, Expect, Op};
 
 const MODIFIED: &str = "/etc/containers/containers.conf";
@@ -66,8 +67,17 @@ impl Host {
         fs::set_permissions(&real, fs::Permissions::from_mode(mode)).unwrap();
     }
 
+    fn opened(&self) -> Root {
+        Root::open(self.root()).unwrap()
+    }
+
     fn state(&self) -> StateDir {
-        StateDir::new(self.root(), &tp(STATE))
+        StateDir::new(&self.opened(), &tp(STATE))
+    }
+
+    /// The directory of transaction `id` on disk.
+    fn tx_dir(&self, id: u64) -> PathBuf {
+        self.real(&format!("{STATE}/transactions/{id}"))
     }
 
     /// Every node outside the state dir: mode, owner, content, xattrs.
@@ -102,10 +112,11 @@ impl Host {
     /// The three-file transaction, planned against the files as they are.
     fn ops(&self) -> Vec<Op> {
         let expect = |p: &str| {
-            let f = crate::fs::read_file(&self.real(p)).unwrap().unwrap();
+            let real = self.real(p);
+            let m = fs::metadata(&real).unwrap();
             Expect::File {
-                sha256: gpu_setup_plan::sha256(&f.bytes),
-                meta: Some((f.attrs.mode, f.attrs.uid, f.attrs.gid)),
+                sha256: gpu_setup_plan::sha256(&fs::read(&real).unwrap()),
+                meta: Some((m.mode() & 0o7777, m.uid(), m.gid())),
             }
         };
         vec![
@@ -148,11 +159,12 @@ impl Host {
     /// steps taken.
     fn run<T>(&self, fault: Option<Fault>, f: impl FnOnce(&Ctx<'_>) -> T) -> (T, Vec<String>) {
         let fs = FaultyFs::new(OsFs, fault, None);
-        let state = self.state();
+        let root = self.opened();
+        let state = StateDir::new(&root, &tp(STATE));
         let actor = actor();
         let out = f(&Ctx {
             fs: &fs,
-            root: self.root(),
+            root: &root,
             state: &state,
             actor: &actor,
         });
@@ -223,7 +235,7 @@ fn a_transaction_changes_every_file_and_keeps_mode_owner_and_xattrs() {
     // The journal: root-only, with copies of every version.
     let state = host.real(STATE);
     assert_eq!(fs::metadata(&state).unwrap().mode() & 0o777, 0o700);
-    let tx = host.state().tx_dir(manifest.id);
+    let tx = host.tx_dir(manifest.id);
     let mut names: Vec<String> = fs::read_dir(&tx)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -496,7 +508,7 @@ fn temp_files_are_invisible_to_podman() {
 fn a_corrupt_manifest_is_an_error_naming_the_file_and_line() {
     let host = Host::new();
     let applied = host.apply(None).0.unwrap();
-    let path = host.state().tx_dir(applied.id).join("manifest.json");
+    let path = host.tx_dir(applied.id).join("manifest.json");
     fs::write(&path, "{\n  \"format\": 1,\n  oops\n}\n").unwrap();
     let err = host.state().history().unwrap_err();
     assert_eq!(
@@ -555,7 +567,7 @@ fn a_failed_undo_says_so_and_leaves_the_entry_for_recovery() {
 fn a_corrupt_backup_stops_rollback_before_anything_changes() {
     let host = Host::new();
     let applied = host.apply(None).0.unwrap();
-    let tx = host.state().tx_dir(applied.id);
+    let tx = host.tx_dir(applied.id);
     fs::write(tx.join("0.before"), "tampered\n").unwrap();
     let after_apply = host.snapshot();
     let err = host

@@ -10,18 +10,22 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use gpu_setup_apply::fs::{FaultyFs, OsFs};
 use gpu_setup_apply::journal::{Actor, StateDir};
+use gpu_setup_apply::local;
 use gpu_setup_apply::lock::StateLock;
 use gpu_setup_apply::transaction::{self, Ctx, Expect, Op};
-use gpu_setup_apply::{ApplyError, RootFs};
+use gpu_setup_apply::{ApplyError, RootFs, MAX_FILE_BYTES};
 use gpu_setup_plan::{
-    plan_with, Change, DesiredState, HostFacts, Observe, ObserveError, Plan, PlanError,
-    ProfileError, SavedPlan, SavedPlanError, Settings, TargetPath,
+    plan_with, Change, DesiredState, HostFacts, Observe, Plan, SavedPlan, Settings, TargetPath,
 };
 
 use crate::args::{ApplyArgs, Cli, Command, DoctorArgs, PlanArgs, RollbackArgs, SettingsArgs};
 use crate::env;
+use crate::error::Hinted;
 use crate::exit;
 use crate::printer::{Printer, Report};
+
+/// The largest saved plan read (it holds up to four managed files whole).
+const SAVED_PLAN_LIMIT: u64 = 8 * MAX_FILE_BYTES;
 
 /// Runs the command and returns the exit code.
 pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
@@ -46,7 +50,7 @@ fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
     tracing::debug!(?desired, "desired state");
     let plan = plan_with(&desired, &facts(cli), &session.host)?;
     if let Some(out) = &args.out {
-        save_plan(&plan, &session.root, out)?;
+        save_plan(&plan, &desired, &session.root, out)?;
     }
     ignore_broken_pipe(printer.plan(&plan))?;
     Ok(if args.detailed_exitcode && !plan.is_empty() {
@@ -106,6 +110,9 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
         Some(file) => {
             let saved = load_plan(file, &session.root)?;
             let plan = saved_to_plan(&saved, &session.host)?;
+            // Exactly what its settings give now: an edited plan, or one
+            // naming files gpu-setup does not manage, is refused.
+            check_saved_matches(file, &saved, &facts(cli), &session.host)?;
             if plan.is_empty() {
                 return finish(printer, &session, &plan, None);
             }
@@ -196,10 +203,10 @@ impl Session {
         })?;
         let root = host.root().to_path_buf();
         Ok(Session {
-            state: StateDir::new(&root, &state_dir),
+            state: StateDir::new(host.opened(), &state_dir),
             root,
             host,
-            fs: env::filesystem(),
+            fs: gpu_setup_apply::fs::for_run(),
             actor: std::cell::OnceCell::new(),
             lock_timeout: Duration::from_secs(cli.global.lock_timeout),
             recovered: RefCell::new(Vec::new()),
@@ -209,7 +216,7 @@ impl Session {
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
             fs: &self.fs,
-            root: &self.root,
+            root: self.host.opened(),
             state: &self.state,
             actor: self.actor.get_or_init(env::actor),
         }
@@ -247,13 +254,13 @@ impl Session {
     }
 }
 
-/// Writes `plan --out FILE`.
-fn save_plan(plan: &Plan, root: &Path, out: &Path) -> Result<()> {
-    let saved = SavedPlan::new(plan, &canonical(root))?;
-    fs::write(out, saved.to_json()).with_context(|| {
+/// Writes `plan --out FILE`: a new private file, never through a link.
+fn save_plan(plan: &Plan, desired: &DesiredState, root: &Path, out: &Path) -> Result<()> {
+    let saved = SavedPlan::new(plan, &canonical(root), desired.to_settings())?;
+    local::write_private(out, saved.to_json().as_bytes()).with_context(|| {
         Hinted::new(
-            format!("cannot write the plan to `{}`", out.display()),
-            "--out takes a file path in a writable directory",
+            format!("cannot save the plan to `{}`", out.display()),
+            "--out takes a file path in a directory only you (or root) can write",
         )
     })
 }
@@ -265,12 +272,18 @@ fn canonical(root: &Path) -> String {
         .to_string()
 }
 
-/// Reads `apply PLAN_FILE`, which must be for this root.
+/// Reads `apply PLAN_FILE`, which must be trusted and for this root.
 fn load_plan(file: &Path, root: &Path) -> Result<SavedPlan> {
-    let text = fs::read_to_string(file).with_context(|| {
+    let bytes = local::read_trusted(file, SAVED_PLAN_LIMIT).with_context(|| {
         Hinted::new(
-            format!("cannot read plan `{}`", file.display()),
-            "make one with `gpu-setup plan --out FILE`",
+            format!("cannot use plan `{}`", file.display()),
+            "make one with `gpu-setup plan --out FILE` in a directory only you (or root) can write",
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Hinted::new(
+            format!("plan `{}` is not UTF-8 text", file.display()),
+            "make a new plan with `gpu-setup plan --out FILE`",
         )
     })?;
     let saved = SavedPlan::from_json(&file.display().to_string(), &text)?;
@@ -287,6 +300,47 @@ fn load_plan(file: &Path, root: &Path) -> Result<SavedPlan> {
         .into());
     }
     Ok(saved)
+}
+
+/// Refuses a saved plan whose changes are not what its own settings give
+/// on this host now (the files are unchanged: [`saved_to_plan`] checked).
+fn check_saved_matches(
+    file: &Path,
+    saved: &SavedPlan,
+    facts: &HostFacts,
+    host: &RootFs,
+) -> Result<()> {
+    let desired = DesiredState::from_settings(&saved.settings)
+        .with_context(|| format!("plan `{}` holds invalid settings", file.display()))?;
+    let now = plan_with(&desired, facts, host)?;
+    let same = now.changes.len() == saved.changes.len()
+        && now.changes.iter().zip(&saved.changes).all(|(n, s)| {
+            n.path == s.path
+                && n.action == s.action
+                && n.after.as_deref() == s.after.as_deref().map(str::as_bytes)
+        });
+    if !same {
+        let named: Vec<String> = saved
+            .changes
+            .iter()
+            .filter(|s| {
+                !now.changes.iter().any(|n| {
+                    n.path == s.path && n.after.as_deref() == s.after.as_deref().map(str::as_bytes)
+                })
+            })
+            .map(|s| format!("`{}`", s.path))
+            .collect();
+        return Err(Hinted::new(
+            format!(
+                "plan `{}` does not match what its settings give on this host: {} differ (the plan was edited, or names files gpu-setup does not manage)",
+                file.display(),
+                if named.is_empty() { "the changes".to_owned() } else { named.join(", ") }
+            ),
+            "make a new plan with `gpu-setup plan --out FILE` and review it",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The saved plan against the host now: a file that changed since makes the
@@ -326,12 +380,13 @@ fn saved_to_plan(saved: &SavedPlan, host: &dyn Observe) -> Result<Plan> {
     })
 }
 
-/// The host under `--root`, which must be a directory.
+/// The host under `--root`, which must be a directory; opened once.
 fn host(cli: &Cli) -> Result<RootFs> {
     let root = &cli.global.root;
     let hint = "--root takes the directory to treat as `/` (an image or a test tree)";
     match fs::metadata(root) {
-        Ok(m) if m.is_dir() => Ok(RootFs::new(root.clone())),
+        Ok(m) if m.is_dir() => RootFs::open(root)
+            .with_context(|| Hinted::new(format!("cannot open root `{}`", root.display()), hint)),
         Ok(_) => Err(Hinted::new(
             format!("root `{}` is not a directory", root.display()),
             hint,
@@ -358,10 +413,21 @@ fn facts(cli: &Cli) -> HostFacts {
 fn desired_state(args: &SettingsArgs) -> Result<DesiredState> {
     let mut settings = Settings::default();
     if let Some(profile) = &args.profile {
-        let text = fs::read_to_string(profile).with_context(|| {
+        // A path on the running system (not under --root), as trusted as a
+        // saved plan must be: it decides what root writes.
+        let bytes = local::read_trusted(profile, MAX_FILE_BYTES).with_context(|| {
             Hinted::new(
-                format!("cannot read profile `{}`", profile.display()),
-                "--profile takes a TOML file such as templates/gpu-setup.toml",
+                format!("cannot use profile `{}`", profile.display()),
+                format!(
+                    "--profile takes a TOML file (example: {}) that only you or root can write",
+                    crate::error::EXAMPLE_PROFILE
+                ),
+            )
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Hinted::new(
+                format!("profile `{}` is not UTF-8 text", profile.display()),
+                "convert it to UTF-8",
             )
         })?;
         settings = Settings::from_profile(&profile.display().to_string(), &text)
@@ -379,58 +445,3 @@ fn ignore_broken_pipe(r: io::Result<()>) -> Result<()> {
         other => Ok(other?),
     }
 }
-
-/// The hint for the first error in the chain that has one.
-pub(crate) fn hint_of(err: &anyhow::Error) -> Option<String> {
-    // A `Hinted` used as context is only reachable through anyhow's downcast.
-    if let Some(h) = err.downcast_ref::<Hinted>() {
-        return Some(h.hint.to_owned());
-    }
-    err.chain().find_map(|e| {
-        if let Some(e) = e.downcast_ref::<PlanError>() {
-            e.hint()
-        } else if let Some(e) = e.downcast_ref::<ObserveError>() {
-            e.hint()
-        } else if let Some(e) = e.downcast_ref::<ApplyError>() {
-            e.hint()
-        } else if e.downcast_ref::<SavedPlanError>().is_some() {
-            Some("make a new plan with `gpu-setup plan --out FILE`".to_owned())
-        } else if e.downcast_ref::<ProfileError>().is_some() {
-            Some("see templates/gpu-setup.toml for the profile's keys".to_owned())
-        } else {
-            None
-        }
-    })
-}
-
-/// Extra lines an error shows after its message: the diffs of drifted files.
-pub(crate) fn details_of(err: &anyhow::Error) -> Vec<String> {
-    match err.downcast_ref::<ApplyError>() {
-        Some(ApplyError::Drifted { files, .. }) => files.iter().map(|d| d.diff.clone()).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// A CLI-level error that carries its own hint.
-#[derive(Debug)]
-pub(crate) struct Hinted {
-    message: String,
-    hint: &'static str,
-}
-
-impl Hinted {
-    pub(crate) fn new(message: impl Into<String>, hint: &'static str) -> Self {
-        Hinted {
-            message: message.into(),
-            hint,
-        }
-    }
-}
-
-impl std::fmt::Display for Hinted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Hinted {}

@@ -3,9 +3,7 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::time::Duration;
 
-use gpu_setup_apply::fs::{Fault, FaultyFs, OsFs};
 use gpu_setup_apply::journal::Actor;
 use gpu_setup_plan::{HostFacts, TargetPath};
 
@@ -21,13 +19,8 @@ pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 pub const HOME: &str = "HOME";
 /// Set by sudo to the user who ran it; recorded in the journal.
 pub const SUDO_USER: &str = "SUDO_USER";
-/// Test only: abort the process (like `kill -9`) before filesystem step N of
-/// a transaction, counting from 0.
-pub const GPU_SETUP_TEST_CRASH_AT: &str = "GPU_SETUP_TEST_CRASH_AT";
-/// Test only: make filesystem step N fail with an I/O error.
-pub const GPU_SETUP_TEST_FAIL_AT: &str = "GPU_SETUP_TEST_FAIL_AT";
-/// Test only: sleep this many milliseconds before every filesystem step.
-pub const GPU_SETUP_TEST_STEP_DELAY_MS: &str = "GPU_SETUP_TEST_STEP_DELAY_MS";
+// The test-only GPU_SETUP_TEST_* variables exist only in the test build:
+// see `gpu_setup_apply::fs::test_hooks`.
 
 /// Whether `NO_COLOR` asks for no colour.
 pub fn no_color() -> bool {
@@ -80,18 +73,6 @@ pub fn actor() -> Actor {
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
     }
-}
-
-/// The filesystem every change goes through, with the test-only faults the
-/// `GPU_SETUP_TEST_*` variables ask for (none in normal use).
-pub fn filesystem() -> FaultyFs<OsFs> {
-    let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
-    let step = |name: &str| number(name).and_then(|n| usize::try_from(n).ok());
-    let fault = step(GPU_SETUP_TEST_CRASH_AT)
-        .map(Fault::CrashAt)
-        .or_else(|| step(GPU_SETUP_TEST_FAIL_AT).map(Fault::FailAt));
-    let delay = number(GPU_SETUP_TEST_STEP_DELAY_MS).map(Duration::from_millis);
-    FaultyFs::new(OsFs, fault, delay)
 }
 
 /// Whether a path names the real root (facts from the environment describe

@@ -4,6 +4,7 @@
 pub mod args;
 mod commands;
 pub mod env;
+mod error;
 pub mod module;
 mod printer;
 mod probe;
@@ -57,8 +58,12 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
-            let hint = commands::hint_of(&err);
-            let details = commands::details_of(&err);
+            let sudo = matches!(
+                cli.command,
+                args::Command::Apply(_) | args::Command::Rollback(_)
+            );
+            let hint = error::hint_of(&err, sudo);
+            let details = error::details_of(&err);
             printer.error(&err.to_string(), &causes, &details, hint.as_deref());
             ExitCode::from(exit::ERROR)
         }

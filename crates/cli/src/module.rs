@@ -31,10 +31,27 @@ const SETTINGS: &[(&str, &str)] = &[
 /// Arguments that are global options.
 const GLOBALS: &[(&str, &str)] = &[("root", "--root"), ("state_dir", "--state-dir")];
 
-/// The module's arguments, when the command line is exactly one readable
-/// file holding a JSON object (how Ansible runs a binary module).
+/// The names Ansible runs a binary module by: the module file as installed
+/// (`library/gpu_setup`), and the copy ansible-core makes on the managed
+/// host (`AnsiballZ_gpu_setup`, checked with ansible-core 2.19 in
+/// tests/it/ansible.rs).
+pub const MODULE_NAMES: [&str; 2] = ["gpu_setup", "AnsiballZ_gpu_setup"];
+
+/// The module's arguments, when this is an Ansible module run: the program
+/// is named as Ansible runs it ([`MODULE_NAMES`]), and its only argument is
+/// not a subcommand and names a readable file holding a JSON object. The
+/// program name is the signal: a file an attacker leaves in the working
+/// directory cannot turn `gpu-setup plan` into a module run, and a
+/// subcommand word is always a subcommand.
 pub fn arguments(args: &[std::ffi::OsString]) -> Option<(PathBuf, Map<String, Value>)> {
-    let [_, file] = args else { return None };
+    let [program, file] = args else { return None };
+    let name = Path::new(program).file_name()?.to_str()?;
+    if !MODULE_NAMES.contains(&name) {
+        return None;
+    }
+    if is_subcommand(file) {
+        return None;
+    }
     let path = PathBuf::from(file);
     if !path.is_file() {
         return None;
@@ -44,6 +61,18 @@ pub fn arguments(args: &[std::ffi::OsString]) -> Option<(PathBuf, Map<String, Va
         Ok(Value::Object(map)) => Some((path, map)),
         _ => None,
     }
+}
+
+/// Whether a word is one of the subcommands (or a flag).
+fn is_subcommand(word: &std::ffi::OsStr) -> bool {
+    use clap::CommandFactory;
+    let Some(word) = word.to_str() else {
+        return false;
+    };
+    word.starts_with('-')
+        || crate::args::Cli::command()
+            .get_subcommands()
+            .any(|c| c.get_name() == word || c.get_all_aliases().any(|a| a == word))
 }
 
 /// Runs the module and returns its one JSON object and whether it failed.
@@ -210,7 +239,9 @@ fn planned_diff(s: &Settings, root: &Path) -> Result<Vec<Value>, String> {
     } else {
         HostFacts::default()
     };
-    let plan = plan_with(&desired, &facts, &RootFs::new(root)).map_err(|e| e.to_string())?;
+    let host =
+        RootFs::open(root).map_err(|e| format!("cannot open root `{}`: {e}", root.display()))?;
+    let plan = plan_with(&desired, &facts, &host).map_err(|e| e.to_string())?;
     Ok(plan
         .changes
         .iter()
@@ -270,6 +301,28 @@ mod tests {
             msg.starts_with("Unsupported parameters for (gpu_setup) module: runtime_nmae."),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn only_a_program_named_as_ansible_runs_it_is_a_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("args");
+        std::fs::write(&file, r#"{"root": "/x"}"#).unwrap();
+        let plan = dir.path().join("plan");
+        std::fs::write(&plan, r#"{"root": "/x"}"#).unwrap();
+        let argv = |program: &str, arg: &std::path::Path| {
+            vec![
+                std::ffi::OsString::from(program),
+                arg.as_os_str().to_owned(),
+            ]
+        };
+        assert!(arguments(&argv("/usr/bin/gpu-setup", &file)).is_none());
+        assert!(arguments(&argv("/tmp/ansible-tmp-1/AnsiballZ_gpu_setup", &file)).is_some());
+        assert!(arguments(&argv("library/gpu_setup", &file)).is_some());
+        // A subcommand word is always a subcommand, even as a file.
+        assert!(arguments(&argv("gpu_setup", std::path::Path::new("plan"))).is_none());
+        assert!(is_subcommand(std::ffi::OsStr::new("history")));
+        assert!(!is_subcommand(plan.as_os_str()));
     }
 
     #[test]

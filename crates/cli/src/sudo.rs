@@ -4,7 +4,10 @@
 //! gpu-setup never asks for `-E`); `-n` is added when standard input is not
 //! a terminal, so a provisioning script gets sudo's refusal instead of a
 //! password prompt that hangs. A binary that a non-root user could replace
-//! is refused: running it through sudo would hand root to that user.
+//! is refused: running it through sudo would hand root to that user. That
+//! means the binary and every directory from `/` down to it (sudo's own
+//! rule for its secure path): a user who owns any of them could swap the
+//! binary while sudo waits for a password.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::commands::Hinted;
+use crate::error::Hinted;
 
 /// Re-executes through sudo when `--sudo` was given and the effective user
 /// is not root; returns only on an error. Already root: does nothing.
@@ -56,18 +59,22 @@ fn without_sudo(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
     args.skip(1).filter(|a| a != "--sudo").collect()
 }
 
-/// Refuses a binary, or a directory holding it, that a user other than
-/// root owns or that group or others can write.
+/// Refuses a binary when it, or any directory from `/` down to it, is owned
+/// by a user other than root or writable by group or others.
 fn check_binary(exe: &Path) -> Result<()> {
-    for (what, path) in [("binary", exe), ("directory", exe.parent().unwrap_or(exe))] {
-        let meta = std::fs::metadata(path).map_err(|e| {
+    let mut chain: Vec<(&str, &Path)> = vec![("binary", exe)];
+    chain.extend(exe.ancestors().skip(1).map(|d| ("directory", d)));
+    for (what, path) in chain {
+        let meta = std::fs::symlink_metadata(path).map_err(|e| {
             Hinted::new(
                 format!("cannot inspect `{}` for --sudo: {e}", path.display()),
                 "run gpu-setup as root instead",
             )
         })?;
         let mode = meta.mode() & 0o7777;
-        let problem = if meta.uid() != 0 {
+        let problem = if meta.file_type().is_symlink() {
+            Some("is a symbolic link".to_owned())
+        } else if meta.uid() != 0 {
             Some(format!("is owned by user {}, not root", meta.uid()))
         } else if mode & 0o022 != 0 {
             Some(format!("is writable by group or others (mode {mode:04o})"))
@@ -78,7 +85,7 @@ fn check_binary(exe: &Path) -> Result<()> {
             return Err(Hinted::new(
                 format!(
                     "refusing --sudo: the {what} `{}` {problem}, so running it as root would give root to whoever can change it",
-                    path.display()
+                    path.display(),
                 ),
                 "install gpu-setup owned by root in a root-only directory (e.g. `sudo install -o root -g root -m 0755 target/release/gpu-setup /usr/local/bin/`), or run it as root",
             )

@@ -194,7 +194,64 @@ impl DesiredState {
                 });
             }
         }
+        // Each managed file must have the name its reader looks for (and
+        // the journal only ever restores such files: `managed_path_problem`).
+        let roles = [
+            (
+                &desired.containers_conf,
+                "containers.conf path",
+                ".conf",
+                "Podman reads only `*.conf` drop-ins and containers.conf files",
+            ),
+            (
+                &desired.nvidia_config,
+                "NVIDIA config path",
+                ".toml",
+                "the NVIDIA toolkit reads a TOML file",
+            ),
+            (
+                &desired.hook_file,
+                "hook file",
+                ".json",
+                "Podman reads only `*.json` hook files",
+            ),
+        ];
+        for (path, setting, suffix, why) in roles {
+            if !path.file_name().ends_with(suffix) {
+                return Err(PlanError::Setting {
+                    setting,
+                    message: format!("`{path}` does not end in `{suffix}`: {why}"),
+                });
+            }
+            if let Some(problem) = crate::paths::managed_path_problem(path) {
+                return Err(PlanError::Setting {
+                    setting,
+                    message: format!("`{path}`: {problem}"),
+                });
+            }
+        }
         Ok(desired)
+    }
+}
+
+impl DesiredState {
+    /// Every setting spelled out: a layer that gives back this desired
+    /// state (a saved plan records it).
+    pub fn to_settings(&self) -> Settings {
+        Settings {
+            containers_conf: Some(self.containers_conf.to_string()),
+            runtime_name: Some(self.runtime_name.clone()),
+            runtime_path: Some(self.runtime_path.to_string()),
+            nvidia_config: Some(self.nvidia_config.to_string()),
+            no_cgroups: Some(self.no_cgroups),
+            hook_file: Some(self.hook_file.to_string()),
+            hook_path: Some(self.hook_path.to_string()),
+            cli_debug_log: self.cli_debug_log.as_ref().map(ToString::to_string),
+            runtime_debug_log: self.runtime_debug_log.as_ref().map(ToString::to_string),
+            state: Some(self.presence),
+            allow_unsafe_log_path: Some(self.allow_unsafe_log_path),
+            follow_symlinks: Some(self.follow_symlinks),
+        }
     }
 }
 
@@ -254,6 +311,17 @@ mod tests {
         assert!(e.message.contains("unknown field `bogus`"), "{}", e.message);
         let e = Settings::from_profile("p.toml", "no_cgroups = \"yes\"\n").unwrap_err();
         assert_eq!((e.line, e.column), (1, 14));
+    }
+
+    #[test]
+    fn settings_spelled_out_give_back_the_desired_state() {
+        let d = DesiredState::from_settings(&Settings {
+            cli_debug_log: Some("/var/log/cli.log".into()),
+            state: Some(Presence::Absent),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(DesiredState::from_settings(&d.to_settings()).unwrap(), d);
     }
 
     #[test]

@@ -31,6 +31,16 @@ pub enum ObserveError {
         /// What to do about it.
         hint: String,
     },
+    /// A file larger than gpu-setup reads.
+    #[error("`{path}` is {size} bytes, more than the {limit} bytes gpu-setup reads")]
+    TooLarge {
+        /// The path as the host sees it.
+        path: TargetPath,
+        /// Its size (or what was read of it).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Any other I/O failure.
     #[error("cannot read `{path}`: {source}")]
     Io {
@@ -56,6 +66,9 @@ impl ObserveError {
                 Some("run as root (or with sudo) to read system configuration".to_owned())
             }
             ObserveError::Io { .. } => None,
+            ObserveError::TooLarge { path, .. } => Some(format!(
+                "no configuration file gpu-setup reads is this large: check what wrote `{path}` (the limit is in docs/security.md)"
+            )),
             ObserveError::Unsafe { hint, .. } => Some(hint.clone()),
         }
     }

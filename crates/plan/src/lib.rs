@@ -23,7 +23,7 @@ pub use desired::{DesiredState, Presence, ProfileError, Settings};
 pub use error::{ObserveError, PlanError};
 pub use facts::HostFacts;
 pub use observe::{Kind, MemHost, Meta, Observe, Observed};
-pub use paths::{well_known, PathError, TargetPath};
+pub use paths::{managed_path_problem, well_known, PathError, TargetPath};
 pub use plan::{plan, plan_with, Action, Change, Plan};
 pub use podman::PodmanVersion;
 pub use render::{sha256, text_diff, unified_diff, PlanReport};

@@ -142,6 +142,37 @@ impl fmt::Display for TargetPath {
     }
 }
 
+/// The file name endings of the files gpu-setup manages: containers.conf
+/// files and drop-ins, the toolkit's config.toml, hook JSON, CDI specs.
+pub const MANAGED_SUFFIXES: [&str; 4] = [".conf", ".toml", ".json", ".yaml"];
+
+/// Kernel filesystems: nothing there is a configuration file.
+const KERNEL_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// Why gpu-setup would never manage (write, restore or delete) a file at
+/// `path`, if so. Settings, saved plans and journal manifests are all held
+/// to this rule, so a forged manifest cannot name a program, a sudoers
+/// drop-in or a kernel interface.
+pub fn managed_path_problem(path: &TargetPath) -> Option<String> {
+    let name = path.file_name();
+    if !MANAGED_SUFFIXES
+        .iter()
+        .any(|s| name.len() > s.len() && name.ends_with(s))
+    {
+        return Some(format!(
+            "its name does not end in {}",
+            MANAGED_SUFFIXES.join(", ")
+        ));
+    }
+    if let Some(dir) = KERNEL_DIRS
+        .iter()
+        .find(|d| path.starts_with(&TargetPath(d.to_string())))
+    {
+        return Some(format!("it is under {dir}, a kernel filesystem"));
+    }
+    None
+}
+
 /// Well-known system paths and names, declared once.
 pub mod well_known {
     /// The drop-in gpu-setup owns by default.
@@ -199,6 +230,35 @@ mod tests {
             TargetPath::file("/"),
             Err(PathError::NoFileName(_))
         ));
+    }
+
+    #[test]
+    fn only_configuration_files_are_managed() {
+        let problem = |p: &str| managed_path_problem(&TargetPath::new(p).unwrap());
+        for ok in [
+            "/etc/containers/containers.conf.d/99-nvidia.conf",
+            "/etc/nvidia-container-runtime/config.toml",
+            "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json",
+            "/etc/cdi/nvidia.yaml",
+        ] {
+            assert_eq!(problem(ok), None, "{ok}");
+        }
+        assert_eq!(
+            problem("/usr/local/bin/rootsh").unwrap(),
+            "its name does not end in .conf, .toml, .json, .yaml"
+        );
+        assert_eq!(
+            problem("/etc/sudoers.d/x").unwrap(),
+            "its name does not end in .conf, .toml, .json, .yaml"
+        );
+        assert_eq!(
+            problem("/etc/.conf").unwrap(),
+            "its name does not end in .conf, .toml, .json, .yaml"
+        );
+        assert_eq!(
+            problem("/proc/sys/kernel/x.conf").unwrap(),
+            "it is under /proc, a kernel filesystem"
+        );
     }
 
     #[test]

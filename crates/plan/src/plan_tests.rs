@@ -350,12 +350,29 @@ fn rootless_user_files_are_read_last() {
 }
 
 #[test]
-fn hook_file_not_ending_in_json_is_warned() {
-    let s = Settings {
-        hook_file: Some("/usr/share/containers/oci/hooks.d/nvidia.hook".into()),
-        ..Settings::default()
-    };
-    assert!(codes(&plan(&desired(s), &stock()).unwrap()).contains(&"hook-file-ignored"));
+fn managed_files_must_have_the_names_their_readers_read() {
+    let refused = |s: Settings| DesiredState::from_settings(&s).unwrap_err().to_string();
+    assert_eq!(
+        refused(Settings {
+            hook_file: Some("/usr/share/containers/oci/hooks.d/nvidia.hook".into()),
+            ..Settings::default()
+        }),
+        "invalid hook file: `/usr/share/containers/oci/hooks.d/nvidia.hook` does not end in `.json`: Podman reads only `*.json` hook files"
+    );
+    assert_eq!(
+        refused(Settings {
+            containers_conf: Some("/etc/containers/podman.toml".into()),
+            ..Settings::default()
+        }),
+        "invalid containers.conf path: `/etc/containers/podman.toml` does not end in `.conf`: Podman reads only `*.conf` drop-ins and containers.conf files"
+    );
+    assert_eq!(
+        refused(Settings {
+            nvidia_config: Some("/proc/self/x.toml".into()),
+            ..Settings::default()
+        }),
+        "invalid NVIDIA config path: `/proc/self/x.toml`: it is under /proc, a kernel filesystem"
+    );
 }
 
 #[test]

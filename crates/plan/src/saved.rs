@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::desired::Settings;
 use crate::observe::Observed;
 use crate::paths::TargetPath;
 use crate::plan::{Action, Plan};
@@ -11,7 +12,7 @@ use crate::render::sha256;
 use crate::warnings::Warning;
 
 /// The `format` of files this build writes and reads.
-pub const SAVED_PLAN_FORMAT: &str = "gpu-setup-plan/1";
+pub const SAVED_PLAN_FORMAT: &str = "gpu-setup-plan/2";
 
 /// What a file must be when the saved plan is applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +50,10 @@ pub struct SavedPlan {
     pub format: String,
     /// The `--root` it was made for.
     pub root: String,
+    /// The settings it was made from, every one spelled out: `apply FILE`
+    /// plans again from them and refuses a plan whose changes differ (an
+    /// edited plan, or one for files gpu-setup does not manage).
+    pub settings: Settings,
     /// The changes, in order.
     pub changes: Vec<SavedChange>,
     /// The plan's warnings.
@@ -99,8 +104,8 @@ pub enum SavedPlanError {
 }
 
 impl SavedPlan {
-    /// The saved form of `plan`, made for `root`.
-    pub fn new(plan: &Plan, root: &str) -> Result<Self, SavedPlanError> {
+    /// The saved form of `plan`, made for `root` from `settings`.
+    pub fn new(plan: &Plan, root: &str, settings: Settings) -> Result<Self, SavedPlanError> {
         let mut changes = Vec::with_capacity(plan.changes.len());
         for c in &plan.changes {
             let before = match &c.before {
@@ -134,6 +139,7 @@ impl SavedPlan {
         Ok(SavedPlan {
             format: SAVED_PLAN_FORMAT.to_owned(),
             root: root.to_owned(),
+            settings,
             changes,
             warnings: plan.warnings.clone(),
         })
@@ -215,7 +221,7 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let saved = SavedPlan::new(&sample(), "/").unwrap();
+        let saved = SavedPlan::new(&sample(), "/", Settings::default()).unwrap();
         let back = SavedPlan::from_json("p.json", &saved.to_json()).unwrap();
         assert_eq!(back, saved);
         let before = back.changes[0].before.as_ref().unwrap();
@@ -231,14 +237,14 @@ mod tests {
                 .starts_with("`p.json` is not a gpu-setup plan: line 2, column"),
             "{err}"
         );
-        let mut saved = SavedPlan::new(&sample(), "/").unwrap();
+        let mut saved = SavedPlan::new(&sample(), "/", Settings::default()).unwrap();
         saved.format = "gpu-setup-plan/9".to_owned();
         let err = SavedPlan::from_json("p.json", &saved.to_json()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`p.json` has format `gpu-setup-plan/9`; this gpu-setup reads `gpu-setup-plan/1`"
+            "`p.json` has format `gpu-setup-plan/9`; this gpu-setup reads `gpu-setup-plan/2`"
         );
-        let mut saved = SavedPlan::new(&sample(), "/").unwrap();
+        let mut saved = SavedPlan::new(&sample(), "/", Settings::default()).unwrap();
         saved.changes[1].after = None;
         let err = SavedPlan::from_json("p.json", &saved.to_json()).unwrap_err();
         assert!(err.to_string().contains("inconsistent (create"), "{err}");

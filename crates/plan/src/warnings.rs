@@ -145,13 +145,6 @@ fn hook_warnings(
     out: &mut Vec<Warning>,
 ) -> Result<(), PlanError> {
     let hook = &d.hook_file;
-    if !hook.file_name().ends_with(".json") {
-        out.push(warn(
-            "hook-file-ignored",
-            format!("Podman reads only `*.json` hook files; `{hook}` is ignored"),
-            Some("give --hook-file a name ending in `.json`".to_owned()),
-        ));
-    }
     let dirs: Vec<TargetPath> = podman::effective(files)
         .hooks_dirs()
         .iter()
