@@ -270,13 +270,14 @@ def run(work: Path) -> str:
         "apply (3 files)": peak_rss_kib([b, "--root", str(live), "apply"]),
         "apply, nothing to do": peak_rss_kib([b, "--root", str(configured), "apply"]),
     }
-    big = stock_tree(work / "big", scaled_conf(100))
-    rss["plan, containers.conf 100x"] = peak_rss_kib(
+    # 40x (about 1 MB) is the largest file gpu-setup reads (docs/security.md, R10).
+    big = stock_tree(work / "big", scaled_conf(40))
+    rss["plan, containers.conf 40x"] = peak_rss_kib(
         [b, "--root", str(big), "plan", "--containers-conf", "/usr/share/containers/containers.conf"])
 
     # 4. scaling with containers.conf size (edited in place).
     scale = []
-    for factor in [1, 10, 100]:
+    for factor in [1, 10, 40]:
         tree = stock_tree(work / f"scale{factor}", scaled_conf(factor))
         size = (tree / "usr/share/containers/containers.conf").stat().st_size
         r = hyperfine([(f"{factor}x", f"{b} --root {tree} --color never plan "
@@ -397,8 +398,8 @@ def render(r1, ratio1, instr, r2, noop_calls, change_calls, rss, scale, ans, r6)
         "|---|---|---|",
     ]
     for name, kib in rss.items():
-        if "100x" in name:
-            verdict = "not a budget case: input 100x the stock size"
+        if "40x" in name:
+            verdict = "not a budget case: input 40x the stock size (the 1 MiB read limit)"
         else:
             verdict = "ok" if kib <= 10 * 1024 else "over"
         lines.append(f"| {name} | {kib / 1024:.1f} | {verdict} |")
@@ -419,11 +420,11 @@ def render(r1, ratio1, instr, r2, noop_calls, change_calls, rss, scale, ans, r6)
     ]
     for factor, size, median in scale:
         lines.append(f"| {factor}x | {size} | {median:.2f} | {median / size * 100_000:.2f} |")
-    (_, s1, m1), (_, s100, m100) = scale[0], scale[-1]
+    (_, s1, m1), (top, s100, m100) = scale[0], scale[-1]
     growth = (m100 / m1) / (s100 / s1)
     lines += [
         "",
-        f"From 1x to 100x the time grows {m100 / m1:.1f}x for {s100 / s1:.0f}x the bytes "
+        f"From 1x to {top}x the time grows {m100 / m1:.1f}x for {s100 / s1:.0f}x the bytes "
         f"({growth:.2f} of linear): {'at most linear' if growth <= 1.1 else 'worse than linear'}.",
         "",
         "## 5. Against an Ansible playbook of built-in modules",

@@ -5,6 +5,7 @@
 
 mod ansible;
 mod apply_cli;
+mod attacks;
 mod bad_input;
 mod corpus;
 mod crash;

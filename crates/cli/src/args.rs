@@ -15,7 +15,7 @@ use gpu_setup_plan::{Presence, Settings};
 #[derive(Debug, Parser)]
 #[command(name = "gpu-setup", version, about, long_about, max_term_width = 100)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 error (or a failed doctor check), 2 changes pending (plan --detailed-exitcode).\n\nRun with one argument that is a file holding a JSON object, gpu-setup acts as the Ansible module gpu_setup (make ansible-module; docs/provisioning.md)."
+    after_help = "Exit codes: 0 success, 1 error (or a failed doctor check), 2 changes pending (plan --detailed-exitcode).\n\nInstalled as `gpu_setup` (make ansible-module) and run by Ansible with one file of JSON arguments, gpu-setup acts as the Ansible module gpu_setup (docs/provisioning.md)."
 )]
 pub struct Cli {
     /// Global options.
