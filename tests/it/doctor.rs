@@ -59,7 +59,7 @@ fn a_configured_tree_passes_and_shows_a_table() {
         ("hooks", "ok"),
         ("toolkit", "ok"),
         ("nvidia-config", "ok"),
-        ("runtime-mode", "warn"), // Ubuntu's stock config has mode = "auto"
+        ("runtime-mode", "ok"), // auto: the hook resolves it to legacy
         ("debug-logs", "ok"),
         ("gpu-devices", "skip"), // no /dev in the tree
         ("cgroups", "skip"),
@@ -76,6 +76,20 @@ fn a_configured_tree_passes_and_shows_a_table() {
         let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["id", "status", "message", "hint", "details"]);
     }
+    // Podman's view, for scripts: the default runtime is the first
+    // installed (crun), the files read, the hooks dirs.
+    let out = tree
+        .cmd(&["doctor", "--format", "json", "--podman-version", "4.3.1"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["podman"]["default_runtime"]["name"], "crun");
+    assert_eq!(v["podman"]["default_runtime"]["path"], "/usr/bin/crun");
+    assert_eq!(
+        v["podman"]["config_files"],
+        serde_json::json!([USR_CONF, DROPIN])
+    );
+    assert_eq!(v["podman"]["rules"], "4.3.1");
 
     let text = ok_stdout(&mut tree.cmd(&["doctor", "--podman-version", "4.3.1"]));
     assert!(
@@ -83,15 +97,14 @@ fn a_configured_tree_passes_and_shows_a_table() {
         "{text}"
     );
     assert!(
-        text.contains("\nwarn  runtime-mode   runtime mode is auto:"),
+        text.contains(
+            "\nok    runtime-mode   runtime mode is auto: the NVIDIA hook resolves it to legacy"
+        ),
         "{text}"
     );
+    assert!(!text.contains("hint:"), "{text}");
     assert!(
-        text.contains("\n                     hint: set `mode = \"legacy\"`"),
-        "{text}"
-    );
-    assert!(
-        text.ends_with("\n8 ok, 1 warn, 0 fail, 3 skip.\n"),
+        text.ends_with("\n9 ok, 0 warn, 0 fail, 3 skip.\n"),
         "{text}"
     );
     assert!(
@@ -179,7 +192,8 @@ fn gpus_owned_by_video_warn_with_runc() {
         c["details"],
         serde_json::json!([
             "/dev/nvidia0: mode 0660, owner 0, group video",
-            "/dev/nvidiactl: mode 0660, owner 0, group video"
+            "/dev/nvidiactl: mode 0660, owner 0, group video",
+            "containers run with --runtime nvidia use runc (the first of [nvidia-container-runtime] runtimes found)"
         ])
     );
     // runc: rootless containers see the GPUs as nobody:nogroup.
@@ -193,7 +207,7 @@ fn gpus_owned_by_video_warn_with_runc() {
     assert_eq!(c["status"], "warn", "{c:#}");
     assert_eq!(
         c["message"],
-        "/dev/nvidia0 (video), /dev/nvidiactl (video) owned by a non-root group while the default runtime is runc: rootless containers see them as nobody:nogroup"
+        "/dev/nvidia0 (video), /dev/nvidiactl (video) usable only by its group, while the default runtime is runc: rootless containers see them as nobody:nogroup (only crun keeps the caller's groups with --group-add keep-groups)"
     );
     assert_eq!(
         c["hint"],

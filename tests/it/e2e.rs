@@ -171,24 +171,47 @@ impl Lab {
     /// `/etc/containers` and `/usr/share/containers`, and the work dir's
     /// `/var` and `/run`.
     fn podman(&self, args: &[&str]) -> Output {
+        self.podman_with("", args)
+    }
+
+    /// [`Lab::podman`] after `extra` (shell, run in the namespace after the
+    /// lab's mounts).
+    fn podman_with(&self, extra: &str, args: &[&str]) -> Output {
+        let mut argv = vec![
+            "podman",
+            "--cgroup-manager=cgroupfs",
+            "--events-backend=file",
+            "--storage-driver=vfs",
+        ];
+        argv.extend(args);
+        self.in_ns(extra, &argv)
+    }
+
+    /// `ARGV` in the lab's private mount namespace (see [`Lab::podman`]),
+    /// after `extra`, with Podman's `PATH`.
+    fn in_ns(&self, extra: &str, argv: &[&str]) -> Output {
         for dir in ["/etc/containers", "/usr/share/containers"] {
             fs::create_dir_all(self.tree.real(dir)).unwrap();
         }
-        let script = "set -e
+        let script = format!(
+            "set -e
 mount --bind \"$T/etc/containers\" /etc/containers
 mount --bind \"$T/usr/share/containers\" /usr/share/containers
 mount --bind \"$W/var\" /var
 mount --bind \"$W/run\" /run
-exec podman --cgroup-manager=cgroupfs --events-backend=file --storage-driver=vfs \"$@\"
-";
+{extra}
+exec \"$@\"
+"
+        );
         StdCommand::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
-            .args(args)
+            .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+            .args(argv)
             .env("T", self.tree.root())
             .env("W", self.work.path())
             .env("PATH", PODMAN_PATH_ENV)
             .env_remove("CONTAINERS_CONF")
             .env_remove("CONTAINERS_CONF_OVERRIDE")
+            .env_remove("GPU_SETUP_LOG")
             .output()
             .unwrap()
     }
@@ -574,4 +597,318 @@ fn listing(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
     }
     out.sort();
     out
+}
+
+// Doctor against real Podman: for each configuration, what `gpu-setup
+// doctor` (root `/`, in the lab's namespace) says about Podman's default
+// runtime, its configuration files and its hooks dirs is compared with
+// what the same Podman prints (`podman info`, and its debug log), never
+// with an answer written into the test.
+
+/// What doctor and Podman each said about one configuration.
+struct Views {
+    doctor: serde_json::Value,
+    doctor_code: Option<i32>,
+    info: Output,
+}
+
+impl Views {
+    /// `podman info` as JSON (it must have succeeded).
+    fn info_json(&self) -> serde_json::Value {
+        assert!(
+            self.info.status.success(),
+            "podman info: {}",
+            text(&self.info.stderr)
+        );
+        serde_json::from_slice(&self.info.stdout).unwrap()
+    }
+
+    /// The files Podman says it merged, in order (`--log-level=debug`).
+    fn merged(&self) -> Vec<String> {
+        debug_values(&text(&self.info.stderr), "Merged system config \\\"")
+    }
+
+    fn check(&self, id: &str) -> &serde_json::Value {
+        self.doctor["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+    }
+}
+
+/// The quoted values following `marker` in Podman's debug lines.
+fn debug_values(log: &str, marker: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.split_once(marker).map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once("\\\"").map(|(v, _)| v.to_owned()))
+        .collect()
+}
+
+/// Doctor and `podman --log-level=debug info` in the lab's namespace after
+/// `extra`.
+fn views(lab: &Lab, extra: &str) -> Views {
+    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let out = lab.in_ns(
+        extra,
+        &[
+            bin.to_str().unwrap(),
+            "--color",
+            "never",
+            "doctor",
+            "--format",
+            "json",
+        ],
+    );
+    let doctor = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)));
+    let info = lab.podman_with(extra, &["--log-level=debug", "info", "--format", "json"]);
+    Views {
+        doctor,
+        doctor_code: out.status.code(),
+        info,
+    }
+}
+
+/// Doctor names the runtime and the files Podman itself uses.
+#[track_caller]
+fn assert_agree(v: &Views) {
+    let info = v.info_json();
+    let podman = &v.doctor["podman"];
+    assert_eq!(
+        podman["default_runtime"]["name"], info["host"]["ociRuntime"]["name"],
+        "doctor: {podman:#}"
+    );
+    assert_eq!(
+        podman["default_runtime"]["path"], info["host"]["ociRuntime"]["path"],
+        "doctor: {podman:#}"
+    );
+    let files: Vec<String> = podman["config_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(files, v.merged(), "doctor: {podman:#}");
+    assert_eq!(
+        v.check("runtimes")["status"],
+        "ok",
+        "{:#}",
+        v.check("runtimes")
+    );
+}
+
+/// Hides `/usr/bin/crun` inside the namespace: an overlay on /usr/bin
+/// whose upper dir holds a whiteout (the facts doc's recipe).
+const HIDE_CRUN: &str = "mkdir -p \"$W/ovl/u\" \"$W/ovl/w\"
+[ -e \"$W/ovl/u/crun\" ] || mknod \"$W/ovl/u/crun\" c 0 0
+mount -t overlay overlay -o lowerdir=/usr/bin,upperdir=\"$W/ovl/u\",workdir=\"$W/ovl/w\" /usr/bin";
+
+#[test]
+fn doctor_and_podman_agree_on_the_default_runtime_files_and_hooks() {
+    let Some(lab) = Lab::new() else { return };
+    if which("crun").is_none() {
+        assert!(
+            std::env::var_os("GPU_SETUP_REQUIRE_E2E").is_none(),
+            "CI installs crun (.ci/run)"
+        );
+        eprintln!("skipped: needs crun (apt-get install crun)");
+        return;
+    }
+    ok_stdout(&mut lab.gpu_setup(&["apply"]));
+
+    // crun installed: Podman takes it (findRuntime: crun first).
+    let v = views(&lab, "");
+    assert_agree(&v);
+    assert_eq!(v.info_json()["host"]["ociRuntime"]["name"], "crun");
+
+    // crun hidden: Podman falls back to runc, and so does doctor.
+    let v = views(&lab, HIDE_CRUN);
+    assert_agree(&v);
+    assert_eq!(v.info_json()["host"]["ociRuntime"]["name"], "runc");
+    // The nvidia entry gpu-setup wrote resolves where Podman resolves it.
+    let out = lab.podman_with(
+        HIDE_CRUN,
+        &["--runtime", "nvidia", "info", "--format", "json"],
+    );
+    let nvidia: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v.doctor["podman"]["runtimes"]["nvidia"],
+        nvidia["host"]["ociRuntime"]["path"]
+    );
+    // The hooks dirs doctor names are the ones Podman reads.
+    let mut args = vec![
+        "--log-level=debug",
+        "--runtime",
+        "runc",
+        "run",
+        "--rm",
+        "--network=none",
+    ];
+    args.extend([
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        IMAGE,
+        "/bin/true",
+    ]);
+    let run = lab.podman_with(HIDE_CRUN, &args);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    // `msg="reading hooks from DIR"`, once per dir (and per container).
+    let mut read: Vec<String> = Vec::new();
+    for l in text(&run.stderr).lines() {
+        if let Some((_, dir)) = l.split_once("reading hooks from ") {
+            let dir = dir.trim_end_matches('"').to_owned();
+            if !read.contains(&dir) {
+                read.push(dir);
+            }
+        }
+    }
+    let dirs: Vec<String> = v.doctor["podman"]["hooks_dirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(read, dirs);
+
+    // A runtime set to one that is not installed: Podman fails every
+    // command, and doctor fails the runtimes check.
+    lab.tree
+        .write(ETC_CONF, "[engine]\nruntime = \"gpu-setup-missing\"\n");
+    let v = views(&lab, "");
+    assert_eq!(v.info.status.code(), Some(125), "{}", text(&v.info.stderr));
+    assert!(text(&v.info.stderr).contains("default OCI runtime \"gpu-setup-missing\" not found"));
+    assert_eq!(v.doctor_code, Some(1));
+    let c = v.check("runtimes");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the default runtime `gpu-setup-missing`"),
+        "{c:#}"
+    );
+}
+
+#[test]
+fn doctor_and_podman_agree_on_this_machines_own_configuration() {
+    let Some(lab) = Lab::new() else { return };
+    // The machine's own /etc/containers and /usr/share/containers, seen
+    // through an overlay so nothing Podman writes reaches them.
+    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let script = "set -e
+mkdir -p \"$W/etc-u\" \"$W/etc-w\"
+mount -t overlay overlay -o lowerdir=/etc/containers,upperdir=\"$W/etc-u\",workdir=\"$W/etc-w\" /etc/containers
+mount --bind \"$W/var\" /var
+mount --bind \"$W/run\" /run
+\"$BIN\" --color never doctor --format json > \"$W/doctor.json\" || true
+exec podman --log-level=debug --cgroup-manager=cgroupfs --events-backend=file --storage-driver=vfs info --format json
+";
+    let out = StdCommand::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("W", lab.work.path())
+        .env("BIN", &bin)
+        .env("PATH", PODMAN_PATH_ENV)
+        .env_remove("CONTAINERS_CONF")
+        .env_remove("CONTAINERS_CONF_OVERRIDE")
+        .output()
+        .unwrap();
+    let doctor: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(lab.work("doctor.json")).unwrap()).unwrap();
+    let v = Views {
+        doctor,
+        doctor_code: None,
+        info: out,
+    };
+    let info = v.info_json();
+    let podman = &v.doctor["podman"];
+    assert_eq!(
+        podman["default_runtime"]["name"], info["host"]["ociRuntime"]["name"],
+        "{podman:#}"
+    );
+    assert_eq!(
+        podman["default_runtime"]["path"], info["host"]["ociRuntime"]["path"],
+        "{podman:#}"
+    );
+    let files: Vec<&str> = podman["config_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(files, v.merged(), "{podman:#}");
+    assert_eq!(
+        podman["version"],
+        serde_json::to_value(gpu_setup_plan::PodmanVersion::parse(
+            info["version"]["Version"].as_str().unwrap()
+        ))
+        .unwrap()
+    );
+}
+
+#[test]
+fn podman_before_4_8_refuses_append_attributes_as_doctor_says() {
+    let Some(lab) = Lab::new() else { return };
+    let podman_version =
+        gpu_setup_plan::PodmanVersion::parse(&text(&lab.podman(&["--version"]).stdout)).unwrap();
+    lab.tree.write(
+        "/etc/containers/containers.conf.d/50-hooks.conf",
+        "[engine]\nhooks_dir = [\"/etc/containers/oci/hooks.d\", {append=true}]\n",
+    );
+    let v = views(&lab, HIDE_CRUN);
+    let c = v.check("podman");
+    if podman_version.at_least(4, 8) {
+        // This Podman accepts the attribute: so must doctor.
+        assert!(v.info.status.success(), "{}", text(&v.info.stderr));
+        assert_eq!(c["status"], "ok", "{c:#}");
+    } else {
+        // Every podman command fails: it cannot decode the file.
+        assert!(!v.info.status.success(), "{}", text(&v.info.stderr));
+        assert!(
+            text(&v.info.stderr)
+                .contains("decode configuration /etc/containers/containers.conf.d/50-hooks.conf"),
+            "{}",
+            text(&v.info.stderr)
+        );
+        // Doctor fails it too, naming the file: from the version's rule,
+        // or from Podman's own refusal when even `podman --version` fails.
+        assert_eq!(c["status"], "fail", "{c:#}");
+        assert!(
+            c["message"].as_str().unwrap().contains("50-hooks.conf"),
+            "{c:#}"
+        );
+    }
+}
+
+#[test]
+fn the_first_failing_hook_file_decides_whether_podman_goes_on_as_doctor_says() {
+    let Some(lab) = Lab::new() else { return };
+    let missing = r#"{"version": "1.0.0", "hook": {"path": "/gpu-setup-e2e-missing"}, "when": {"always": true}, "stages": ["prestart"]}"#;
+    for (first, second, podman_runs) in [(missing, "{", true), ("{", missing, false)] {
+        lab.tree
+            .write("/usr/share/containers/oci/hooks.d/a.json", first);
+        lab.tree
+            .write("/usr/share/containers/oci/hooks.d/b.json", second);
+        let mut args = vec!["--runtime", "runc", "run", "--rm", "--network=none"];
+        args.extend([
+            "--ulimit",
+            "nofile=20000:20000",
+            "--ulimit",
+            "nproc=32768:32768",
+            IMAGE,
+            "/bin/true",
+        ]);
+        let run = lab.podman_with(HIDE_CRUN, &args);
+        assert_eq!(run.status.success(), podman_runs, "{}", text(&run.stderr));
+        let v = views(&lab, HIDE_CRUN);
+        let c = v.check("hooks");
+        let refuses = c["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Podman refuses to create any container while it exists");
+        assert_eq!(refuses, !podman_runs, "{c:#}");
+    }
 }

@@ -85,6 +85,51 @@ impl Observe for RootFs {
         }
     }
 
+    fn link_meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError> {
+        let Some(parent) = path.parent() else {
+            return self.meta(path);
+        };
+        let walked = self.root.resolve_for_reading(&parent)?;
+        let Some(dir) = walked.parent() else {
+            return Ok(None);
+        };
+        let dir = match dir.open_dir(&walked.name) {
+            Ok(d) => d,
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(nix::libc::ENOENT) | Some(nix::libc::ENOTDIR)
+                ) =>
+            {
+                return Ok(None)
+            }
+            Err(source) => {
+                return Err(ObserveError::Io {
+                    path: path.clone(),
+                    source,
+                })
+            }
+        };
+        match dir.stat(path.file_name()) {
+            Ok(st) => Ok(st.as_ref().map(to_meta)),
+            Err(source) => Err(ObserveError::Io {
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn kernel_file(&self, path: &TargetPath, limit: u64) -> Result<Option<Vec<u8>>, ObserveError> {
+        let walked = self.root.resolve_for_reading(path)?;
+        let Some(dir) = walked.parent() else {
+            return Ok(None);
+        };
+        match dir.read_kernel(&walked.name, limit) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => Err(e.observe(path)),
+        }
+    }
+
     fn resolve(&self, path: &TargetPath, follow_target: bool) -> Result<TargetPath, ObserveError> {
         Ok(self.root.resolve(path, follow_target)?.path)
     }

@@ -200,6 +200,35 @@ impl Dir {
     }
 }
 
+impl Dir {
+    /// Reads a small file that may live on a kernel filesystem (a cgroup
+    /// interface file), not through a link, without blocking, at most
+    /// `limit` bytes (the rest is not read); `None` when it does not exist.
+    pub fn read_kernel(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
+        let fd = match nix::fcntl::openat(
+            self.as_fd(),
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(ReadError::Link),
+            Err(e) => return Err(ReadError::Io(e.into())),
+        };
+        let stat = fstat(&fd).map_err(|e| ReadError::Io(e.into()))?;
+        if kind(&stat) != SFlag::S_IFREG {
+            return Err(ReadError::NotRegular);
+        }
+        let mut bytes = Vec::new();
+        File::from(fd)
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(ReadError::Io)?;
+        Ok(Some(bytes))
+    }
+}
+
 /// A file read by [`Dir::read`]: its descriptor, status and content.
 #[derive(Debug)]
 pub struct OpenedFile {

@@ -133,6 +133,10 @@ pub struct PlanArgs {
     /// Also save the plan to FILE (JSON) for `gpu-setup apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Follow this Podman version's rules for which containers.conf files
+    /// it reads (the warnings) [default: any released version]
+    #[arg(long, value_name = "VERSION")]
+    pub podman_version: Option<String>,
     /// The desired state.
     #[command(flatten)]
     pub settings: SettingsArgs,
@@ -150,9 +154,13 @@ pub struct ApplyArgs {
     pub settings: SettingsArgs,
     /// When not root, re-run this command as root through `sudo` (with
     /// `-n` when standard input is not a terminal). Refused when this binary
-    /// or its directory is writable by a non-root user.
+    /// or a directory above it is not root's alone.
     #[arg(long)]
     pub sudo: bool,
+    /// Follow this Podman version's rules for which containers.conf files
+    /// it reads (the warnings) [default: any released version]
+    #[arg(long, value_name = "VERSION")]
+    pub podman_version: Option<String>,
 }
 
 /// Arguments of `rollback`.

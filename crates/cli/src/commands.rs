@@ -22,7 +22,7 @@ use crate::args::{ApplyArgs, Cli, Command, DoctorArgs, PlanArgs, RollbackArgs, S
 use crate::env;
 use crate::error::Hinted;
 use crate::exit;
-use crate::printer::{Printer, Report};
+use crate::printer::{Printer, TxReport};
 
 /// The largest saved plan read (it holds up to four managed files whole).
 const SAVED_PLAN_LIMIT: u64 = 8 * MAX_FILE_BYTES;
@@ -48,7 +48,8 @@ fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
     session.recover_if_pending(printer)?;
     let desired = desired_state(&args.settings)?;
     tracing::debug!(?desired, "desired state");
-    let plan = plan_with(&desired, &facts(cli), &session.host)?;
+    let facts = facts(cli, args.podman_version.as_deref())?;
+    let plan = plan_with(&desired, &facts, &session.host)?;
     if let Some(out) = &args.out {
         save_plan(&plan, &desired, &session.root, out)?;
     }
@@ -63,24 +64,23 @@ fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
 fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
     let host = host(cli)?;
     let desired = desired_state(&args.settings)?;
-    if let Some(v) = &args.podman_version {
-        if gpu_setup_plan::PodmanVersion::parse(v).is_none() {
-            return Err(Hinted::new(
-                format!("invalid --podman-version `{v}`"),
-                "give a version such as 4.9.3",
-            )
-            .into());
-        }
-    }
+    let mut facts = facts(cli, args.podman_version.as_deref())?;
     let real_root = env::is_real_root(&cli.global.root);
     let probes = crate::probe::gather(&host, real_root, args.podman_version.clone());
     tracing::debug!(?probes, "probes");
-    let checks = gpu_setup_plan::doctor::run(&desired, &facts(cli), &host, &probes);
-    ignore_broken_pipe(printer.doctor(&checks, args.verbose))?;
-    let failed = checks
-        .iter()
-        .any(|c| c.status == gpu_setup_plan::doctor::Status::Fail);
-    Ok(if failed { exit::ERROR } else { exit::OK })
+    if facts.podman_version.is_none() {
+        facts.podman_version = probes
+            .podman_version
+            .as_deref()
+            .and_then(gpu_setup_plan::PodmanVersion::parse);
+    }
+    let report = gpu_setup_plan::doctor::run(&desired, &facts, &host, &probes);
+    ignore_broken_pipe(printer.doctor(&report, args.verbose))?;
+    Ok(if report.failed() {
+        exit::ERROR
+    } else {
+        exit::OK
+    })
 }
 
 fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
@@ -90,7 +90,8 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
     let (plan, manifest) = match &args.plan_file {
         None => {
             let desired = desired_state(&args.settings)?;
-            let make_plan = || plan_with(&desired, &facts(cli), &session.host);
+            let facts = facts(cli, args.podman_version.as_deref())?;
+            let make_plan = || plan_with(&desired, &facts, &session.host);
             // Nothing to do: no lock, no journal, no write of any kind.
             let unlocked = make_plan()?;
             if unlocked.is_empty() {
@@ -112,7 +113,12 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
             let plan = saved_to_plan(&saved, &session.host)?;
             // Exactly what its settings give now: an edited plan, or one
             // naming files gpu-setup does not manage, is refused.
-            check_saved_matches(file, &saved, &facts(cli), &session.host)?;
+            check_saved_matches(
+                file,
+                &saved,
+                &facts(cli, args.podman_version.as_deref())?,
+                &session.host,
+            )?;
             if plan.is_empty() {
                 return finish(printer, &session, &plan, None);
             }
@@ -150,7 +156,7 @@ fn finish(
     plan: &Plan,
     manifest: Option<&gpu_setup_apply::journal::Manifest>,
 ) -> Result<u8> {
-    let report = Report {
+    let report = TxReport {
         plan,
         manifest,
         recovered: &session.recovered.borrow(),
@@ -170,7 +176,7 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
         changes,
         warnings: Vec::new(),
     };
-    let report = Report {
+    let report = TxReport {
         plan: &plan,
         manifest: Some(&manifest),
         recovered: &session.recovered.borrow(),
@@ -401,12 +407,22 @@ fn host(cli: &Cli) -> Result<RootFs> {
 
 /// How Podman runs here. The environment describes the running system, so it
 /// only counts when `--root` is `/` (not for an image under another root).
-fn facts(cli: &Cli) -> HostFacts {
-    if env::is_real_root(&cli.global.root) {
+/// `podman_version`: `--podman-version`, checked.
+fn facts(cli: &Cli, podman_version: Option<&str>) -> Result<HostFacts> {
+    let mut facts = if env::is_real_root(&cli.global.root) {
         env::host_facts()
     } else {
         HostFacts::default()
+    };
+    if let Some(v) = podman_version {
+        facts.podman_version = Some(gpu_setup_plan::PodmanVersion::parse(v).ok_or_else(|| {
+            Hinted::new(
+                format!("invalid --podman-version `{v}`"),
+                "give a version such as 4.9.3",
+            )
+        })?);
     }
+    Ok(facts)
 }
 
 /// Built-in defaults, then the profile, then the flags.

@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
 use gpu_setup_apply::journal::{FileRecord, Manifest, TxKind};
-use gpu_setup_plan::doctor::{Check, Status};
+use gpu_setup_plan::doctor::{Check, Report, Status};
 use gpu_setup_plan::{unified_diff, Action, Level, Plan, PlanReport, Warning};
 use serde::Serialize;
 
@@ -91,7 +91,7 @@ impl Printer {
 
     /// The result of `apply`: in text, the plan was shown already (or is
     /// shown now when there was nothing to do); in JSON, one object.
-    pub fn applied(&self, report: &Report<'_>) -> io::Result<()> {
+    pub fn applied(&self, report: &TxReport<'_>) -> io::Result<()> {
         match (self.format, report.manifest) {
             (Format::Json, _) => self.json(&report.json()),
             (Format::Text, None) => self.plan(report.plan),
@@ -108,7 +108,7 @@ impl Printer {
     }
 
     /// The result of `rollback`.
-    pub fn rolled_back(&self, report: &Report<'_>) -> io::Result<()> {
+    pub fn rolled_back(&self, report: &TxReport<'_>) -> io::Result<()> {
         let Some(m) = report.manifest else {
             return Ok(());
         };
@@ -195,10 +195,11 @@ impl Printer {
 
     /// The doctor's checks: a table (details with `verbose`) and a summary,
     /// or `{"checks": [...]}`.
-    pub fn doctor(&self, checks: &[Check], verbose: bool) -> io::Result<()> {
+    pub fn doctor(&self, report: &Report, verbose: bool) -> io::Result<()> {
         if self.format == Format::Json {
-            return self.json(&serde_json::json!({ "checks": checks }));
+            return self.json(report);
         }
+        let checks: &[Check] = &report.checks;
         let mut out = io::stdout().lock();
         let width = checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
         for c in checks {
@@ -299,7 +300,7 @@ impl Printer {
 
 /// What `apply` or `rollback` did, for the printer.
 #[derive(Debug)]
-pub struct Report<'a> {
+pub struct TxReport<'a> {
     /// The changes (empty when nothing was to do).
     pub plan: &'a Plan,
     /// The transaction, when one ran.
@@ -328,7 +329,7 @@ impl<'a> FileJson<'a> {
     }
 }
 
-impl Report<'_> {
+impl TxReport<'_> {
     fn json(&self) -> serde_json::Value {
         let files: Vec<FileJson<'_>> = self
             .manifest

@@ -1,7 +1,7 @@
 //! containers.conf: the runtime entry gpu-setup manages, and what the other
 //! containers.conf files Podman reads say about runtimes and hooks dirs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use toml_edit::{Array, Value};
 
@@ -13,6 +13,7 @@ use crate::toml_doc::{self, Expect};
 pub const DROPIN_TEMPLATE: &str = include_str!("../../../templates/99-nvidia.conf");
 
 const RUNTIMES: [&str; 2] = ["engine", "runtimes"];
+const RUNTIMES_FLAGS: [&str; 2] = ["engine", "runtimes_flags"];
 const ENGINE: [&str; 1] = ["engine"];
 
 /// Whether `path` is a drop-in (lives in a `containers.conf.d` directory).
@@ -40,7 +41,9 @@ pub(crate) fn set_runtime(
     )
 }
 
-/// Removes the runtime entry `name`.
+/// Removes the runtime entry `name`, and its `[engine.runtimes_flags]`
+/// entry in the same file: Podman 5.7+ refuses flags for a runtime that
+/// has no entry (every podman command fails).
 pub(crate) fn remove_runtime(
     path: &TargetPath,
     text: &str,
@@ -48,7 +51,8 @@ pub(crate) fn remove_runtime(
 ) -> Result<String, PlanError> {
     // Reading first reports a malformed table instead of skipping it.
     view(path, text)?;
-    toml_doc::remove(path, text, &RUNTIMES, name)
+    let text = toml_doc::remove(path, text, &RUNTIMES, name)?;
+    toml_doc::remove(path, &text, &RUNTIMES_FLAGS, name)
 }
 
 /// Whether the file sets anything at all once comments are ignored.
@@ -58,19 +62,75 @@ pub(crate) fn has_settings(path: &TargetPath, text: &str) -> Result<bool, PlanEr
     ))
 }
 
+/// A string array that may carry an `append` attribute
+/// (`["/x", {append=true}]`, Podman 4.8+).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttrSlice {
+    /// The strings, in order.
+    pub values: Vec<String>,
+    /// The `append` attribute, when the array sets one.
+    pub append: Option<bool>,
+}
+
 /// What one containers.conf says about the settings gpu-setup cares about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfView {
     /// `[engine.runtimes]`: name -> candidate paths.
     pub runtimes: BTreeMap<String, Vec<String>>,
+    /// `[engine.runtimes_flags]` names (Podman 5.7+).
+    pub runtimes_flags: BTreeSet<String>,
     /// `[engine] hooks_dir`, when set.
-    pub hooks_dir: Option<Vec<String>>,
+    pub hooks_dir: Option<AttrSlice>,
+    /// `[engine] cdi_spec_dirs`, when set (honoured by Podman 5.5+).
+    pub cdi_spec_dirs: Option<AttrSlice>,
     /// `[engine] runtime`, when set.
     pub default_runtime: Option<String>,
 }
 
-/// Reads the runtime table, `hooks_dir` and the default runtime, checking
-/// their types the way Podman does (a wrong type breaks every podman command).
+fn attr_slice(v: &Value) -> AttrSlice {
+    let mut out = AttrSlice::default();
+    for item in v.as_array().into_iter().flatten() {
+        if let Some(s) = item.as_str() {
+            out.values.push(s.to_owned());
+        } else if let Some(t) = item.as_inline_table() {
+            if let Some(b) = t.get("append").and_then(Value::as_bool) {
+                out.append = Some(b);
+            }
+        }
+    }
+    out
+}
+
+/// The keys of a table at `keys`, checking it is a table.
+fn table_keys(
+    path: &TargetPath,
+    text: &str,
+    doc: &toml_edit::Document<&str>,
+    keys: &[&str],
+) -> Result<Vec<String>, PlanError> {
+    let Some(engine) = doc.get(keys[0]).and_then(|e| e.as_table_like()) else {
+        return Ok(Vec::new());
+    };
+    match engine.get(keys[1]) {
+        Some(r) => match r.as_table_like() {
+            Some(t) => Ok(t.iter().map(|(k, _)| k.to_owned()).collect()),
+            None => Err(toml_doc::wrong_type(
+                path,
+                text,
+                keys,
+                "a table",
+                r.type_name(),
+            )),
+        },
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Reads the runtime table, `hooks_dir`, `cdi_spec_dirs`, the runtime flags
+/// and the default runtime, checking their types the way Podman does (a
+/// wrong type breaks every podman command). String arrays may carry an
+/// `{append=true}` table (Podman 4.8+; older versions reject it, which the
+/// warnings and `doctor` report for a known version).
 pub fn view(path: &TargetPath, text: &str) -> Result<ConfView, PlanError> {
     // Read-only: the spanned parse, without the editable document's
     // clean-up pass (this runs on every containers.conf Podman reads).
@@ -85,38 +145,25 @@ pub fn view(path: &TargetPath, text: &str) -> Result<ConfView, PlanError> {
             })
             .unwrap_or_default()
     };
-    if let Some(v) = toml_doc::get(
-        path,
-        text,
-        doc.as_item(),
-        &ENGINE,
-        "hooks_dir",
-        Expect::StrArray,
-    )? {
-        out.hooks_dir = Some(strings(v));
+    for (key, slot) in [
+        ("hooks_dir", &mut out.hooks_dir),
+        ("cdi_spec_dirs", &mut out.cdi_spec_dirs),
+    ] {
+        if let Some(v) = toml_doc::get(
+            path,
+            text,
+            doc.as_item(),
+            &ENGINE,
+            key,
+            Expect::AttrStrArray,
+        )? {
+            *slot = Some(attr_slice(v));
+        }
     }
     if let Some(v) = toml_doc::get(path, text, doc.as_item(), &ENGINE, "runtime", Expect::Str)? {
         out.default_runtime = v.as_str().map(str::to_owned);
     }
-    let names: Vec<String> = match doc.get("engine").and_then(|e| e.as_table_like()) {
-        Some(engine) => match engine.get("runtimes") {
-            Some(r) => match r.as_table_like() {
-                Some(t) => t.iter().map(|(k, _)| k.to_owned()).collect(),
-                None => {
-                    return Err(toml_doc::wrong_type(
-                        path,
-                        text,
-                        &RUNTIMES,
-                        "a table",
-                        r.type_name(),
-                    ))
-                }
-            },
-            None => Vec::new(),
-        },
-        None => Vec::new(),
-    };
-    for name in names {
+    for name in table_keys(path, text, &doc, &RUNTIMES)? {
         if let Some(v) = toml_doc::get(
             path,
             text,
@@ -127,6 +174,17 @@ pub fn view(path: &TargetPath, text: &str) -> Result<ConfView, PlanError> {
         )? {
             out.runtimes.insert(name, strings(v));
         }
+    }
+    for name in table_keys(path, text, &doc, &RUNTIMES_FLAGS)? {
+        toml_doc::get(
+            path,
+            text,
+            doc.as_item(),
+            &RUNTIMES_FLAGS,
+            &name,
+            Expect::StrArray,
+        )?;
+        out.runtimes_flags.insert(name);
     }
     Ok(out)
 }
@@ -239,6 +297,52 @@ mod tests {
             e.to_string()
                 .contains("`engine` must be a table, found integer"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn append_attributes_are_valid_arrays() {
+        // containers/common v0.57.0 internal/attributedstring: a table
+        // {append=true} anywhere in the array (Podman 4.8+).
+        let v = view(&p(), "[engine]\nhooks_dir = [\"/x\", {append=true}]\ncdi_spec_dirs = [{append = false}, \"/y\"]\n").unwrap();
+        assert_eq!(
+            v.hooks_dir,
+            Some(AttrSlice {
+                values: vec!["/x".into()],
+                append: Some(true)
+            })
+        );
+        assert_eq!(
+            v.cdi_spec_dirs,
+            Some(AttrSlice {
+                values: vec!["/y".into()],
+                append: Some(false)
+            })
+        );
+        let e = view(&p(), "[engine]\nhooks_dir = [\"/x\", {prepend=true}]\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`/etc/containers/containers.conf` line 2, column 13: `engine.hooks_dir` must be an array of strings (optionally with {append=true}), found array"
+        );
+    }
+
+    #[test]
+    fn removing_a_runtime_removes_its_flags_in_the_same_file() {
+        // Podman 5.7+: runtimes_flags.NAME without runtimes.NAME fails
+        // validation for every podman command.
+        let text = format!("[engine.runtimes]\n{ENTRY}\n\n[engine.runtimes_flags]\nnvidia = [\"--debug\"]\nrunc = []\n");
+        let out = remove_runtime(&p(), &text, "nvidia").unwrap();
+        assert_eq!(
+            out,
+            "[engine.runtimes]\n\n[engine.runtimes_flags]\nrunc = []\n"
+        );
+        assert_eq!(
+            view(&p(), &text)
+                .unwrap()
+                .runtimes_flags
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["nvidia", "runc"]
         );
     }
 

@@ -1,16 +1,57 @@
 //! Facts about how Podman will be run on the host that change which files it
-//! reads, gathered by the caller (the planner does not read the environment).
+//! reads and which runtime it picks, gathered by the caller (the planner
+//! does not read the environment or run programs).
 
 use crate::paths::TargetPath;
+use crate::upstream::PodmanVersion;
 
-/// How Podman is run, as far as it changes which containers.conf files count.
+/// How Podman is run, as far as it changes what it reads and finds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostFacts {
-    /// `$CONTAINERS_CONF`: when set, Podman reads this file instead of the
-    /// main containers.conf files (drop-ins still count).
+    /// Podman's version, when known (`podman --version`, or
+    /// `--podman-version`); unknown: the rules of any released Podman.
+    pub podman_version: Option<PodmanVersion>,
+    /// `$CONTAINERS_CONF`: when set, Podman reads this file and no other
+    /// (no main files, no drop-ins, no user files).
     pub containers_conf_env: Option<TargetPath>,
-    /// The rootless user's config directory (`$XDG_CONFIG_HOME/containers` or
-    /// `~/.config/containers`): its containers.conf and drop-ins are read
-    /// after the system's. `None` for root.
+    /// `$CONTAINERS_CONF_OVERRIDE`: read after everything else (4.5+), even
+    /// with `$CONTAINERS_CONF`.
+    pub containers_conf_override_env: Option<TargetPath>,
+    /// The user's config directory (`$XDG_CONFIG_HOME/containers` or
+    /// `~/.config/containers`): read by rootless Podman, and by root too
+    /// from Podman 5.0.
     pub user_config_dir: Option<TargetPath>,
+    /// The user Podman runs as (0: root); rootless users read more files.
+    pub uid: u32,
+    /// Where Podman looks runtimes up by name (`$PATH`); empty: the usual
+    /// system directories.
+    pub path_dirs: Vec<TargetPath>,
+}
+
+/// The usual `$PATH` of a root shell, for hosts whose `$PATH` is unknown.
+pub const DEFAULT_PATH_DIRS: [&str; 6] = [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+impl HostFacts {
+    /// Whether Podman runs rootless.
+    pub fn rootless(&self) -> bool {
+        self.uid != 0
+    }
+
+    /// The directories runtimes are looked up in by name.
+    pub fn path_dirs(&self) -> Vec<TargetPath> {
+        if !self.path_dirs.is_empty() {
+            return self.path_dirs.clone();
+        }
+        DEFAULT_PATH_DIRS
+            .iter()
+            .filter_map(|d| TargetPath::new(d).ok())
+            .collect()
+    }
 }

@@ -75,159 +75,268 @@ pub fn parse(path: &TargetPath, text: &str) -> Result<Value, PlanError> {
     })
 }
 
-/// What a valid hook file runs.
+/// A hook file as Podman reads it (containers/common `pkg/hooks`), both
+/// schemas brought to the 1.0.0 shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HookInfo {
-    /// `1.0.0`, or `0.1.0` for the old schema (no `version`).
+    /// `1.0.0`, or `0.1.0` for the old schema (`version` absent, empty or
+    /// `"0.1.0"`).
     pub schema: &'static str,
     /// The executable (`hook.path`, or `hook` in 0.1.0).
     pub executable: String,
+    /// Its arguments, `argv[0]` first (empty: none given).
+    pub args: Vec<String>,
+    /// Its environment.
+    pub env: Vec<String>,
     /// The stages it runs in.
     pub stages: Vec<String>,
+    /// `when.always`.
+    pub always: Option<bool>,
+    /// `when.commands` (regular expressions).
+    pub commands: Vec<String>,
+    /// `when.annotations` (regular expressions, key to value).
+    pub annotations: Vec<(String, String)>,
+    /// `when.hasBindMounts`.
+    pub has_bind_mounts: Option<bool>,
+    /// 0.1.0 hooks match when any condition does (1.0.0: all).
+    pub any_of: bool,
 }
 
-const STAGES_1_0_0: [&str; 6] = [
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-];
-const STAGES_0_1_0: [&str; 3] = ["prestart", "poststart", "poststop"];
+/// Why Podman will not load a hook file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HookError {
+    /// The file is invalid: Podman refuses to create containers while it
+    /// is in a hooks dir (unless an earlier file of the dir only lacks its
+    /// executable: [`crate::doctor`] explains).
+    Invalid(String),
+    /// `hook.path` does not exist: Podman skips the hook (the error is an
+    /// `os.ErrNotExist`, which it ignores).
+    MissingExecutable(String),
+}
 
-/// Validates a hook file the way Podman reads it (oci-hooks(5), containers/
-/// common `pkg/hooks`): schema 1.0.0, or the old 0.1.0 schema when there is
-/// no `version`. An invalid hook file makes Podman refuse to create any
-/// container. Whether the executable exists is not checked here (Podman
-/// skips such a hook quietly).
-pub fn validate(path: &TargetPath, text: &str) -> Result<HookInfo, String> {
-    let v = parse(path, text).map_err(|e| e.to_string())?;
-    let obj = v.as_object().ok_or("the file is not a JSON object")?;
-    match obj.get("version") {
-        Some(Value::String(s)) if s == "1.0.0" => validate_1_0_0(obj),
-        Some(other) => Err(format!(
-            "unexpected hook version {other} (expecting \"1.0.0\")"
-        )),
-        None => validate_0_1_0(obj),
+impl std::fmt::Display for HookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookError::Invalid(m) => f.write_str(m),
+            HookError::MissingExecutable(p) => {
+                write!(f, "its executable `{p}` does not exist, so Podman skips it")
+            }
+        }
     }
 }
+
+/// The stages Podman accepts: the OCI ones (1.0.0 `Validate`) and the
+/// extension stages Podman passes (`precreate`, and `poststop` again).
+pub const STAGES: [&str; 7] = [
+    "createContainer",
+    "createRuntime",
+    "prestart",
+    "poststart",
+    "poststop",
+    "startContainer",
+    "precreate",
+];
 
 type Object = serde_json::Map<String, Value>;
 
-fn strings<'a>(obj: &'a Object, key: &str, what: &str) -> Result<Vec<&'a str>, String> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| i.as_str().ok_or(format!("`{what}` must hold only strings")))
-            .collect(),
-        Some(_) => Err(format!("`{what}` must be an array of strings")),
+/// A field of a JSON object as Go's `encoding/json` finds it: the key
+/// matched without regard to ASCII case, the last match winning; JSON
+/// `null` is as good as absent.
+fn field<'a>(obj: &'a Object, name: &str) -> Option<&'a Value> {
+    obj.iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .next_back()
+        .filter(|v| !v.is_null())
+}
+
+fn string(obj: &Object, name: &str, shown: &str) -> Result<Option<String>, String> {
+    match field(obj, name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("`{shown}` must be a string")),
     }
 }
 
-fn boolean(obj: &Object, key: &str, what: &str) -> Result<(), String> {
-    match obj.get(key) {
-        None | Some(Value::Null) | Some(Value::Bool(_)) => Ok(()),
-        Some(_) => Err(format!("`{what}` must be true or false")),
+/// A string array (`None` when absent or null: Go's nil slice; a null
+/// element is an empty string, as Go decodes it).
+fn strings(obj: &Object, name: &str, shown: &str) -> Result<Option<Vec<String>>, String> {
+    match field(obj, name) {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s.clone()),
+                Value::Null => Ok(String::new()),
+                _ => Err(format!("`{shown}` must hold only strings")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(format!("`{shown}` must be an array of strings")),
     }
+}
+
+fn boolean(obj: &Object, name: &str, shown: &str) -> Result<Option<bool>, String> {
+    match field(obj, name) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(format!("`{shown}` must be true or false")),
+    }
+}
+
+fn object<'a>(obj: &'a Object, name: &str, shown: &str) -> Result<Option<&'a Object>, String> {
+    match field(obj, name) {
+        None => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(_) => Err(format!("`{shown}` must be an object")),
+    }
+}
+
+/// Reads a hook file the way Podman does (`pkg/hooks/read.go` `read`):
+/// the JSON, the version (`"1.0.0"`; `"0.1.0"`, empty or absent for the
+/// old schema), then the schema's fields with their types. What it returns
+/// still has to pass [`validate`].
+pub fn read(path: &TargetPath, text: &str) -> Result<(HookInfo, bool), String> {
+    let v = parse(path, text).map_err(|e| e.to_string())?;
+    let obj = v.as_object().ok_or("the file is not a JSON object")?;
+    let version = string(obj, "version", "version")
+        .map_err(|_| "version check: `version` must be a string".to_owned())?
+        .unwrap_or_default();
+    match version.as_str() {
+        "1.0.0" => read_1_0_0(obj),
+        "0.1.0" | "" => read_0_1_0(obj),
+        other => Err(format!("unrecognized hook version: {other:?}")),
+    }
+}
+
+/// Returns the hook, and whether `stages` was given at all (a missing or
+/// null `stages` is an error of [`validate`]; `[]` is valid).
+fn read_1_0_0(obj: &Object) -> Result<(HookInfo, bool), String> {
+    let empty = Object::new();
+    let hook = object(obj, "hook", "hook")?.unwrap_or(&empty);
+    let executable = string(hook, "path", "hook.path")?.unwrap_or_default();
+    let args = strings(hook, "args", "hook.args")?.unwrap_or_default();
+    let env = strings(hook, "env", "hook.env")?.unwrap_or_default();
+    // `timeout` is an int; Podman does not range-check it.
+    match field(hook, "timeout") {
+        None => {}
+        Some(Value::Number(n)) if n.as_i64().is_some() => {}
+        Some(_) => return Err("`hook.timeout` must be an integer".to_owned()),
+    }
+    let when = object(obj, "when", "when")?.unwrap_or(&empty);
+    let always = boolean(when, "always", "when.always")?;
+    let has_bind_mounts = boolean(when, "hasBindMounts", "when.hasBindMounts")?;
+    let commands = strings(when, "commands", "when.commands")?.unwrap_or_default();
+    let annotations = match object(when, "annotations", "when.annotations")? {
+        None => Vec::new(),
+        Some(a) => a
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                Value::Null => Ok((k.clone(), String::new())),
+                _ => Err("`when.annotations` values must be strings".to_owned()),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let stages = strings(obj, "stages", "stages")?;
+    let given = stages.is_some();
+    Ok((
+        HookInfo {
+            schema: "1.0.0",
+            executable,
+            args,
+            env,
+            stages: stages.unwrap_or_default(),
+            always,
+            commands,
+            annotations,
+            has_bind_mounts,
+            any_of: false,
+        },
+        given,
+    ))
+}
+
+/// The 0.1.0 schema (`pkg/hooks/0.1.0/hook.go`): `hook` (required),
+/// `arguments`, `stage`/`stages`, `cmd`/`cmds`,
+/// `annotation`/`annotations` (setting both of a pair is an error),
+/// `hasbindmounts`; any one condition is enough.
+fn read_0_1_0(obj: &Object) -> Result<(HookInfo, bool), String> {
+    let hook = string(obj, "hook", "hook")?.ok_or("missing required property: hook")?;
+    let arguments = strings(obj, "arguments", "arguments")?;
+    let pair = |a: &str, b: &str| -> Result<Option<Vec<String>>, String> {
+        match (strings(obj, b, b)?, strings(obj, a, a)?) {
+            (Some(_), Some(_)) => Err(format!("cannot set both '{a}' and '{b}'")),
+            (plural, single) => Ok(plural.or(single)),
+        }
+    };
+    let stages = pair("stage", "stages")?.ok_or("missing required property: stages")?;
+    let commands = pair("cmd", "cmds")?.unwrap_or_default();
+    let annotations = pair("annotation", "annotations")?
+        .map(|a| vec![(".*".to_owned(), a.join("|"))])
+        .unwrap_or_default();
+    let args = match arguments {
+        Some(a) => std::iter::once(hook.clone()).chain(a).collect(),
+        None => Vec::new(),
+    };
+    Ok((
+        HookInfo {
+            schema: "0.1.0",
+            executable: hook,
+            args,
+            env: Vec::new(),
+            stages,
+            always: None,
+            commands,
+            annotations,
+            has_bind_mounts: boolean(obj, "hasbindmounts", "hasbindmounts")?,
+            any_of: true,
+        },
+        true,
+    ))
 }
 
 fn regex(pattern: &str, what: &str) -> Result<(), String> {
     regex::Regex::new(pattern)
         .map(drop)
-        .map_err(|e| format!("`{what}` holds an invalid regular expression {pattern:?}: {e}"))
+        .map_err(|e| format!("invalid {what} {pattern:?}: {e}"))
 }
 
-fn stages(list: Vec<&str>, valid: &[&str], key: &str) -> Result<Vec<String>, String> {
-    if list.is_empty() {
-        return Err(format!("missing required property: {key}"));
+/// Validates a hook file in the order Podman does (`pkg/hooks/1.0.0/
+/// hook.go` `Validate`): the executable path is given, it exists (asked of
+/// `exists`: a missing one makes Podman skip the hook), the annotation and
+/// command regular expressions compile, `stages` is given (`[]` is
+/// valid) and names known stages. `timeout` is not range-checked.
+pub fn validate(
+    path: &TargetPath,
+    text: &str,
+    exists: &dyn Fn(&str) -> bool,
+) -> Result<HookInfo, HookError> {
+    let (info, stages_given) = read(path, text).map_err(HookError::Invalid)?;
+    let invalid = |m: String| HookError::Invalid(m);
+    if info.executable.is_empty() {
+        return Err(invalid("missing required property: hook.path".to_owned()));
     }
-    for s in &list {
-        if !valid.contains(s) {
-            return Err(format!("unknown stage {s:?} (known: {})", valid.join(", ")));
-        }
+    if !exists(&info.executable) {
+        return Err(HookError::MissingExecutable(info.executable));
     }
-    Ok(list.into_iter().map(str::to_owned).collect())
-}
-
-fn validate_1_0_0(obj: &Object) -> Result<HookInfo, String> {
-    let hook = match obj.get("hook") {
-        Some(Value::Object(h)) => h,
-        Some(_) => return Err("`hook` must be an object".to_owned()),
-        None => return Err("missing required property: hook".to_owned()),
-    };
-    let executable = match hook.get("path") {
-        Some(Value::String(p)) if !p.is_empty() => p.clone(),
-        Some(Value::String(_)) | None => {
-            return Err("missing required property: hook.path".to_owned())
-        }
-        Some(_) => return Err("`hook.path` must be a string".to_owned()),
-    };
-    strings(hook, "args", "hook.args")?;
-    strings(hook, "env", "hook.env")?;
-    match hook.get("timeout") {
-        None | Some(Value::Null) => {}
-        Some(Value::Number(n)) if n.as_u64().is_some_and(|t| t > 0) => {}
-        Some(_) => return Err("`hook.timeout` must be a positive integer".to_owned()),
+    for (k, v) in &info.annotations {
+        regex(k, "annotation key").map_err(invalid)?;
+        regex(v, "annotation value").map_err(invalid)?;
     }
-    match obj.get("when") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(when)) => {
-            boolean(when, "always", "when.always")?;
-            boolean(when, "hasBindMounts", "when.hasBindMounts")?;
-            for c in strings(when, "commands", "when.commands")? {
-                regex(c, "when.commands")?;
-            }
-            match when.get("annotations") {
-                None | Some(Value::Null) => {}
-                Some(Value::Object(a)) => {
-                    for (k, v) in a {
-                        regex(k, "when.annotations")?;
-                        regex(
-                            v.as_str()
-                                .ok_or("`when.annotations` values must be strings")?,
-                            "when.annotations",
-                        )?;
-                    }
-                }
-                Some(_) => return Err("`when.annotations` must be an object".to_owned()),
-            }
-        }
-        Some(_) => return Err("`when` must be an object".to_owned()),
+    for c in &info.commands {
+        regex(c, "command").map_err(invalid)?;
     }
-    let stages = stages(strings(obj, "stages", "stages")?, &STAGES_1_0_0, "stages")?;
-    Ok(HookInfo {
-        schema: "1.0.0",
-        executable,
-        stages,
-    })
-}
-
-fn validate_0_1_0(obj: &Object) -> Result<HookInfo, String> {
-    let executable = match obj.get("hook") {
-        Some(Value::String(p)) if !p.is_empty() => p.clone(),
-        Some(Value::String(_)) | None => return Err("missing required property: hook".to_owned()),
-        Some(_) => return Err("`hook` must be a string (schema 0.1.0, no `version`)".to_owned()),
-    };
-    strings(obj, "arguments", "arguments")?;
-    for key in ["cmd", "cmds"] {
-        for c in strings(obj, key, key)? {
-            regex(c, key)?;
-        }
+    if !stages_given {
+        return Err(invalid("missing required property: stages".to_owned()));
     }
-    for key in ["annotation", "annotations"] {
-        for a in strings(obj, key, key)? {
-            regex(a, key)?;
-        }
+    if let Some(s) = info.stages.iter().find(|s| !STAGES.contains(&s.as_str())) {
+        return Err(invalid(format!(
+            "unknown stage {s:?} (known: {})",
+            STAGES.join(", ")
+        )));
     }
-    boolean(obj, "hasbindmounts", "hasbindmounts")?;
-    let stages = stages(strings(obj, "stage", "stage")?, &STAGES_0_1_0, "stage")?;
-    Ok(HookInfo {
-        schema: "0.1.0",
-        executable,
-        stages,
-    })
+    Ok(info)
 }
 
 /// serde_json appends " at line L column C"; we report those separately.
@@ -282,58 +391,128 @@ mod tests {
         );
     }
 
+    fn ok(text: &str) -> HookInfo {
+        validate(&TargetPath::new("/h.json").unwrap(), text, &|_| true).unwrap()
+    }
+
+    fn bad(text: &str) -> String {
+        validate(&TargetPath::new("/h.json").unwrap(), text, &|_| true)
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn hooks_are_validated_like_podman_does() {
-        let p = TargetPath::new("/h.json").unwrap();
-        let ok = validate(&p, TEMPLATE).unwrap();
-        assert_eq!(ok.schema, "1.0.0");
-        assert_eq!(ok.executable, "/usr/bin/nvidia-container-toolkit");
-        assert_eq!(ok.stages, ["prestart"]);
-        let old = validate(
-            &p,
-            r#"{"hook": "/usr/bin/x", "stage": ["prestart"], "cmd": [".*"]}"#,
-        )
-        .unwrap();
+        // containers/common v0.64.1 pkg/hooks/read.go, 1.0.0/hook.go,
+        // 0.1.0/hook.go.
+        let t = ok(TEMPLATE);
         assert_eq!(
-            (old.schema, old.executable.as_str()),
-            ("0.1.0", "/usr/bin/x")
+            (t.schema, t.executable.as_str()),
+            ("1.0.0", "/usr/bin/nvidia-container-toolkit")
         );
-        let bad = |text: &str| validate(&p, text).unwrap_err();
+        assert_eq!(t.stages, ["prestart"]);
+        assert_eq!(t.args, ["nvidia-container-toolkit", "prestart"]);
+        // Old schema: no version, "", or "0.1.0"; `stage`/`stages`,
+        // `cmd`/`cmds`; any stage Podman knows.
+        for version in ["", r#""version": "", "#, r#""version": "0.1.0", "#] {
+            let old = ok(&format!(
+                r#"{{{version}"hook": "/usr/bin/x", "stage": ["prestart", "createRuntime"], "cmd": [".*"]}}"#
+            ));
+            assert_eq!(
+                (old.schema, old.executable.as_str()),
+                ("0.1.0", "/usr/bin/x")
+            );
+            assert!(old.any_of);
+        }
+        assert_eq!(
+            ok(r#"{"hook": "/x", "stages": ["poststop"], "arguments": ["a"]}"#).args,
+            ["/x", "a"]
+        );
+        assert_eq!(
+            bad(r#"{"hook": "/x", "stage": ["prestart"], "stages": ["prestart"]}"#),
+            "cannot set both 'stage' and 'stages'"
+        );
+        assert_eq!(
+            bad(r#"{"hook": "/x", "stages": ["prestart"], "cmd": [], "cmds": []}"#),
+            "cannot set both 'cmd' and 'cmds'"
+        );
+        assert_eq!(
+            bad(r#"{"stage": ["prestart"]}"#),
+            "missing required property: hook"
+        );
+        // `precreate` is one of Podman's extension stages; `[]` is valid.
+        assert_eq!(
+            ok(r#"{"version": "1.0.0", "hook": {"path": "/x"}, "stages": ["precreate"]}"#).stages,
+            ["precreate"]
+        );
+        assert!(
+            ok(r#"{"version": "1.0.0", "hook": {"path": "/x"}, "stages": []}"#)
+                .stages
+                .is_empty()
+        );
+        // Keys match without regard to case (Go's encoding/json).
+        let shouty = ok(
+            r#"{"VERSION": "1.0.0", "Hook": {"PATH": "/x"}, "When": {"Always": true}, "STAGES": ["prestart"]}"#,
+        );
+        assert_eq!(
+            (shouty.executable.as_str(), shouty.always),
+            ("/x", Some(true))
+        );
+        // `timeout` is not range-checked, but must be an integer.
+        assert!(
+            ok(r#"{"version": "1.0.0", "hook": {"path": "/x", "timeout": -1}, "stages": []}"#)
+                .stages
+                .is_empty()
+        );
+        assert_eq!(
+            bad(r#"{"version": "1.0.0", "hook": {"path": "/x", "timeout": 1.5}, "stages": []}"#),
+            "`hook.timeout` must be an integer"
+        );
         assert_eq!(bad("[]"), "the file is not a JSON object");
         assert_eq!(
             bad(r#"{"version": "2.0.0"}"#),
-            "unexpected hook version \"2.0.0\" (expecting \"1.0.0\")"
+            "unrecognized hook version: \"2.0.0\""
         );
         assert_eq!(
             bad(r#"{"version": "1.0.0", "hook": {}, "stages": ["prestart"]}"#),
             "missing required property: hook.path"
         );
         assert_eq!(
-            bad(r#"{"version": "1.0.0", "hook": {"path": "/x"}, "stages": []}"#),
+            bad(r#"{"version": "1.0.0", "hook": {"path": "/x"}}"#),
+            "missing required property: stages"
+        );
+        assert_eq!(
+            bad(r#"{"version": "1.0.0", "hook": {"path": "/x"}, "stages": null}"#),
             "missing required property: stages"
         );
         assert!(
             bad(r#"{"version": "1.0.0", "hook": {"path": "/x"}, "stages": ["prestrat"]}"#)
                 .starts_with("unknown stage \"prestrat\"")
         );
-        assert!(bad(
-            r#"{"version": "1.0.0", "hook": {"path": "/x"}, "when": {"commands": ["("]}, "stages": ["prestart"]}"#
-        )
-        .starts_with("`when.commands` holds an invalid regular expression \"(\""));
+        assert!(bad(r#"{"version": "1.0.0", "hook": {"path": "/x"}, "when": {"commands": ["("]}, "stages": ["prestart"]}"#).starts_with("invalid command \"(\""));
         assert_eq!(
             bad(
-                r#"{"version": "1.0.0", "hook": {"path": "/x", "timeout": -1}, "stages": ["prestart"]}"#
+                r#"{"version": "1.0.0", "hook": {"path": "/x"}, "when": {"always": "yes"}, "stages": []}"#
             ),
-            "`hook.timeout` must be a positive integer"
-        );
-        assert_eq!(
-            bad(r#"{"stage": ["prestart"]}"#),
-            "missing required property: hook"
+            "`when.always` must be true or false"
         );
         assert_eq!(
             bad("{"),
             "`/h.json` line 1, column 1: EOF while parsing an object"
         );
+    }
+
+    #[test]
+    fn a_missing_executable_comes_before_later_checks() {
+        // 1.0.0 Validate: path empty, path exists, regexes, stages: a hook
+        // whose executable is missing is skipped even if its stages are bad.
+        let e = validate(
+            &TargetPath::new("/h.json").unwrap(),
+            r#"{"version": "1.0.0", "hook": {"path": "/gone"}, "stages": ["nope"]}"#,
+            &|_| false,
+        )
+        .unwrap_err();
+        assert_eq!(e, HookError::MissingExecutable("/gone".into()));
     }
 
     #[test]

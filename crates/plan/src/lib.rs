@@ -17,6 +17,7 @@ pub mod podman;
 pub mod render;
 pub mod saved;
 mod toml_doc;
+pub mod upstream;
 pub mod warnings;
 
 pub use desired::{DesiredState, Presence, ProfileError, Settings};
@@ -25,9 +26,9 @@ pub use facts::HostFacts;
 pub use observe::{Kind, MemHost, Meta, Observe, Observed};
 pub use paths::{managed_path_problem, well_known, PathError, TargetPath};
 pub use plan::{plan, plan_with, Action, Change, Plan};
-pub use podman::PodmanVersion;
 pub use render::{sha256, text_diff, unified_diff, PlanReport};
 pub use saved::{SavedPlan, SavedPlanError};
+pub use upstream::{PodmanVersion, ToolkitVersion, Version};
 pub use warnings::{Level, Warning};
 #[cfg(test)]
 mod plan_tests;

@@ -69,6 +69,19 @@ pub trait Observe {
     fn meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError>;
     /// Names in a directory, sorted; `None` when the directory does not exist.
     fn list(&self, dir: &TargetPath) -> Result<Option<Vec<String>>, ObserveError>;
+    /// Metadata of a path without following a link at its last name (a
+    /// link is `Kind::Other`); `None` when nothing is there. Hosts without
+    /// links (the in-memory one) answer like [`Observe::meta`].
+    fn link_meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError> {
+        self.meta(path)
+    }
+    /// A small file on a kernel filesystem (`/sys/fs/cgroup/...`), which
+    /// [`Observe::file`] refuses: at most `limit` bytes. Only for fixed
+    /// paths `doctor` inspects.
+    fn kernel_file(&self, path: &TargetPath, limit: u64) -> Result<Option<Vec<u8>>, ObserveError> {
+        let _ = limit;
+        Ok(self.file(path)?.bytes().map(<[u8]>::to_vec))
+    }
     /// The real path of a file gpu-setup manages: symbolic links on the way
     /// resolved inside the root, or refused (see `gpu-setup-apply`'s
     /// `safe_path`). `follow_target` allows the file itself to be a link.

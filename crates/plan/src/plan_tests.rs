@@ -297,27 +297,32 @@ fn broken_other_conf_is_an_error() {
 }
 
 #[test]
-fn containers_conf_env_replaces_the_main_files() {
+fn containers_conf_env_is_the_only_file_podman_reads() {
+    // containers/common v0.58.0 pkg/config/new.go systemConfigs: with
+    // $CONTAINERS_CONF set, that file alone is read (no drop-ins).
     let host = stock().with_file("/etc/custom.conf", "[engine]\n");
     let facts = HostFacts {
         containers_conf_env: Some(TargetPath::new("/etc/custom.conf").unwrap()),
         ..HostFacts::default()
     };
-    // The drop-in still counts.
     let p = plan_with(&DesiredState::default(), &facts, &host).unwrap();
-    assert!(
-        !codes(&p).contains(&"containers-conf-not-read"),
-        "{:?}",
-        codes(&p)
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "containers-conf-not-read")
+        .unwrap();
+    assert_eq!(
+        w.hint.as_deref(),
+        Some("$CONTAINERS_CONF is set to `/etc/custom.conf`: Podman then reads that file alone (no drop-ins); unset it, or pass --containers-conf /etc/custom.conf")
     );
-    // A main file does not.
+    // Editing that very file is read.
     let s = Settings {
-        containers_conf: Some("/usr/share/containers/containers.conf".into()),
+        containers_conf: Some("/etc/custom.conf".into()),
         ..Settings::default()
     };
     let p = plan_with(&desired(s), &facts, &host).unwrap();
     assert!(
-        codes(&p).contains(&"containers-conf-not-read"),
+        !codes(&p).contains(&"containers-conf-not-read"),
         "{:?}",
         codes(&p)
     );

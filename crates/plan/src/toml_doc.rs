@@ -23,6 +23,10 @@ pub(crate) enum Expect {
     Str,
     /// An array of strings.
     StrArray,
+    /// An array of strings that may hold `{append = true|false}` tables
+    /// (containers.conf, Podman 4.8+: containers/common
+    /// `internal/attributedstring`).
+    AttrStrArray,
 }
 
 impl Expect {
@@ -31,6 +35,7 @@ impl Expect {
             Expect::Bool => "a boolean",
             Expect::Str => "a string",
             Expect::StrArray => "an array of strings",
+            Expect::AttrStrArray => "an array of strings (optionally with {append=true})",
         }
     }
 
@@ -39,6 +44,14 @@ impl Expect {
             Expect::Bool => v.is_bool(),
             Expect::Str => v.is_str(),
             Expect::StrArray => v.as_array().is_some_and(|a| a.iter().all(Value::is_str)),
+            Expect::AttrStrArray => v.as_array().is_some_and(|a| {
+                a.iter().all(|item| {
+                    item.is_str()
+                        || item
+                            .as_inline_table()
+                            .is_some_and(|t| t.iter().all(|(k, v)| k == "append" && v.is_bool()))
+                })
+            }),
         }
     }
 }

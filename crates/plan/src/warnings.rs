@@ -12,6 +12,7 @@ use crate::facts::HostFacts;
 use crate::observe::{Kind, Observe, Observed};
 use crate::paths::{well_known, TargetPath};
 use crate::podman::{self, ConfFile};
+use crate::upstream::Podman;
 
 /// How serious a warning is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,26 +56,38 @@ pub(crate) fn collect(
 ) -> Result<Vec<Warning>, PlanError> {
     let mut out = Vec::new();
     let ours = (&d.containers_conf, our_conf);
-    let (files, ours_read) = podman::conf_files(None, facts, host, Some(ours))?;
+    let (files, ours_read) = podman::conf_files(facts, host, Some(ours))?;
+    let rules = Podman::new(facts.podman_version);
     let present = d.presence == Presence::Present;
 
     if present && !ours_read {
-        out.push(warn(
-            "containers-conf-not-read",
-            format!("Podman does not read `{}`", d.containers_conf),
-            Some(format!(
+        let hint = match &facts.containers_conf_env {
+            Some(env) => format!(
+                "$CONTAINERS_CONF is set to `{env}`: Podman then reads that file alone (no drop-ins); unset it, or pass --containers-conf {env}"
+            ),
+            None => format!(
                 "use a `.conf` file in {} (the default) or one of the main files {} and {}",
                 well_known::ETC_DROPIN_DIR,
                 well_known::USR_CONTAINERS_CONF,
                 well_known::ETC_CONTAINERS_CONF
-            )),
+            ),
+        };
+        out.push(warn(
+            "containers-conf-not-read",
+            format!("Podman does not read `{}`", d.containers_conf),
+            Some(hint),
         ));
     }
     if present {
         runtime_warnings(d, &files, &mut out);
         hook_warnings(d, host, &files, &mut out)?;
-        executable_warnings(d, host, &mut out)?;
-        cdi_warnings(host, &mut out)?;
+        executable_warnings(d, facts, host, &mut out)?;
+        let dirs: Vec<TargetPath> = podman::effective(&files)
+            .cdi_dirs(rules)
+            .iter()
+            .filter_map(|s| TargetPath::new(s).ok())
+            .collect();
+        cdi_warnings(host, &dirs, &mut out)?;
         if d.no_cgroups {
             out.push(Warning {
                 code: Cow::Borrowed("no-cgroups-rootful"),
@@ -85,8 +98,11 @@ pub(crate) fn collect(
         }
         log_path_checks(d, host, &mut out)?;
     } else {
-        let default = podman::effective(&files).default_runtime;
-        if default.is_some_and(|(name, _)| name == d.runtime_name) {
+        let eff = podman::effective(&files);
+        if eff
+            .default_runtime
+            .is_some_and(|(name, _)| name == d.runtime_name)
+        {
             out.push(warn(
                 "default-runtime-removed",
                 format!(
@@ -95,6 +111,20 @@ pub(crate) fn collect(
                 ),
                 Some("set `[engine] runtime` to another runtime (for example \"runc\") first".to_owned()),
             ));
+        }
+        // Podman 5.7+ refuses flags for a runtime without an entry; ours
+        // are removed with the entry, another file's are not.
+        if rules.has_runtimes_flags() && !eff.runtimes.contains_key(&d.runtime_name) {
+            if let Some(from) = eff.runtimes_flags.get(&d.runtime_name) {
+                out.push(warn(
+                    "runtime-flags-orphaned",
+                    format!(
+                        "`{from}` sets [engine.runtimes_flags] {} while no file defines that runtime any more: Podman 5.7 and later then fail every command",
+                        d.runtime_name
+                    ),
+                    Some(format!("remove `{}` from [engine.runtimes_flags] in `{from}`", d.runtime_name)),
+                ));
+            }
         }
     }
     Ok(out)
@@ -130,7 +160,7 @@ fn runtime_warnings(d: &DesiredState, files: &[ConfFile], out: &mut Vec<Warning>
             code: Cow::Borrowed("main-conf-shadowed"),
             level: Level::Info,
             message: format!(
-                "Podman 6 reads only the first main containers.conf that exists: `{}` hides `{ours}`",
+                "Podman 6 (unreleased; provisional) reads only the first main containers.conf that exists: `{}` hides `{ours}`",
                 well_known::ETC_CONTAINERS_CONF
             ),
             hint: Some(format!("use the default drop-in {}", well_known::DEFAULT_DROPIN)),
@@ -188,19 +218,25 @@ fn is_executable(host: &dyn Observe, path: &TargetPath) -> Result<bool, PlanErro
 
 fn executable_warnings(
     d: &DesiredState,
+    facts: &HostFacts,
     host: &dyn Observe,
     out: &mut Vec<Warning>,
 ) -> Result<(), PlanError> {
-    if !is_executable(host, &d.runtime_path)? {
+    // As Podman resolves the entry gpu-setup writes: the path, if it is a
+    // regular file, else the runtime's name on $PATH.
+    let paths = [d.runtime_path.to_string()];
+    if podman::resolve_runtime(host, &d.runtime_name, &paths, &facts.path_dirs()).is_none() {
         out.push(warn(
             "runtime-missing",
             format!(
-                "runtime `{}` is not an executable file: Podman silently drops the `{}` entry and `--runtime {}` fails with \"not found\"",
+                "runtime `{}` is not a file: Podman silently drops the `{}` entry and `--runtime {}` fails with \"not found\"",
                 d.runtime_path, d.runtime_name, d.runtime_name
             ),
             Some("install the NVIDIA Container Toolkit (package nvidia-container-toolkit), or pass --runtime-path".to_owned()),
         ));
     }
+    // Podman checks only that the hook's executable exists (symlinks
+    // followed); running it needs the executable bit.
     if !is_executable(host, &d.hook_path)? {
         let modern = podman::known(well_known::MODERN_HOOK_PATH)?;
         let hint = if d.hook_path != modern && is_executable(host, &modern)? {
@@ -220,8 +256,12 @@ fn executable_warnings(
     Ok(())
 }
 
-fn cdi_warnings(host: &dyn Observe, out: &mut Vec<Warning>) -> Result<(), PlanError> {
-    for path in nvidia_cdi_specs(host)? {
+fn cdi_warnings(
+    host: &dyn Observe,
+    dirs: &[TargetPath],
+    out: &mut Vec<Warning>,
+) -> Result<(), PlanError> {
+    for path in nvidia_cdi_specs(host, dirs)? {
         out.push(warn(
             "cdi-conflict",
             format!("NVIDIA CDI spec `{path}` exists: NVIDIA documents the OCI hook as conflicting with CDI"),
@@ -233,17 +273,20 @@ fn cdi_warnings(host: &dyn Observe, out: &mut Vec<Warning>) -> Result<(), PlanEr
     Ok(())
 }
 
-/// NVIDIA's CDI specs (`*.json`, `*.yaml`, `*.yml` declaring an
-/// `nvidia.com/` kind) in the CDI spec directories.
-pub(crate) fn nvidia_cdi_specs(host: &dyn Observe) -> Result<Vec<TargetPath>, PlanError> {
+/// NVIDIA's CDI specs (`*.json` and `*.yaml` declaring an `nvidia.com/`
+/// kind; a `*.yml` is not read: tags.cncf.io/container-device-interface
+/// `pkg/cdi/spec-dirs.go`) in `dirs`.
+pub(crate) fn nvidia_cdi_specs(
+    host: &dyn Observe,
+    dirs: &[TargetPath],
+) -> Result<Vec<TargetPath>, PlanError> {
     let mut out = Vec::new();
-    for dir in well_known::CDI_DIRS {
-        let dir = podman::known(dir)?;
-        let Some(names) = host.list(&dir)? else {
+    for dir in dirs {
+        let Some(names) = host.list(dir)? else {
             continue;
         };
         for name in names {
-            if !(name.ends_with(".json") || name.ends_with(".yaml") || name.ends_with(".yml")) {
+            if !(name.ends_with(".json") || name.ends_with(".yaml")) {
                 continue;
             }
             let Ok(path) = dir.join(&name) else { continue };

@@ -1,0 +1,470 @@
+//! OCI hooks and CDI: the `hooks` and `cdi` checks.
+//!
+//! Podman loads hooks when it creates a container (containers/common
+//! `pkg/hooks/hooks.go` `New`, `read.go` `ReadDir`): for each hooks dir in
+//! order it reads every `*.json` file by name, keeps the valid ones (a
+//! later dir's file replaces a same-named earlier one), and joins the
+//! errors of the invalid ones. The first dir whose joined error is not an
+//! `os.ErrNotExist` stops it: container creation fails. A hook whose
+//! executable does not exist fails with such an error, so when the FIRST
+//! failing file of a dir (by name) only lacks its executable, Podman
+//! ignores every failure of that dir, even a file that does not parse.
+
+use std::collections::BTreeMap;
+
+use super::{Check, Context, Status};
+use crate::error::{decode, ObserveError};
+use crate::hook::{self, HookError, HookInfo};
+use crate::observe::{Kind, Observed};
+use crate::paths::{well_known, TargetPath};
+use crate::warnings::nvidia_cdi_specs;
+
+/// A hook file Podman would read.
+pub(crate) struct HookFile {
+    pub path: TargetPath,
+    pub result: Result<HookInfo, HookError>,
+}
+
+/// One hooks dir as Podman reads it.
+pub(crate) struct DirScan {
+    pub dir: TargetPath,
+    pub files: Vec<HookFile>,
+}
+
+impl DirScan {
+    /// The files Podman would not load.
+    fn failures(&self) -> impl Iterator<Item = &HookFile> {
+        self.files.iter().filter(|f| f.result.is_err())
+    }
+
+    /// Whether Podman stops at this dir: it has a failure, and the first
+    /// one (by name) is not a missing executable.
+    pub fn breaks_podman(&self) -> bool {
+        matches!(
+            self.failures().next(),
+            Some(HookFile {
+                result: Err(HookError::Invalid(_)),
+                ..
+            })
+        )
+    }
+}
+
+/// The hook files Podman would load from its hooks dirs.
+pub(crate) struct HookScan {
+    pub dirs: Vec<DirScan>,
+}
+
+fn is_nvidia_executable(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    name == "nvidia-container-toolkit" || name == "nvidia-container-runtime-hook"
+}
+
+impl HookScan {
+    pub(crate) fn read(cx: &Context<'_>) -> Result<Self, ObserveError> {
+        let dirs = cx
+            .effective
+            .as_ref()
+            .map(|e| e.hooks_dirs())
+            .unwrap_or_else(|| vec![well_known::DEFAULT_HOOKS_DIR.to_owned()]);
+        let exists =
+            |p: &str| TargetPath::new(p).is_ok_and(|t| matches!(cx.host.meta(&t), Ok(Some(_))));
+        let mut out = Vec::new();
+        for dir in dirs.iter().filter_map(|d| TargetPath::new(d).ok()) {
+            let names = cx.host.list(&dir)?.unwrap_or_default();
+            let mut files = Vec::new();
+            for name in names.into_iter().filter(|n| n.ends_with(".json")) {
+                let Ok(path) = dir.join(&name) else { continue };
+                let result = match cx.host.link_meta(&path)? {
+                    Some(m) if m.kind == Kind::Dir => {
+                        Err(HookError::Invalid("is a directory".to_owned()))
+                    }
+                    _ => match cx.host.file(&path) {
+                        Ok(Observed::File { bytes, .. }) => decode(&path, &bytes)
+                            .map_err(|e| HookError::Invalid(e.to_string()))
+                            .and_then(|text| hook::validate(&path, text, &exists)),
+                        // Gone since it was listed: Podman skips it.
+                        Ok(Observed::Absent) => continue,
+                        Err(e) => Err(HookError::Invalid(e.to_string())),
+                    },
+                };
+                files.push(HookFile { path, result });
+            }
+            out.push(DirScan { dir, files });
+        }
+        Ok(HookScan { dirs: out })
+    }
+
+    /// The hooks Podman loads: name -> file, a later dir's file replacing
+    /// an earlier one's; and the files so masked.
+    fn loaded(&self) -> (BTreeMap<&str, &HookFile>, Vec<&TargetPath>) {
+        let mut by_name: BTreeMap<&str, &HookFile> = BTreeMap::new();
+        let mut masked = Vec::new();
+        for d in &self.dirs {
+            for f in &d.files {
+                if f.result.is_ok() {
+                    if let Some(old) = by_name.insert(f.path.file_name(), f) {
+                        masked.push(&old.path);
+                    }
+                }
+            }
+        }
+        (by_name, masked)
+    }
+
+    /// The first loaded hook that runs NVIDIA's hook executable.
+    pub(crate) fn nvidia(&self) -> Option<(&TargetPath, &HookInfo)> {
+        self.loaded().0.into_values().find_map(|f| match &f.result {
+            Ok(info) if is_nvidia_executable(&info.executable) => Some((&f.path, info)),
+            _ => None,
+        })
+    }
+
+    /// The dir that makes Podman refuse every container, if any.
+    pub(crate) fn breaking(&self) -> Option<&DirScan> {
+        self.dirs.iter().find(|d| d.breaks_podman())
+    }
+}
+
+pub(crate) fn hooks_check(cx: &Context<'_>, scan: &Result<HookScan, ObserveError>) -> Check {
+    let scan = match scan {
+        Ok(s) => s,
+        Err(e) => return Check::error("hooks", e),
+    };
+    let shown: Vec<&str> = scan.dirs.iter().map(|d| d.dir.as_str()).collect();
+    let mut details = vec![format!("hooks dirs (lowest priority first): {shown:?}")];
+    for d in &scan.dirs {
+        for f in &d.files {
+            details.push(match &f.result {
+                Ok(info) => format!(
+                    "{}: runs {} in {:?} (schema {})",
+                    f.path, info.executable, info.stages, info.schema
+                ),
+                Err(HookError::MissingExecutable(_)) => format!(
+                    "{}: skipped: {}",
+                    f.path,
+                    f.result
+                        .as_ref()
+                        .err()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+                Err(e) => format!("{}: INVALID: {e}", f.path),
+            });
+        }
+    }
+    let (_, masked) = scan.loaded();
+    for m in &masked {
+        details.push(format!(
+            "{m}: masked by a same-named file in a higher-priority dir"
+        ));
+    }
+    if let Some(d) = scan.breaking() {
+        let invalid: Vec<String> = d
+            .failures()
+            .filter_map(|f| match &f.result {
+                Err(HookError::Invalid(e)) => Some(format!("`{}`: {e}", f.path)),
+                _ => None,
+            })
+            .collect();
+        return Check::new(
+            "hooks",
+            Status::Fail,
+            format!(
+                "invalid hook file {}: Podman refuses to create any container while it exists",
+                invalid.join("; ")
+            ),
+        )
+        .hint("fix or remove the invalid file (gpu-setup never leaves a partial hook; another tool did)")
+        .details(details);
+    }
+    if let Some(m) = masked.iter().find(|m| ***m == cx.desired.hook_file) {
+        return Check::new(
+            "hooks",
+            Status::Fail,
+            format!("`{m}` is masked by a file of the same name in a higher-priority hooks dir"),
+        )
+        .hint(format!(
+            "remove the masking file, or install the hook there with gpu-setup apply --hook-file DIR/{}",
+            m.file_name()
+        ))
+        .details(details);
+    }
+    let skipped_nvidia = scan
+        .dirs
+        .iter()
+        .flat_map(|d| &d.files)
+        .find_map(|f| match &f.result {
+            Err(HookError::MissingExecutable(exe)) if is_nvidia_executable(exe) => {
+                Some((&f.path, exe))
+            }
+            _ => None,
+        });
+    let Some((path, info)) = scan.nvidia() else {
+        if let Some((path, exe)) = skipped_nvidia {
+            return Check::new(
+                "hooks",
+                Status::Fail,
+                format!("the NVIDIA hook `{path}` runs `{exe}`, which does not exist: Podman skips the hook quietly"),
+            )
+            .hint(format!(
+                "install the NVIDIA Container Toolkit, or gpu-setup apply --hook-path {}",
+                cx.toolkit.hook_binary()
+            ))
+            .details(details);
+        }
+        return Check::new(
+            "hooks",
+            Status::Fail,
+            "no NVIDIA OCI hook in Podman's hooks dirs: containers get no GPU unless they use CDI or --runtime nvidia",
+        )
+        .hint("gpu-setup apply")
+        .details(details);
+    };
+    if cx.rules.hooks_as_create_runtime() {
+        details.push("Podman 5.0 and later pass hooks.d prestart hooks to the runtime as createRuntime hooks".to_owned());
+    }
+    Check::new(
+        "hooks",
+        Status::Ok,
+        format!(
+            "NVIDIA hook `{path}` runs `{}` ({})",
+            info.executable,
+            info.stages.join(", ")
+        ),
+    )
+    .details(details)
+}
+
+pub(crate) fn cdi_check(cx: &Context<'_>, hooks: &Result<HookScan, ObserveError>) -> Check {
+    let dirs = cdi_dirs(cx);
+    let specs = match nvidia_cdi_specs(cx.host, &dirs) {
+        Ok(s) => s,
+        Err(e) => return Check::error("cdi", &e),
+    };
+    let details: Vec<String> = specs.iter().map(ToString::to_string).collect();
+    if specs.is_empty() {
+        return Check::new(
+            "cdi",
+            Status::Ok,
+            "no NVIDIA CDI spec: the hook is the only GPU path",
+        );
+    }
+    let hook = hooks
+        .as_ref()
+        .ok()
+        .and_then(HookScan::nvidia)
+        .map(|(p, _)| p);
+    match hook {
+        Some(h) => Check::new(
+            "cdi",
+            Status::Warn,
+            format!("NVIDIA CDI specs exist and so does the NVIDIA hook `{h}`: NVIDIA documents them as conflicting"),
+        )
+        .hint("use one: CDI (`podman run --device nvidia.com/gpu=all`, then `gpu-setup apply --state absent`) or the hook (remove the CDI specs)")
+        .details(details),
+        None => Check::new("cdi", Status::Ok, "NVIDIA CDI specs present (use `--device nvidia.com/gpu=all`); no NVIDIA hook").details(details),
+    }
+}
+
+/// The CDI spec dirs Podman reads here.
+pub(crate) fn cdi_dirs(cx: &Context<'_>) -> Vec<TargetPath> {
+    let dirs = match &cx.effective {
+        Some(e) => e.cdi_dirs(cx.rules),
+        None => well_known::CDI_DIRS.iter().map(|d| d.to_string()).collect(),
+    };
+    dirs.iter()
+        .filter_map(|d| TargetPath::new(d).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    const OTHER_HOOK: &str = r#"{"version": "1.0.0", "hook": {"path": "/usr/libexec/other-hook"}, "when": {"always": true}, "stages": ["prestart"]}"#;
+
+    #[test]
+    fn hook_problems() {
+        let host = configured();
+        let mut none = host.clone();
+        none.remove(&tp(HOOK));
+        assert_check(
+            &check(&none, &probes(), "hooks"),
+            Status::Fail,
+            "no NVIDIA OCI hook",
+        );
+
+        // Another hook file that is invalid breaks every container.
+        let bad = host.clone().with_exe("/usr/libexec/other-hook").with_file(
+            "/usr/share/containers/oci/hooks.d/seccomp.json",
+            OTHER_HOOK.replace("prestart", "prestrat"),
+        );
+        let c = check(&bad, &probes(), "hooks");
+        assert_check(
+            &c,
+            Status::Fail,
+            "invalid hook file `/usr/share/containers/oci/hooks.d/seccomp.json`: unknown stage \"prestrat\"",
+        );
+        assert!(c
+            .message
+            .ends_with("Podman refuses to create any container while it exists"));
+        let half = host.clone().with_file(
+            "/usr/share/containers/oci/hooks.d/x.json",
+            "{\"version\": \"1.0",
+        );
+        let c = check(&half, &probes(), "hooks");
+        assert!(
+            c.message
+                .contains("`/usr/share/containers/oci/hooks.d/x.json` line 1, column 16"),
+            "{c:#?}"
+        );
+        // A valid foreign hook is fine; files not ending in .json are ignored.
+        let fine = host
+            .clone()
+            .with_file(
+                "/usr/share/containers/oci/hooks.d/seccomp.json",
+                SECCOMP_HOOK,
+            )
+            .with_file("/usr/share/containers/oci/hooks.d/notes.txt", "{");
+        assert_check(&check(&fine, &probes(), "hooks"), Status::Ok, "NVIDIA hook");
+
+        // A higher-priority dir masks the hook with a same-named file.
+        let masked = host
+            .clone()
+            .with_file(
+                "/etc/containers/containers.conf.d/20-hooks.conf",
+                "[engine]\nhooks_dir = [\"/usr/share/containers/oci/hooks.d\", \"/etc/containers/oci/hooks.d\"]\n",
+            )
+            .with_file("/etc/containers/oci/hooks.d/oci-nvidia-hook.json", OTHER_HOOK)
+            .with_exe("/usr/libexec/other-hook");
+        assert_check(
+            &check(&masked, &probes(), "hooks"),
+            Status::Fail,
+            &format!("`{HOOK}` is masked by a file of the same name"),
+        );
+        // A same-named file Podman skips (its executable is missing) masks
+        // nothing: ReadDir adds only the hooks it loads.
+        let mut skipped = masked.clone();
+        skipped.remove(&tp("/usr/libexec/other-hook"));
+        assert_check(
+            &check(&skipped, &probes(), "hooks"),
+            Status::Ok,
+            "NVIDIA hook",
+        );
+
+        // NVIDIA's own hook (v1.13.5) runs nvidia-container-runtime-hook.
+        let mut vendor = host.clone();
+        vendor.put(&tp(HOOK), NVIDIA_HOOK_1_13.as_bytes().to_vec());
+        assert_check(
+            &check(&vendor, &probes(), "hooks"),
+            Status::Ok,
+            "NVIDIA hook",
+        );
+        vendor.remove(&tp("/usr/bin/nvidia-container-runtime-hook"));
+        let c = check(&vendor, &probes(), "hooks");
+        assert_check(&c, Status::Fail, &format!("the NVIDIA hook `{HOOK}` runs `/usr/bin/nvidia-container-runtime-hook`, which does not exist: Podman skips the hook quietly"));
+
+        // The old 0.1.0 schema.
+        let mut old = host.clone();
+        old.put(
+            &tp(HOOK),
+            br#"{"hook": "/usr/bin/nvidia-container-toolkit", "arguments": ["prestart"], "stage": ["prestart"]}"#.to_vec(),
+        );
+        let c = check(&old, &probes(), "hooks");
+        assert_check(&c, Status::Ok, "NVIDIA hook");
+        assert!(
+            c.details.iter().any(|d| d.ends_with("(schema 0.1.0)")),
+            "{c:#?}"
+        );
+    }
+
+    #[test]
+    fn the_first_failing_file_of_a_dir_decides_whether_podman_goes_on() {
+        // containers/common pkg/hooks/read.go ReadDir joins a dir's errors
+        // wrapping the first; hooks.go New ignores an os.ErrNotExist, which
+        // a missing executable is (1.0.0/hook.go Validate).
+        let missing_first = configured()
+            .with_file(
+                "/usr/share/containers/oci/hooks.d/a.json",
+                r#"{"version": "1.0.0", "hook": {"path": "/gone"}, "stages": ["prestart"]}"#,
+            )
+            .with_file("/usr/share/containers/oci/hooks.d/b.json", "{");
+        let c = check(&missing_first, &probes(), "hooks");
+        assert_check(&c, Status::Ok, "NVIDIA hook");
+        assert!(
+            c.details.iter().any(|d| d.contains("b.json: INVALID")),
+            "{c:#?}"
+        );
+        let invalid_first = configured()
+            .with_file("/usr/share/containers/oci/hooks.d/a.json", "{")
+            .with_file(
+                "/usr/share/containers/oci/hooks.d/b.json",
+                r#"{"version": "1.0.0", "hook": {"path": "/gone"}, "stages": ["prestart"]}"#,
+            );
+        assert_check(
+            &check(&invalid_first, &probes(), "hooks"),
+            Status::Fail,
+            "invalid hook file `/usr/share/containers/oci/hooks.d/a.json`",
+        );
+    }
+
+    #[test]
+    fn cdi_specs_are_json_or_yaml_in_the_dirs_podman_reads() {
+        let host = configured();
+        assert_check(
+            &check(&host, &probes(), "cdi"),
+            Status::Ok,
+            "no NVIDIA CDI spec",
+        );
+        // *.yml is not a CDI spec (tags.cncf.io/container-device-interface
+        // pkg/cdi/spec-dirs.go reads .json and .yaml).
+        let yml = host
+            .clone()
+            .with_file("/etc/cdi/nvidia.yml", "kind: nvidia.com/gpu\n");
+        assert_check(
+            &check(&yml, &probes(), "cdi"),
+            Status::Ok,
+            "no NVIDIA CDI spec",
+        );
+        let both = host
+            .clone()
+            .with_file("/var/run/cdi/nvidia.yaml", "kind: nvidia.com/gpu\n");
+        let c = check(&both, &probes(), "cdi");
+        assert_check(
+            &c,
+            Status::Warn,
+            "NVIDIA CDI specs exist and so does the NVIDIA hook",
+        );
+        assert_eq!(c.details, ["/var/run/cdi/nvidia.yaml"]);
+        let mut cdi_only = both.clone();
+        cdi_only.remove(&tp(HOOK));
+        assert_check(
+            &check(&cdi_only, &probes(), "cdi"),
+            Status::Ok,
+            "NVIDIA CDI specs present",
+        );
+        // cdi_spec_dirs counts from Podman 5.5 only.
+        let custom = host
+            .clone()
+            .with_file(
+                "/etc/containers/containers.conf.d/50-cdi.conf",
+                "[engine]\ncdi_spec_dirs = [\"/opt/cdi\"]\n",
+            )
+            .with_file("/opt/cdi/nvidia.json", "{\"kind\": \"nvidia.com/gpu\"}");
+        assert_check(
+            &check(&custom, &probes(), "cdi"),
+            Status::Ok,
+            "no NVIDIA CDI spec",
+        );
+        let p55 = Probes {
+            podman_version: Some("5.5.0".into()),
+            ..Probes::default()
+        };
+        assert_check(
+            &check(&custom, &p55, "cdi"),
+            Status::Warn,
+            "NVIDIA CDI specs exist",
+        );
+    }
+}
