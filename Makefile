@@ -32,6 +32,7 @@ e2e:
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = containers_conf nvidia_config hook_json journal
 fuzz: fuzz-build
+	mkdir -p target
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $$t for $(FUZZ_SECONDS) s"; \
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) \

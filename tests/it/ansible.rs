@@ -72,11 +72,7 @@ impl Fleet {
             .arg(playbook)
             .args(args)
             .arg("-e")
-            .arg(format!(
-                "gpu_setup_bin={} ansible_python_interpreter={}",
-                self.dir.path().join("library/gpu_setup").display(),
-                python().display()
-            ))
+            .arg(format!("ansible_python_interpreter={}", python().display()))
             .current_dir(self.dir.path())
             .env("ANSIBLE_LIBRARY", self.dir.path().join("library"))
             .env("ANSIBLE_LOCAL_TEMP", self.dir.path().join("tmp"))
@@ -180,14 +176,44 @@ fn the_example_playbooks_configure_and_roll_back_several_hosts() {
         assert_eq!(recap(&out)[host], (1, 0, 0), "{out}");
     }
 
-    // The rollback playbook restores every tree.
+    // The rollback playbook, as shipped: --check says what it would undo
+    // and writes nothing; then it restores every tree (the module, and the
+    // debug task that reports it).
+    let configured: Vec<Snapshot> = fleet.trees.iter().map(Tree::snapshot).collect();
+    let (code, out) = fleet.play(&example("rollback.yml"), &["--check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        out.matches("transaction 1 would be rolled back (check mode)")
+            .count(),
+        3,
+        "{out}"
+    );
+    for (tree, before) in fleet.trees.iter().zip(&configured) {
+        assert_same(&tree.snapshot(), before);
+    }
     let (code, out) = fleet.play(&example("rollback.yml"), &[]);
     assert_eq!(code, Some(0), "{out}");
     for host in hosts {
-        assert_eq!(recap(&out)[host], (1, 1, 0), "{out}");
+        assert_eq!(recap(&out)[host], (2, 1, 0), "{out}");
     }
+    assert_eq!(
+        out.matches("rolled back transaction 1 as transaction 2")
+            .count(),
+        3,
+        "{out}"
+    );
     for (tree, before) in fleet.trees.iter().zip(&start) {
         assert_same(&tree.targets(), before);
+    }
+    // Run again: nothing to undo, nothing changes, no failure.
+    let undone: Vec<Snapshot> = fleet.trees.iter().map(Tree::snapshot).collect();
+    let (code, out) = fleet.play(&example("rollback.yml"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for host in hosts {
+        assert_eq!(recap(&out)[host], (1, 0, 0), "{out}");
+    }
+    for (tree, before) in fleet.trees.iter().zip(&undone) {
+        assert_same(&tree.snapshot(), before);
     }
 }
 

@@ -446,7 +446,7 @@ fn a_held_lock_makes_apply_wait_then_fail_clearly() {
     let err = fails(&mut tree.cmd(&["apply", "--lock-timeout", "1"]));
     assert!(
         err.contains(
-            "WARN waiting up to 1 s for another gpu-setup to release /var/lib/gpu-setup/lock\n"
+            "note: waiting up to 1 s for another gpu-setup to release /var/lib/gpu-setup/lock\n"
         ),
         "{err}"
     );

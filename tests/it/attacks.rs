@@ -493,7 +493,7 @@ fn an_append_only_hooks_dir_fails_cleanly_and_every_other_file_is_undone() {
     };
     let err = fails(&mut tree.cmd(&["apply"]));
     assert!(
-        err.contains("error: transaction 1 failed (cannot rename `/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json`), and undoing it failed too: cannot remove temp file `/usr/share/containers/oci/hooks.d/.oci-nvidia-hook.json.gpu-setup-1~`: Operation not permitted (os error 1)\n"),
+        err.contains("error: transaction 1 failed, and undoing it failed too: cannot remove temp file `/usr/share/containers/oci/hooks.d/.oci-nvidia-hook.json.gpu-setup-1~`: Operation not permitted (os error 1)\n  caused by: cannot rename `/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json`\n  caused by: Operation not permitted (os error 1)\n"),
         "{err}"
     );
     // The hint names the real cause, not "run as root".

@@ -1,6 +1,8 @@
 //! Every bad input: exit 1, an `error:` naming file, line and column, a
 //! `hint:`, and no file changed.
 
+use std::fs;
+
 use crate::util::*;
 
 /// Runs plan with `args` on `tree`, expects failure, checks nothing changed
@@ -63,17 +65,51 @@ fn malformed_nvidia_config() {
 }
 
 #[test]
-fn malformed_hook_json() {
+fn a_corrupt_hook_file_gpu_setup_owns_is_replaced_and_kept_for_rollback() {
+    // gpu-setup writes the hook file whole: a corrupt one (here truncated)
+    // is replaced with a warning, its bytes kept in the journal.
     let tree = Tree::stock();
-    tree.write(HOOK, "{\n    \"version\": \"1.0.0\",\n    \"hook\": {\n}\n");
+    let truncated = "{\n    \"version\": \"1.0.0\",\n    \"hook\": {\n}\n";
+    tree.write(HOOK, truncated);
+    let out = tree.cmd(&["plan"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning[hook-file-corrupt]: `/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json` line 5, column 1: EOF while parsing an object: Podman refuses every container while this file is in its hooks dir; gpu-setup owns the file whole and replaces it\n"),
+        "{err}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("  # replace the corrupt NVIDIA OCI hook with one running `/usr/bin/nvidia-container-toolkit`\n"), "{stdout}");
+    // --strict makes the warning an error, and apply still repairs it.
+    fails(&mut tree.cmd(&["plan", "--strict"]));
+    ok_stdout(&mut tree.cmd(&["apply"]));
+    assert_eq!(
+        fs::read_to_string(tree.real(HOOK)).unwrap(),
+        gpu_setup_plan::hook::TEMPLATE
+    );
+    ok_stdout(&mut tree.cmd(&["rollback"]));
+    assert_eq!(fs::read_to_string(tree.real(HOOK)).unwrap(), truncated);
+}
+
+#[test]
+fn a_corrupt_file_gpu_setup_edits_in_part_is_refused() {
+    let tree = Tree::stock();
+    tree.write(DROPIN, "[engine.runtimes\n");
     let err = refused(&tree, &["plan"]);
     assert!(
         err.starts_with(
-            "error: `/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json` line 5, column 1: EOF while parsing an object"
+            "error: `/etc/containers/containers.conf.d/99-nvidia.conf` line 1, column 17"
         ),
         "{err}"
     );
-    assert!(err.contains("hint: fix the JSON syntax"), "{err}");
+    assert!(err.contains("hint: fix the TOML syntax in `/etc/containers/containers.conf.d/99-nvidia.conf` (Podman rejects it too)"), "{err}");
+    tree.write(DROPIN, "");
+    tree.write(NV_CONFIG, "[nvidia-container-cli\n");
+    let err = refused(&tree, &["plan"]);
+    assert!(
+        err.contains("(the NVIDIA Container Toolkit rejects it too)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -168,7 +204,7 @@ fn an_unreadable_file() {
     assert_eq!(tree.snapshot(), before);
     assert!(
         err.starts_with(
-            "error: cannot read `/etc/nvidia-container-runtime/config.toml`: Permission denied"
+            "error: cannot read `/etc/nvidia-container-runtime/config.toml`\n  caused by: Permission denied (os error 13)\nhint:"
         ),
         "{err}"
     );
@@ -208,7 +244,7 @@ fn bad_flag_values_exit_1_not_2() {
     let err = refused(&tree, &["plan", "--hook-path", "nvidia-container-toolkit"]);
     assert!(
         err.starts_with(
-            "error: invalid hook path: `nvidia-container-toolkit` is not an absolute path"
+            "error: invalid hook path\n  caused by: `nvidia-container-toolkit` is not an absolute path\n"
         ),
         "{err}"
     );
@@ -227,7 +263,7 @@ fn bad_flag_values_exit_1_not_2() {
     );
     assert!(
         err.starts_with(
-            "error: invalid hook file: `/usr/share/containers/oci/hooks.d/` does not name a file"
+            "error: invalid hook file\n  caused by: `/usr/share/containers/oci/hooks.d/` does not name a file\n"
         ),
         "{err}"
     );
@@ -235,7 +271,7 @@ fn bad_flag_values_exit_1_not_2() {
         &tree,
         &["plan", "--runtime-path", "/usr/bin/nvidia\nruntime"],
     );
-    assert!(err.starts_with("error: invalid runtime path: `/usr/bin/nvidia\\nruntime` contains a NUL byte or a line break"), "{err}");
+    assert!(err.starts_with("error: invalid runtime path\n  caused by: `/usr/bin/nvidia\\nruntime` contains a NUL byte or a line break"), "{err}");
 }
 
 #[test]
@@ -271,7 +307,7 @@ fn bad_profile() {
 #[test]
 fn errors_in_json_mode_are_json_on_stdout_too() {
     let tree = Tree::stock();
-    tree.write(HOOK, "{");
+    tree.write(ETC_CONF, "[engine");
     let out = tree.cmd(&["plan", "--format", "json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -279,8 +315,23 @@ fn errors_in_json_mode_are_json_on_stdout_too() {
         v["error"]
             .as_str()
             .unwrap()
-            .contains("oci-nvidia-hook.json` line 1, column 1"),
+            .contains("/etc/containers/containers.conf` line 1, column 8"),
         "{v}"
     );
     assert!(v["hint"].is_string());
+    // An argument error, too, when JSON was asked for.
+    let out = tree
+        .cmd(&["plan", "--format", "json", "--no-cgroups", "maybe"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["error"],
+        "invalid value 'maybe' for '--no-cgroups <BOOL>'"
+    );
+    assert_eq!(
+        v["hint"],
+        "`gpu-setup --help` lists the commands and options"
+    );
 }

@@ -231,6 +231,9 @@ fn every_corpus_pair_plans_then_is_configured_through_the_cli() {
             let tree = Tree::new();
             tree.write(USR_CONF, fixture(&format!("containers.conf/{conf}")));
             tree.write(NV_CONFIG, fixture(&format!("nvidia-config.toml/{nv}")));
+            // The toolkit installed: no warning about the host remains.
+            tree.exe("/usr/bin/nvidia-container-runtime");
+            tree.exe("/usr/bin/nvidia-container-toolkit");
             for mode in [DROPIN, USR_CONF] {
                 let args = ["plan", "--detailed-exitcode", "--containers-conf", mode];
                 let out = tree.cmd(&args).output().unwrap();

@@ -146,7 +146,9 @@ fn doctor_errors_are_clear() {
     let tree = Tree::stock();
     let err = fails(&mut tree.cmd(&["doctor", "--runtime-path", "relative"]));
     assert!(
-        err.starts_with("error: invalid runtime path: `relative` is not an absolute path\n"),
+        err.starts_with(
+            "error: invalid runtime path\n  caused by: `relative` is not an absolute path\n"
+        ),
         "{err}"
     );
     let err = fails(&mut tree.cmd(&["doctor", "--podman-version", "latest"]));

@@ -126,6 +126,13 @@ impl Lab {
                 lab.work("hook.log").display()
             ),
         );
+        // The tree mirrors the machine: the stand-ins are where the files
+        // gpu-setup writes say they are.
+        for name in ["runtime", "hook"] {
+            let path = lab.path_of(name);
+            lab.tree.write(&path, fs::read(lab.work(name)).unwrap());
+            fs::set_permissions(lab.tree.real(&path), fs::Permissions::from_mode(0o755)).unwrap();
+        }
         lab.import_image();
         Some(lab)
     }
@@ -500,11 +507,41 @@ fn without_timestamps(s: &str) -> String {
 }
 
 #[test]
-fn a_malformed_hook_json_is_refused_and_podman_is_unchanged() {
-    broken_input_never_reaches_podman(
-        HOOK,
-        "{\"version\": \"1.0.0\", \"hook\": {\n",
-        "parsing hook \"/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json\"",
+fn a_corrupt_hook_json_is_replaced_and_podman_works_again() {
+    // gpu-setup owns the hook file whole: a truncated one, which makes
+    // Podman refuse every container, is replaced (and kept for rollback).
+    let Some(lab) = Lab::new() else { return };
+    let truncated = "{\"version\": \"1.0.0\", \"hook\": {\n";
+    lab.tree.write(HOOK, truncated);
+    let before = lab.run("runc");
+    assert_ne!(before.status.code(), Some(0));
+    assert!(
+        text(&before.stderr)
+            .contains("parsing hook \"/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json\""),
+        "{}",
+        text(&before.stderr)
+    );
+
+    let out = lab.gpu_setup(&["apply"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning[hook-file-corrupt]"),
+        "{}",
+        text(&out.stderr)
+    );
+    lab.assert_runs("nvidia");
+    assert_runtime_called(&lab);
+    assert_hook_ran(&lab);
+    lab.assert_runs("runc");
+
+    // Rollback brings the corrupt file back, and Podman fails as before.
+    ok_stdout(&mut lab.tree.cmd(&["rollback"]));
+    assert_eq!(fs::read_to_string(lab.tree.real(HOOK)).unwrap(), truncated);
+    let after = lab.run("runc");
+    assert_eq!(after.status.code(), before.status.code());
+    assert_eq!(
+        without_timestamps(&text(&after.stderr)),
+        without_timestamps(&text(&before.stderr))
     );
 }
 

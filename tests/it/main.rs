@@ -9,6 +9,7 @@ mod attacks;
 mod bad_input;
 mod corpus;
 mod crash;
+mod day_one;
 mod doctor;
 mod e2e;
 mod kernel;

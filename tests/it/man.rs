@@ -1,33 +1,183 @@
 //! The man pages in docs/man are generated from the CLI definition; this test
 //! fails when they are stale. `make man` regenerates them.
+//!
+//! Each page carries the command's own options and the global ones, the
+//! synopsis as it is typed (`gpu-setup plan`), and EXIT STATUS,
+//! ENVIRONMENT, FILES and SEE ALSO sections.
 
 use std::fs;
 use std::path::Path;
 
 use clap::CommandFactory;
+use clap_mangen::roff::{bold, roman, Roff};
+use clap_mangen::Man;
 use gpu_setup::args::Cli;
+
+/// What each command's exit codes mean.
+fn exit_status(name: &str) -> Vec<(&'static str, &'static str)> {
+    let error = "an error (a bad argument, a file that cannot be read or parsed, a refused or failed transaction); nothing was left half-done";
+    match name {
+        "plan" => vec![
+            ("0", "success; with --detailed-exitcode, nothing would change"),
+            ("1", "an error, or with --strict a warning-level finding (something that would still keep GPUs from working)"),
+            ("2", "with --detailed-exitcode only: changes are pending"),
+        ],
+        "apply" => vec![
+            ("0", "success, whether files changed or not"),
+            ("1", "an error (every file is as it was), or with --strict a warning-level finding that remains after applying"),
+        ],
+        "doctor" => vec![("0", "no check failed"), ("1", "a check failed, or an error")],
+        "" => vec![
+            ("0", "success"),
+            ("1", "an error (including bad arguments), a failed doctor check, or a warning with --strict"),
+            ("2", "plan --detailed-exitcode: changes are pending"),
+        ],
+        _ => vec![("0", "success"), ("1", error)],
+    }
+}
+
+const ENVIRONMENT: [(&str, &str); 7] = [
+    ("GPU_SETUP_LOG", "the default of --log-level"),
+    ("NO_COLOR", "any non-empty value turns colour off with --color auto"),
+    ("CONTAINERS_CONF", "Podman reads this file and no other containers.conf (with --root /): plan warns when gpu-setup's file is then not read"),
+    ("CONTAINERS_CONF_OVERRIDE", "Podman 4.5+ reads this file after every other containers.conf"),
+    ("XDG_CONFIG_HOME, HOME", "the user's containers.conf directory, read by rootless Podman and by root from Podman 5.0"),
+    ("PATH", "where Podman looks runtimes up by name (doctor, warnings); where --sudo finds sudo"),
+    ("SUDO_USER", "recorded in the journal as the user who ran sudo"),
+];
+
+const FILES: [(&str, &str); 7] = [
+    ("/etc/containers/containers.conf.d/99-nvidia.conf", "the drop-in holding the nvidia runtime entry (the default --containers-conf)"),
+    ("/etc/nvidia-container-runtime/config.toml", "the NVIDIA Container Toolkit's configuration (no-cgroups, debug logs)"),
+    ("/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json", "the NVIDIA OCI prestart hook"),
+    ("/etc/cdi/nvidia.yaml", "the CDI spec of --strategy cdi"),
+    ("/var/lib/gpu-setup", "the journal: one directory per transaction with copies of every file before and after (0700); never removed by a package"),
+    ("/etc/gpu-setup.toml", "the profile the heal units use (gpu-setup-heal.service)"),
+    ("/usr/share/doc/gpu-setup/examples/gpu-setup.toml", "the documented example profile"),
+];
+
+fn section(roff: &mut Roff, title: &str, items: &[(&str, &str)]) {
+    roff.control("SH", [title]);
+    for (term, text) in items {
+        roff.control("TP", []);
+        roff.text([bold(*term)]);
+        roff.text([roman(*text)]);
+    }
+}
+
+/// The man page of `cmd` (built, so its global options are there).
+fn page(cmd: &clap::Command, name: &str, see_also: &[String]) -> Vec<u8> {
+    let man = Man::new(cmd.clone());
+    let mut out = Vec::new();
+    man.render_title(&mut out).unwrap();
+    man.render_name_section(&mut out).unwrap();
+    man.render_synopsis_section(&mut out).unwrap();
+    man.render_description_section(&mut out).unwrap();
+    man.render_options_section(&mut out).unwrap();
+    if cmd.has_subcommands() {
+        man.render_subcommands_section(&mut out).unwrap();
+    }
+    if cmd.get_after_help().is_some() || cmd.get_after_long_help().is_some() {
+        man.render_extra_section(&mut out).unwrap();
+    }
+    let mut roff = Roff::new();
+    section(&mut roff, "EXIT STATUS", &exit_status(name));
+    section(&mut roff, "ENVIRONMENT", &ENVIRONMENT);
+    section(&mut roff, "FILES", &FILES);
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([roman(see_also.join(", "))]);
+    roff.to_writer(&mut out).unwrap();
+    man.render_version_section(&mut out).unwrap();
+    out
+}
+
+/// Every page: `gpu-setup.1` and one per subcommand (`gpu-setup-plan.1`).
+pub fn pages() -> Vec<(String, Vec<u8>)> {
+    let mut cmd = Cli::command();
+    // Builds the subcommands' names as typed ("gpu-setup plan") and gives
+    // them the global options.
+    cmd.build();
+    let subs: Vec<clap::Command> = cmd.get_subcommands().cloned().collect();
+    let sub_pages: Vec<String> = subs
+        .iter()
+        .map(|s| format!("gpu-setup-{}(1)", s.get_name()))
+        .collect();
+    let docs = ["podman(1)", "containers.conf(5)", "oci-hooks(5)"].map(String::from);
+    let mut out = Vec::new();
+    let see: Vec<String> = sub_pages.iter().chain(&docs).cloned().collect();
+    out.push(("gpu-setup.1".to_owned(), page(&cmd, "", &see)));
+    for sub in subs {
+        let name = sub.get_name().to_owned();
+        let own = format!("gpu-setup-{name}(1)");
+        let see: Vec<String> = std::iter::once("gpu-setup(1)".to_owned())
+            .chain(sub_pages.iter().filter(|p| **p != own).cloned())
+            .chain(docs.iter().cloned())
+            .collect();
+        out.push((format!("gpu-setup-{name}.1"), page(&sub, &name, &see)));
+    }
+    out
+}
 
 #[test]
 fn man_pages() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/man");
-    let cmd = Cli::command();
-    let mut pages = vec![("gpu-setup.1".to_owned(), cmd.clone())];
-    for sub in cmd.get_subcommands() {
-        let name = format!("gpu-setup-{}", sub.get_name());
-        // clap names are &'static str; a test may leak a few bytes.
-        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
-        pages.push((format!("{name}.1"), sub.clone().name(leaked)));
-    }
     let update = std::env::var_os("GPU_SETUP_UPDATE_DOCS").is_some();
-    for (file, page) in pages {
-        let mut out = Vec::new();
-        clap_mangen::Man::new(page).render(&mut out).unwrap();
-        let path = dir.join(&file);
+    let pages = pages();
+    if update {
+        fs::create_dir_all(&dir).unwrap();
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "1") {
+                fs::remove_file(path).unwrap();
+            }
+        }
+    }
+    for (file, out) in &pages {
+        let path = dir.join(file);
         if update {
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(&path, &out).unwrap();
+            fs::write(&path, out).unwrap();
         }
         let committed = fs::read(&path).unwrap_or_default();
-        assert!(committed == out, "docs/man/{file} is stale: run `make man`");
+        assert!(
+            committed == *out,
+            "docs/man/{file} is stale: run `make man`"
+        );
     }
+    // No page for a command that does not exist (no `gpu-setup-help`).
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = pages.into_iter().map(|(f, _)| f).collect();
+    expected.sort();
+    assert_eq!(
+        names, expected,
+        "docs/man holds exactly the generated pages"
+    );
+}
+
+#[test]
+fn subcommand_pages_read_as_one_program_with_its_global_options() {
+    let pages = pages();
+    let plan = pages.iter().find(|(f, _)| f == "gpu-setup-plan.1").unwrap();
+    let text = String::from_utf8_lossy(&plan.1);
+    assert!(
+        text.contains("\\fBgpu\\-setup plan\\fR [OPTIONS]"),
+        "synopsis as typed: {text}"
+    );
+    for needle in [
+        "\\-\\-root",
+        "\\-\\-format",
+        "\\-\\-quiet",
+        "\\-\\-strict",
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "SEE ALSO",
+        "\\fI<DIR>\\fR",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}: {text}");
+    }
+    assert!(!pages.iter().any(|(f, _)| f.contains("help")));
 }

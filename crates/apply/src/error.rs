@@ -65,12 +65,13 @@ pub enum ApplyError {
     /// The transaction failed and undoing it failed for some files (every
     /// other file was put back); the journal entry stays pending so the
     /// next run finishes the recovery.
-    #[error("transaction {id} failed ({source}), and undoing it failed too: {}", list(.undo))]
+    #[error("transaction {id} failed, and undoing it failed too: {}", list(.undo))]
     UndoFailed {
         /// The transaction.
         id: u64,
         /// The step that failed first.
-        source: StepError,
+        #[source]
+        first: StepError,
         /// The steps that failed while undoing, one per file at most.
         undo: Vec<StepError>,
     },

@@ -186,7 +186,7 @@ impl<F: Fs> FaultyFs<F> {
 
 /// The filesystem a run writes through. With the `test-hooks` feature (the
 /// test build only; `cargo build --release` leaves it out) the
-/// `GPU_SETUP_TEST_*` variables of [`test_hooks`] inject faults; a shipped
+/// `GPU_SETUP_TEST_*` variables of `test_hooks` inject faults; a shipped
 /// binary has no such code.
 pub fn for_run() -> FaultyFs<OsFs> {
     #[cfg(feature = "test-hooks")]

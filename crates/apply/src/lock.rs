@@ -23,8 +23,14 @@ const POLL: Duration = Duration::from_millis(25);
 
 impl StateLock {
     /// Takes the lock, creating the state directory when missing, waiting up
-    /// to `timeout` for another run to release it.
-    pub fn acquire(fs: &dyn Fs, state: &StateDir, timeout: Duration) -> Result<Self, ApplyError> {
+    /// to `timeout` for another run to release it; `waiting` is told once
+    /// when it has to wait (the caller says so to the user).
+    pub fn acquire(
+        fs: &dyn Fs,
+        state: &StateDir,
+        timeout: Duration,
+        waiting: &dyn Fn(&str),
+    ) -> Result<Self, ApplyError> {
         let (mut file, shown) = state.open_lock(fs)?;
         let start = Instant::now();
         let mut announced = false;
@@ -48,10 +54,10 @@ impl StateLock {
                 });
             }
             if !announced {
-                tracing::warn!(
+                waiting(&format!(
                     "waiting up to {} s for another gpu-setup to release {shown}",
                     timeout.as_secs(),
-                );
+                ));
                 announced = true;
             }
             std::thread::sleep(POLL.min(timeout.saturating_sub(start.elapsed())));

@@ -410,7 +410,7 @@ pub fn execute(
                 }
                 Err(ApplyError::UndoFailed {
                     id,
-                    source,
+                    first: source,
                     undo: undone.failed,
                 })
             }

@@ -546,14 +546,12 @@ fn a_failed_undo_says_so_and_leaves_the_entry_for_recovery() {
         "{err:?}"
     );
     assert!(
-        err.to_string().starts_with("transaction 1 failed (cannot "),
-        "{err}"
-    );
-    assert!(
         err.to_string()
-            .contains("and undoing it failed too: cannot "),
+            .starts_with("transaction 1 failed, and undoing it failed too: cannot "),
         "{err}"
     );
+    // Every file that could not be put back is named, not just the first.
+    assert!(err.to_string().contains("; cannot "), "{err}");
     assert_eq!(
         err.hint().unwrap(),
         "fix the cause, then run `gpu-setup plan`: it finishes the recovery first"

@@ -13,9 +13,18 @@ use gpu_setup_plan::{Presence, Settings};
 /// Container Toolkit's config.toml, and the NVIDIA OCI prestart hook. Edits keep
 /// every comment and line they are not about.
 #[derive(Debug, Parser)]
-#[command(name = "gpu-setup", version, about, long_about, max_term_width = 100)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 error (or a failed doctor check), 2 changes pending (plan --detailed-exitcode).\n\nInstalled as `gpu_setup` (make ansible-module) and run by Ansible with one file of JSON arguments, gpu-setup acts as the Ansible module gpu_setup (docs/provisioning.md)."
+    name = "gpu-setup",
+    version,
+    about,
+    long_about,
+    max_term_width = 100,
+    disable_help_subcommand = true,
+    propagate_version = true,
+    override_usage = "gpu-setup [OPTIONS] <COMMAND>"
+)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 error (a failed doctor check, or a warning with --strict), 2 changes pending (plan --detailed-exitcode).\n\nInstalled as `gpu_setup` (make ansible-module) and run by Ansible with one file of JSON arguments, gpu-setup acts as the Ansible module gpu_setup (docs/provisioning.md)."
 )]
 pub struct Cli {
     /// Global options.
@@ -34,13 +43,18 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
     pub format: Format,
     /// When to colour text output (`NO_COLOR` turns colour off in `auto`).
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Log verbosity; logs go to stderr.
-    #[arg(long, global = true, value_enum, env = crate::env::GPU_SETUP_LOG, default_value_t = LogLevel::Warn)]
+    /// Print errors only: no diffs, warnings, notes or summaries (the exit
+    /// code tells the rest). Logs follow --log-level.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Verbosity of the internal log on stderr (for debugging gpu-setup
+    /// itself); warnings about the host are not logs, see --quiet.
+    #[arg(long, global = true, value_enum, value_name = "LEVEL", env = crate::env::GPU_SETUP_LOG, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
     /// Where transactions, backups and the lock live (under --root).
     #[arg(
@@ -92,18 +106,22 @@ pub enum Command {
     /// Show what would change, as unified diffs, and warn about what would
     /// still stop GPUs from working. Changes no managed file (it only
     /// finishes undoing a transaction a crash interrupted).
+    #[command(override_usage = "gpu-setup plan [OPTIONS]")]
     Plan(PlanArgs),
     /// Carry out the plan as one transaction: every file changes or none
     /// does, with backups and a journal entry. Nothing to do: writes nothing.
     Apply(ApplyArgs),
     /// Undo the last applied transaction (or the one named), restoring each
     /// file's bytes, mode and owner.
+    #[command(override_usage = "gpu-setup rollback [OPTIONS] [ID]")]
     Rollback(RollbackArgs),
     /// List transactions, newest first.
+    #[command(override_usage = "gpu-setup history [OPTIONS]")]
     History,
     /// Explain why GPUs do or don't work in Podman on this host: Podman,
     /// its runtimes and hooks, the NVIDIA toolkit and its config, GPU
     /// devices, cgroups, CDI. Read-only. Exit 1 when a check fails.
+    #[command(override_usage = "gpu-setup doctor [OPTIONS]")]
     Doctor(DoctorArgs),
 }
 
@@ -130,6 +148,10 @@ pub struct PlanArgs {
     /// error (Terraform's convention).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Exit 1 when the plan has a warning-level finding (something that
+    /// would still keep GPUs from working), even when no file changes.
+    #[arg(long)]
+    pub strict: bool,
     /// Also save the plan to FILE (JSON) for `gpu-setup apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -146,9 +168,14 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// A plan saved by `gpu-setup plan --out FILE`: apply exactly that plan,
-    /// refusing if any file changed since. Without it, plan from the flags.
-    #[arg(value_name = "PLAN_FILE", conflicts_with = "SettingsArgs")]
+    /// refusing if any file changed since. Without it, plan from the flags
+    /// (which a saved plan does not take: it carries its own settings).
+    #[arg(value_name = "PLAN_FILE")]
     pub plan_file: Option<PathBuf>,
+    /// Exit 1 when a warning-level finding remains after applying
+    /// (something that would still keep GPUs from working).
+    #[arg(long)]
+    pub strict: bool,
     /// The desired state.
     #[command(flatten)]
     pub settings: SettingsArgs,
@@ -171,7 +198,7 @@ pub struct RollbackArgs {
     #[arg(value_name = "ID")]
     pub id: Option<u64>,
     /// Roll back even when a file was changed since the transaction (the
-    /// current content is kept in the journal).
+    /// current content is kept in the journal; the output says where).
     #[arg(long)]
     pub force: bool,
     /// When not root, re-run this command as root through `sudo` (see
@@ -184,8 +211,10 @@ pub struct RollbackArgs {
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Desired state")]
 pub struct SettingsArgs {
-    /// A TOML profile with the settings below (see templates/gpu-setup.toml);
-    /// flags given on the command line win over it.
+    /// A TOML profile with the settings below (example:
+    /// /usr/share/doc/gpu-setup/examples/gpu-setup.toml), read from the
+    /// running system, not under --root; flags given on the command line
+    /// win over it.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
     /// File that receives the runtime entry. The default is a drop-in that
@@ -244,6 +273,29 @@ pub enum StateArg {
 }
 
 impl SettingsArgs {
+    /// The settings flags given on the command line, as typed.
+    pub fn given(&self) -> Vec<&'static str> {
+        let s = self.to_settings();
+        [
+            (self.profile.is_some(), "--profile"),
+            (s.containers_conf.is_some(), "--containers-conf"),
+            (s.runtime_name.is_some(), "--runtime-name"),
+            (s.runtime_path.is_some(), "--runtime-path"),
+            (s.nvidia_config.is_some(), "--nvidia-config"),
+            (s.no_cgroups.is_some(), "--no-cgroups"),
+            (s.hook_file.is_some(), "--hook-file"),
+            (s.hook_path.is_some(), "--hook-path"),
+            (s.cli_debug_log.is_some(), "--cli-debug-log"),
+            (s.runtime_debug_log.is_some(), "--runtime-debug-log"),
+            (s.state.is_some(), "--state"),
+            (s.allow_unsafe_log_path.is_some(), "--allow-unsafe-log-path"),
+            (s.follow_symlinks.is_some(), "--follow-symlinks"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
+    }
+
     /// The settings the flags give (the top layer).
     pub fn to_settings(&self) -> Settings {
         Settings {
@@ -309,11 +361,12 @@ mod tests {
     }
 
     #[test]
-    fn a_plan_file_excludes_settings_flags() {
-        assert!(Cli::try_parse_from(["gpu-setup", "apply", "p.json"]).is_ok());
-        assert!(Cli::try_parse_from(["gpu-setup", "apply", "--state", "absent"]).is_ok());
-        let err =
-            Cli::try_parse_from(["gpu-setup", "apply", "p.json", "--state", "absent"]).unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    fn the_settings_flags_given_are_named() {
+        let cli =
+            Cli::try_parse_from(["gpu-setup", "apply", "p.json", "--no-cgroups", "false"]).unwrap();
+        let Command::Apply(args) = cli.command else {
+            panic!("not apply")
+        };
+        assert_eq!(args.settings.given(), ["--no-cgroups"]);
     }
 }

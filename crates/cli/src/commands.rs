@@ -45,20 +45,47 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
 
 fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(cli)?;
-    session.recover_if_pending(printer)?;
+    let note = session.recover_if_pending(printer)?;
     let desired = desired_state(&args.settings)?;
     tracing::debug!(?desired, "desired state");
     let facts = facts(cli, args.podman_version.as_deref())?;
-    let plan = plan_with(&desired, &facts, &session.host)?;
+    let mut plan = plan_with(&desired, &facts, &session.host)?;
+    plan.warnings.extend(note);
     if let Some(out) = &args.out {
         save_plan(&plan, &desired, &session.root, out)?;
     }
     ignore_broken_pipe(printer.plan(&plan))?;
+    strict(args.strict, &plan)?;
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         exit::CHANGES
     } else {
         exit::OK
     })
+}
+
+/// `--strict`: a warning-level finding is an error (after the plan or the
+/// transaction was shown).
+fn strict(on: bool, plan: &Plan) -> Result<()> {
+    let codes: Vec<&str> = plan
+        .warnings
+        .iter()
+        .filter(|w| w.level == gpu_setup_plan::Level::Warning)
+        .map(|w| w.code.as_ref())
+        .collect();
+    if on && !codes.is_empty() {
+        return Err(Hinted::new(
+            format!(
+                "{} warning-level finding{} ({}), and --strict makes {} an error",
+                codes.len(),
+                if codes.len() == 1 { "" } else { "s" },
+                codes.join(", "),
+                if codes.len() == 1 { "it" } else { "them" }
+            ),
+            "each warning above says what to fix (`gpu-setup doctor` explains more)",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
@@ -85,24 +112,50 @@ fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
 
 fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
     crate::sudo::elevate_if_asked(args.sudo)?;
+    if args.plan_file.is_some() {
+        let given = args.settings.given();
+        if !given.is_empty() {
+            return Err(Hinted::new(
+                format!(
+                    "{} cannot be used with a saved plan: it carries its own settings",
+                    given
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                format!(
+                    "apply the plan alone, or make a new one: gpu-setup plan {} --out FILE",
+                    given.join(" ... ")
+                ),
+            )
+            .into());
+        }
+    }
     let session = Session::new(cli)?;
-    session.recover_if_pending(printer)?;
+    let note = session.recover_if_pending(printer)?;
     let (plan, manifest) = match &args.plan_file {
         None => {
             let desired = desired_state(&args.settings)?;
             let facts = facts(cli, args.podman_version.as_deref())?;
             let make_plan = || plan_with(&desired, &facts, &session.host);
             // Nothing to do: no lock, no journal, no write of any kind.
-            let unlocked = make_plan()?;
+            let mut unlocked = make_plan()?;
             if unlocked.is_empty() {
-                return finish(printer, &session, &unlocked, None);
+                unlocked.warnings.extend(note.clone());
+                finish(printer, &session, &unlocked, None)?;
+                strict(args.strict, &unlocked)?;
+                return Ok(exit::OK);
             }
             let _lock = session.lock(printer)?;
             // Plan again under the lock: another run may have changed the
             // files while this one waited.
-            let plan = make_plan()?;
+            let mut plan = make_plan()?;
+            plan.warnings.extend(note);
             if plan.is_empty() {
-                return finish(printer, &session, &plan, None);
+                finish(printer, &session, &plan, None)?;
+                strict(args.strict, &plan)?;
+                return Ok(exit::OK);
             }
             printer.plan_preview(&plan)?;
             let manifest = transaction::apply_plan(&session.ctx(), &plan)?;
@@ -110,7 +163,8 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
         }
         Some(file) => {
             let saved = load_plan(file, &session.root)?;
-            let plan = saved_to_plan(&saved, &session.host)?;
+            let mut plan = saved_to_plan(&saved, &session.host)?;
+            plan.warnings.extend(note);
             // Exactly what its settings give now: an edited plan, or one
             // naming files gpu-setup does not manage, is refused.
             check_saved_matches(
@@ -120,7 +174,9 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
                 &session.host,
             )?;
             if plan.is_empty() {
-                return finish(printer, &session, &plan, None);
+                finish(printer, &session, &plan, None)?;
+                strict(args.strict, &plan)?;
+                return Ok(exit::OK);
             }
             let _lock = session.lock(printer)?;
             // Exactly the saved plan: each file must still be what it was
@@ -146,7 +202,9 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
             (plan, manifest)
         }
     };
-    finish(printer, &session, &plan, Some(&manifest))
+    finish(printer, &session, &plan, Some(&manifest))?;
+    strict(args.strict, &plan)?;
+    Ok(exit::OK)
 }
 
 /// Prints the result of `apply`.
@@ -155,14 +213,14 @@ fn finish(
     session: &Session,
     plan: &Plan,
     manifest: Option<&gpu_setup_apply::journal::Manifest>,
-) -> Result<u8> {
+) -> Result<()> {
     let report = TxReport {
         plan,
         manifest,
         recovered: &session.recovered.borrow(),
+        kept: &[],
     };
-    ignore_broken_pipe(printer.applied(&report))?;
-    Ok(exit::OK)
+    ignore_broken_pipe(printer.applied(&report))
 }
 
 fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
@@ -170,7 +228,35 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(cli)?;
     let _lock = session.lock(printer)?;
     let target = transaction::rollback_target(&session.state, args.id)?;
+    // With --force, the files that changed since are overwritten; say where
+    // their content is kept.
+    let drifted: Vec<String> = if args.force {
+        transaction::drift(&session.ctx(), &target)?
+            .into_iter()
+            .map(|d| d.path)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let manifest = transaction::rollback(&session.ctx(), &target, args.force)?;
+    let kept: Vec<(String, String)> = manifest
+        .files
+        .iter()
+        .filter(|f| drifted.contains(&f.path.to_string()))
+        .filter_map(|f| {
+            f.before.as_ref().map(|b| {
+                (
+                    f.path.to_string(),
+                    format!(
+                        "{}/transactions/{}/{}",
+                        session.state.shown(),
+                        manifest.id,
+                        b.copy
+                    ),
+                )
+            })
+        })
+        .collect();
     let changes = transaction::changes(&session.state, &manifest)?;
     let plan = Plan {
         changes,
@@ -180,6 +266,7 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
         plan: &plan,
         manifest: Some(&manifest),
         recovered: &session.recovered.borrow(),
+        kept: &kept,
     };
     ignore_broken_pipe(printer.rolled_back(&report))?;
     Ok(exit::OK)
@@ -230,22 +317,32 @@ impl Session {
 
     /// Takes the state lock, then undoes any transaction a crash left.
     fn lock(&self, printer: &Printer) -> Result<StateLock> {
-        let lock = StateLock::acquire(&self.fs, &self.state, self.lock_timeout)?;
+        let lock = StateLock::acquire(&self.fs, &self.state, self.lock_timeout, &|m: &str| {
+            printer.note(m)
+        })?;
         self.recover(printer)?;
         Ok(lock)
     }
 
     /// Undoes a transaction a crash left, if the journal holds one. Takes the
-    /// lock only then, so a clean host sees no write at all.
-    fn recover_if_pending(&self, printer: &Printer) -> Result<()> {
+    /// lock only then, so a clean host sees no write at all. A user who
+    /// cannot read the journal gets a note (as a plan warning) instead.
+    fn recover_if_pending(&self, printer: &Printer) -> Result<Option<gpu_setup_plan::Warning>> {
         match transaction::needs_recovery(&self.state) {
-            Ok(false) => Ok(()),
-            Ok(true) => self.lock(printer).map(drop),
+            Ok(false) => Ok(None),
+            Ok(true) => self.lock(printer).map(|_| None),
             // A user who cannot read the journal cannot recover it either;
             // planning still works.
             Err(ApplyError::Step(e)) if e.errno() == Some(nix::libc::EACCES) => {
-                tracing::warn!("cannot check the journal for an interrupted transaction: {e}");
-                Ok(())
+                Ok(Some(gpu_setup_plan::Warning {
+                    code: std::borrow::Cow::Borrowed("journal-unreadable"),
+                    level: gpu_setup_plan::Level::Info,
+                    message: format!(
+                        "cannot check the journal for an interrupted transaction: `{}` is root's",
+                        self.state.shown()
+                    ),
+                    hint: None,
+                }))
             }
             Err(e) => Err(e.into()),
         }

@@ -21,7 +21,7 @@ pub use printer::Printer;
 pub mod exit {
     /// Success; with `--detailed-exitcode`, nothing to change.
     pub const OK: u8 = 0;
-    /// Any error, including bad arguments.
+    /// Any error, including bad arguments; with `--strict`, a warning.
     pub const ERROR: u8 = 1;
     /// `--detailed-exitcode` only: changes are pending.
     pub const CHANGES: u8 = 2;
@@ -53,7 +53,12 @@ pub fn main_with(cli: Cli) -> ExitCode {
         args::ColorChoice::Auto => !env::no_color() && std::io::stderr().is_terminal(),
     };
     init_logging(cli.global.log_level, color);
-    let printer = Printer::new(cli.global.format, cli.global.color, env::no_color());
+    let printer = Printer::new(
+        cli.global.format,
+        cli.global.color,
+        env::no_color(),
+        cli.global.quiet,
+    );
     match run(&cli, &printer) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -30,6 +30,8 @@ const SETTINGS: &[(&str, &str)] = &[
 ];
 /// Arguments that are global options.
 const GLOBALS: &[(&str, &str)] = &[("root", "--root"), ("state_dir", "--state-dir")];
+/// Arguments of a rollback (`rollback: true`), which take no settings.
+const ROLLBACK: &[&str] = &["rollback", "transaction", "force"];
 
 /// The names Ansible runs a binary module by: the module file as installed
 /// (`library/gpu_setup`), and the copy ansible-core makes on the managed
@@ -89,9 +91,15 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
         .map(String::as_str)
         .filter(|k| !k.starts_with('_'))
         .filter(|k| !SETTINGS.iter().chain(GLOBALS).any(|(name, _)| name == k))
+        .filter(|k| !ROLLBACK.contains(k))
         .collect();
     if !unknown.is_empty() {
-        let mut supported: Vec<&str> = SETTINGS.iter().chain(GLOBALS).map(|(n, _)| *n).collect();
+        let mut supported: Vec<&str> = SETTINGS
+            .iter()
+            .chain(GLOBALS)
+            .map(|(n, _)| *n)
+            .chain(ROLLBACK.iter().copied())
+            .collect();
         supported.sort_unstable();
         return Err(format!(
             "Unsupported parameters for (gpu_setup) module: {}. Supported parameters include: {}.",
@@ -113,6 +121,14 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
     for (name, opt) in GLOBALS {
         if let Some(v) = text(args, name)? {
             globals.extend([opt.to_string(), v]);
+        }
+    }
+    if flag(args, "rollback")? {
+        return rollback(args, &globals, check);
+    }
+    for key in ["transaction", "force"] {
+        if args.contains_key(key) {
+            return Err(format!("argument {key} needs rollback: true"));
         }
     }
     let mut settings_args = Vec::new();
@@ -141,29 +157,10 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
     };
 
     let command = if check { "plan" } else { "apply" };
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find gpu-setup itself: {e}"))?;
-    let out = std::process::Command::new(exe)
-        .args(&globals)
-        .arg(command)
-        .args(&settings_args)
-        .env_remove("GPU_SETUP_LOG")
-        .output()
-        .map_err(|e| format!("cannot run gpu-setup: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let result: Value = serde_json::from_str(&stdout).map_err(|_| {
-        // A usage error prints text, not JSON.
-        String::from_utf8_lossy(&out.stderr).trim().to_owned()
-    })?;
-    if !out.status.success() {
-        let mut msg = result["error"]
-            .as_str()
-            .unwrap_or("gpu-setup failed")
-            .to_owned();
-        if let Some(hint) = result["hint"].as_str() {
-            msg.push_str(&format!(" (hint: {hint})"));
-        }
-        return Err(msg);
-    }
+    let mut argv = globals.clone();
+    argv.push(command.to_owned());
+    argv.extend(settings_args);
+    let result = gpu_setup(&argv)?;
     let changed = result["changed"].as_bool().unwrap_or(false);
     let warnings: Vec<String> = result["warnings"]
         .as_array()
@@ -200,6 +197,114 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
     Ok(v)
 }
 
+/// Runs `gpu-setup ARGS` (this same binary) and reads its one JSON object;
+/// a failure becomes the module's message (with the hint).
+fn gpu_setup(args: &[String]) -> Result<Value, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find gpu-setup itself: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .args(args)
+        .env_remove("GPU_SETUP_LOG")
+        .output()
+        .map_err(|e| format!("cannot run gpu-setup: {e}"))?;
+    let result: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|_| String::from_utf8_lossy(&out.stderr).trim().to_owned())?;
+    if !out.status.success() {
+        let mut msg = result["error"]
+            .as_str()
+            .unwrap_or("gpu-setup failed")
+            .to_owned();
+        if let Some(hint) = result["hint"].as_str() {
+            msg.push_str(&format!(" (hint: {hint})"));
+        }
+        return Err(msg);
+    }
+    Ok(result)
+}
+
+/// `rollback: true`: undoes the last transaction when it is an applied
+/// `apply` (or `transaction: ID` when that one is still applied), and
+/// otherwise changes nothing, so running the rollback playbook twice undoes
+/// one transaction, not two.
+fn rollback(args: &Map<String, Value>, globals: &[String], check: bool) -> Result<Value, String> {
+    let settings: Vec<&str> = SETTINGS
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| args.contains_key(*n))
+        .collect();
+    if !settings.is_empty() {
+        return Err(format!(
+            "rollback takes no settings (given: {})",
+            settings.join(", ")
+        ));
+    }
+    let force = flag(args, "force")?;
+    let wanted = match args.get("transaction") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .ok_or("argument transaction must be a transaction ID")?,
+        ),
+        Some(Value::String(s)) => Some(
+            s.parse::<u64>()
+                .map_err(|_| format!("argument transaction must be a transaction ID, not {s:?}"))?,
+        ),
+        Some(other) => {
+            return Err(format!(
+                "argument transaction must be a transaction ID, not {other}"
+            ))
+        }
+    };
+    let mut history_args = globals.to_vec();
+    history_args.push("history".to_owned());
+    let history = gpu_setup(&history_args)?;
+    let txs = history["transactions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let target = match wanted {
+        Some(id) => txs.iter().find(|t| t["id"] == id).cloned(),
+        None => txs.first().cloned(),
+    };
+    let undoable = target
+        .as_ref()
+        .filter(|t| t["kind"] == "apply" && t["status"] == "applied");
+    let Some(target) = undoable else {
+        let msg = match (&target, wanted) {
+            (None, Some(id)) => return Err(format!("no transaction {id} (see gpu-setup history)")),
+            (None, None) => "no transaction yet: nothing to roll back".to_owned(),
+            (Some(t), _) => {
+                format!(
+                "the last transaction ({}, {} {}) is not an applied apply: nothing to roll back",
+                t["id"], t["kind"].as_str().unwrap_or(""), t["status"].as_str().unwrap_or("")
+            )
+            }
+        };
+        return Ok(json!({"changed": false, "msg": msg, "transaction": Value::Null}));
+    };
+    let id = target["id"].as_u64().unwrap_or_default();
+    if check {
+        return Ok(json!({
+            "changed": true,
+            "msg": format!("transaction {id} would be rolled back (check mode)"),
+            "transaction": Value::Null,
+        }));
+    }
+    let mut rollback_args = globals.to_vec();
+    rollback_args.extend(["rollback".to_owned(), id.to_string()]);
+    if force {
+        rollback_args.push("--force".to_owned());
+    }
+    let result = gpu_setup(&rollback_args)?;
+    Ok(json!({
+        "changed": true,
+        "msg": format!("rolled back transaction {id} as transaction {}", result["transaction"]),
+        "transaction": result["transaction"],
+        "rolled_back": id,
+        "files": result["files"],
+        "kept": result.get("kept").cloned().unwrap_or(Value::Null),
+    }))
+}
+
 /// The settings the arguments give.
 fn settings_of(args: &Map<String, Value>) -> Result<Settings, String> {
     let mut s = Settings::default();
@@ -233,7 +338,7 @@ fn settings_of(args: &Map<String, Value>) -> Result<Settings, String> {
 /// The plan's changes as Ansible diffs (the same plan `apply` makes, unless
 /// the host changes in between).
 fn planned_diff(s: &Settings, root: &Path) -> Result<Vec<Value>, String> {
-    let desired = DesiredState::from_settings(s).map_err(|e| e.to_string())?;
+    let desired = DesiredState::from_settings(s).map_err(|e| gpu_setup_plan::error_text(&e))?;
     let facts = if crate::env::is_real_root(root) {
         crate::env::host_facts()
     } else {
@@ -241,7 +346,7 @@ fn planned_diff(s: &Settings, root: &Path) -> Result<Vec<Value>, String> {
     };
     let host =
         RootFs::open(root).map_err(|e| format!("cannot open root `{}`: {e}", root.display()))?;
-    let plan = plan_with(&desired, &facts, &host).map_err(|e| e.to_string())?;
+    let plan = plan_with(&desired, &facts, &host).map_err(|e| gpu_setup_plan::error_text(&e))?;
     Ok(plan
         .changes
         .iter()

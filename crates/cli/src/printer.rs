@@ -16,6 +16,8 @@ use crate::args::{ColorChoice, Format};
 pub struct Printer {
     format: Format,
     color: bool,
+    /// `--quiet`: errors only.
+    quiet: bool,
 }
 
 const BOLD: Style = Style::new().bold();
@@ -28,13 +30,17 @@ const RED_BOLD: Style = AnsiColor::Red.on_default().bold();
 impl Printer {
     /// A printer for `format`, colouring per `color`, `NO_COLOR` and whether
     /// stdout is a terminal.
-    pub fn new(format: Format, color: ColorChoice, no_color_env: bool) -> Self {
+    pub fn new(format: Format, color: ColorChoice, no_color_env: bool, quiet: bool) -> Self {
         let color = match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => !no_color_env && io::stdout().is_terminal(),
         };
-        Printer { format, color }
+        Printer {
+            format,
+            color,
+            quiet,
+        }
     }
 
     /// The output format.
@@ -53,6 +59,9 @@ impl Printer {
     /// Prints a plan: diffs on stdout, warnings on stderr (text), or one
     /// JSON object on stdout.
     pub fn plan(&self, plan: &Plan) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         match self.format {
             Format::Json => self.json(&PlanReport::new(plan)),
             Format::Text => {
@@ -66,6 +75,9 @@ impl Printer {
     /// The plan `apply` is about to carry out (text only: JSON prints one
     /// object at the end).
     pub fn plan_preview(&self, plan: &Plan) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         match self.format {
             Format::Json => Ok(()),
             Format::Text => self.plan(plan),
@@ -92,6 +104,9 @@ impl Printer {
     /// The result of `apply`: in text, the plan was shown already (or is
     /// shown now when there was nothing to do); in JSON, one object.
     pub fn applied(&self, report: &TxReport<'_>) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         match (self.format, report.manifest) {
             (Format::Json, _) => self.json(&report.json()),
             (Format::Text, None) => self.plan(report.plan),
@@ -112,10 +127,18 @@ impl Printer {
         let Some(m) = report.manifest else {
             return Ok(());
         };
+        if self.quiet {
+            return Ok(());
+        }
         match self.format {
             Format::Json => self.json(&report.json()),
             Format::Text => {
                 self.changes(report.plan)?;
+                for (path, copy) in report.kept {
+                    self.note(&format!(
+                        "`{path}` had changed since; what it held is kept in `{copy}`"
+                    ));
+                }
                 let line = format!(
                     "Rolled back transaction {} as transaction {}: {}.",
                     m.rolls_back.unwrap_or_default(),
@@ -129,6 +152,9 @@ impl Printer {
 
     /// Says that an interrupted transaction was undone (stderr, any format).
     pub fn recovered(&self, id: u64, notes: &[String]) {
+        if self.quiet {
+            return;
+        }
         let mut err = io::stderr().lock();
         let _ = writeln!(
             err,
@@ -142,6 +168,9 @@ impl Printer {
 
     /// The journal, newest first.
     pub fn history(&self, history: &[Manifest]) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         if self.format == Format::Json {
             let txs: Vec<TxJson<'_>> = history.iter().map(TxJson::new).collect();
             return self.json(&serde_json::json!({ "transactions": txs }));
@@ -196,6 +225,9 @@ impl Printer {
     /// The doctor's checks: a table (details with `verbose`) and a summary,
     /// or `{"checks": [...]}`.
     pub fn doctor(&self, report: &Report, verbose: bool) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         if self.format == Format::Json {
             return self.json(report);
         }
@@ -269,6 +301,19 @@ impl Printer {
         err.flush()
     }
 
+    /// A note on stderr (`note: ...`), in the style of the warnings: what
+    /// gpu-setup is doing that the user should know (text and JSON).
+    pub fn note(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        let _ = writeln!(
+            io::stderr().lock(),
+            "{}: {message}",
+            self.paint(CYAN, "note")
+        );
+    }
+
     /// Prints an error with its causes and hint: text on stderr, and in JSON
     /// mode also `{"error": ..., "hint": ...}` on stdout.
     pub fn error(&self, message: &str, causes: &[String], details: &[String], hint: Option<&str>) {
@@ -307,6 +352,9 @@ pub struct TxReport<'a> {
     pub manifest: Option<&'a Manifest>,
     /// Interrupted transactions undone first.
     pub recovered: &'a [u64],
+    /// `rollback --force`: each overwritten file and where its content is
+    /// kept.
+    pub kept: &'a [(String, String)],
 }
 
 /// One file in the JSON result of `apply` and `rollback`.
@@ -344,6 +392,11 @@ impl TxReport<'_> {
         });
         if let Some(id) = self.manifest.and_then(|m| m.rolls_back) {
             v["rolled_back"] = id.into();
+            v["kept"] = self
+                .kept
+                .iter()
+                .map(|(path, copy)| serde_json::json!({"path": path, "copy": copy}))
+                .collect();
         }
         v
     }
@@ -405,16 +458,41 @@ fn counts(plan: &Plan) -> String {
     }
 }
 
-/// One line saying what the plan would do.
+/// One line saying what the plan would do, and whether the effective
+/// configuration would still be wrong.
 fn summary(plan: &Plan) -> String {
+    let warnings: Vec<&str> = plan
+        .warnings
+        .iter()
+        .filter(|w| w.level == Level::Warning)
+        .map(|w| w.code.as_ref())
+        .collect();
+    let still = match warnings.len() {
+        0 => String::new(),
+        n => format!(
+            "{n} warning{} ({}) say{} GPUs may still not work",
+            if n == 1 { "" } else { "s" },
+            warnings.join(", "),
+            if n == 1 { "s" } else { "" }
+        ),
+    };
     if plan.is_empty() {
-        return "The host is configured: nothing to change.".to_owned();
+        return if still.is_empty() {
+            "The host is configured: nothing to change.".to_owned()
+        } else {
+            format!("The managed files are as desired, but the effective configuration is not: {still}.")
+        };
     }
     let count = |a: Action| plan.changes.iter().filter(|c| c.action == a).count();
-    format!(
+    let line = format!(
         "Plan: {} to create, {} to modify, {} to delete.",
         count(Action::Create),
         count(Action::Modify),
         count(Action::Delete)
-    )
+    );
+    if still.is_empty() {
+        line
+    } else {
+        format!("{line} After that, {still}.")
+    }
 }

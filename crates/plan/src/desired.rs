@@ -347,7 +347,7 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            DesiredState::from_settings(&bad).unwrap_err().to_string(),
+            crate::error::error_text(&DesiredState::from_settings(&bad).unwrap_err()),
             "invalid hook path: `nvidia-container-toolkit` is not an absolute path"
         );
     }

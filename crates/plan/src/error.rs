@@ -42,7 +42,7 @@ pub enum ObserveError {
         limit: u64,
     },
     /// Any other I/O failure.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Io {
         /// The path as the host sees it.
         path: TargetPath,
@@ -143,7 +143,7 @@ pub enum PlanError {
         message: String,
     },
     /// A path setting is invalid.
-    #[error("invalid {setting}: {source}")]
+    #[error("invalid {setting}")]
     Path {
         /// Which setting.
         setting: &'static str,
@@ -168,7 +168,8 @@ impl PlanError {
         match self {
             PlanError::Observe(e) => e.hint(),
             PlanError::Syntax { path, language, .. } => Some(format!(
-                "fix the {language} syntax in `{path}` (Podman and the NVIDIA toolkit reject it too), then run gpu-setup again"
+                "fix the {language} syntax in `{path}` ({} rejects it too), then run gpu-setup again",
+                reader_of(path)
             )),
             PlanError::WrongType { path, key, .. } => Some(format!(
                 "fix or remove `{key}` in `{path}`; gpu-setup does not overwrite values it does not understand"
@@ -187,6 +188,30 @@ impl PlanError {
             ),
         }
     }
+}
+
+/// The program that reads a managed file, by its kind.
+fn reader_of(path: &TargetPath) -> &'static str {
+    let name = path.file_name();
+    if name.ends_with(".toml") {
+        "the NVIDIA Container Toolkit"
+    } else {
+        // containers.conf files, hook JSON and CDI specs.
+        "Podman"
+    }
+}
+
+/// An error and its causes on one line (`cannot read `x`: Permission
+/// denied`), for places that show an error without its chain.
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }
 
 fn unsafe_dir(mode: u32, uid: u32) -> String {

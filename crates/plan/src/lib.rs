@@ -21,7 +21,7 @@ pub mod upstream;
 pub mod warnings;
 
 pub use desired::{DesiredState, Presence, ProfileError, Settings};
-pub use error::{ObserveError, PlanError};
+pub use error::{error_text, ObserveError, PlanError};
 pub use facts::HostFacts;
 pub use observe::{Kind, MemHost, Meta, Observe, Observed};
 pub use paths::{managed_path_problem, well_known, PathError, TargetPath};

@@ -114,11 +114,23 @@ pub fn plan_with(
 
     let hook_path = &desired.hook_file;
     let hook_file = host.file(hook_path)?;
-    let (hook_after, reason) = plan_hook(desired, &hook_file)?;
+    let (hook_after, reason, corrupt) = plan_hook(desired, &hook_file)?;
     changes.extend(change(hook_path, hook_file, hook_after, vec![reason]));
 
+    // Notes about a setting appear only when a change to it is planned.
+    let changing = |path: &TargetPath| changes.iter().any(|c: &Change| c.path == *path);
+    let no_cgroups_changes = changes.iter().any(|c| {
+        c.path == desired.nvidia_config && c.reasons.iter().any(|r| r.contains("no-cgroups"))
+    });
     let mut warnings = warnings::collect(warn_about, facts, host, conf_text.as_deref())?;
-    warnings.extend(followed);
+    warnings.retain(|w| w.code != "no-cgroups-rootful" || no_cgroups_changes);
+    warnings.extend(
+        followed
+            .into_iter()
+            .filter(|(real, _)| changing(real))
+            .map(|(_, w)| w),
+    );
+    warnings.extend(corrupt);
     Ok(Plan { changes, warnings })
 }
 
@@ -128,7 +140,7 @@ pub fn plan_with(
 fn resolve_managed(
     desired: &DesiredState,
     host: &dyn Observe,
-) -> Result<(DesiredState, Vec<crate::Warning>), PlanError> {
+) -> Result<(DesiredState, Vec<(TargetPath, crate::Warning)>), PlanError> {
     let mut resolved = desired.clone();
     let mut followed = Vec::new();
     for path in [
@@ -138,14 +150,17 @@ fn resolve_managed(
     ] {
         let real = host.resolve(path, desired.follow_symlinks)?;
         if real != *path {
-            followed.push(crate::Warning {
-                code: std::borrow::Cow::Borrowed("symlink-followed"),
-                level: crate::Level::Info,
-                message: format!(
+            followed.push((
+                real.clone(),
+                crate::Warning {
+                    code: std::borrow::Cow::Borrowed("symlink-followed"),
+                    level: crate::Level::Info,
+                    message: format!(
                     "`{path}` leads to `{real}` through a symbolic link; gpu-setup edits `{real}`"
                 ),
-                hint: None,
-            });
+                    hint: None,
+                },
+            ));
             *path = real;
         }
     }
@@ -220,22 +235,48 @@ fn plan_nvidia_config(
     }
 }
 
-fn plan_hook(d: &DesiredState, before: &Observed) -> Result<(Option<Vec<u8>>, String), PlanError> {
+/// The hook file after the plan, the reason, and a warning when the file
+/// there is corrupt. gpu-setup owns the hook file whole: a file that is not
+/// UTF-8 JSON is replaced (its bytes are kept in the journal and come back
+/// with rollback), unlike the files it edits in part, which are refused.
+/// The planned hook file: its content (`None`: removed), the reason, and a
+/// warning when the file there was corrupt.
+type PlannedHook = (Option<Vec<u8>>, String, Option<Warning>);
+
+fn plan_hook(d: &DesiredState, before: &Observed) -> Result<PlannedHook, PlanError> {
     let path = &d.hook_file;
     if d.presence == Presence::Absent {
-        return Ok((None, "remove the NVIDIA OCI hook".to_owned()));
+        return Ok((None, "remove the NVIDIA OCI hook".to_owned(), None));
     }
     let want = hook::desired(&d.hook_path);
-    let reason = format!("install the NVIDIA OCI hook running `{}`", d.hook_path);
+    let mut reason = format!("install the NVIDIA OCI hook running `{}`", d.hook_path);
+    let mut corrupt = None;
     if let Some(bytes) = before.bytes() {
-        let have = hook::parse(path, decode(path, bytes)?)?;
-        if have == want {
-            // Same meaning: keep the file as it is, whatever its layout.
-            return Ok((Some(bytes.to_vec()), reason));
+        match decode(path, bytes).and_then(|text| hook::parse(path, text)) {
+            Ok(have) if have == want => {
+                // Same meaning: keep the file as it is, whatever its layout.
+                return Ok((Some(bytes.to_vec()), reason, None));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                reason = format!(
+                    "replace the corrupt NVIDIA OCI hook with one running `{}`",
+                    d.hook_path
+                );
+                corrupt = Some(Warning {
+                    code: std::borrow::Cow::Borrowed("hook-file-corrupt"),
+                    level: crate::Level::Warning,
+                    message: format!(
+                        "{e}: Podman refuses every container while this file is in its hooks dir; gpu-setup owns the file whole and replaces it"
+                    ),
+                    hint: Some("apply replaces it (the old bytes are kept in the journal; rollback restores them)".to_owned()),
+                });
+            }
         }
     }
     Ok((
         Some(hook::render_desired(&d.hook_path).into_bytes()),
         reason,
+        corrupt,
     ))
 }

@@ -81,11 +81,11 @@ impl HookScan {
                     }
                     _ => match cx.host.file(&path) {
                         Ok(Observed::File { bytes, .. }) => decode(&path, &bytes)
-                            .map_err(|e| HookError::Invalid(e.to_string()))
+                            .map_err(|e| HookError::Invalid(crate::error::error_text(&e)))
                             .and_then(|text| hook::validate(&path, text, &exists)),
                         // Gone since it was listed: Podman skips it.
                         Ok(Observed::Absent) => continue,
-                        Err(e) => Err(HookError::Invalid(e.to_string())),
+                        Err(e) => Err(HookError::Invalid(crate::error::error_text(&e))),
                     },
                 };
                 files.push(HookFile { path, result });

@@ -81,7 +81,7 @@ impl Check {
 
     /// A failed check for an error reading or parsing a file.
     pub(crate) fn error(id: &'static str, e: &dyn HasHint) -> Self {
-        Check::new(id, Status::Fail, e.to_string()).hint(
+        Check::new(id, Status::Fail, e.text()).hint(
             e.hint()
                 .unwrap_or_else(|| "fix the file named above".to_owned()),
         )
@@ -99,19 +99,27 @@ impl Check {
 }
 
 /// An error with a hint.
-pub(crate) trait HasHint: std::fmt::Display {
+pub(crate) trait HasHint {
     fn hint(&self) -> Option<String>;
+    /// The error with its causes, on one line.
+    fn text(&self) -> String;
 }
 
 impl HasHint for PlanError {
     fn hint(&self) -> Option<String> {
         PlanError::hint(self)
     }
+    fn text(&self) -> String {
+        crate::error::error_text(self)
+    }
 }
 
 impl HasHint for ObserveError {
     fn hint(&self) -> Option<String> {
         ObserveError::hint(self)
+    }
+    fn text(&self) -> String {
+        crate::error::error_text(self)
     }
 }
 
@@ -319,7 +327,12 @@ fn desired_state_check(cx: &Context<'_>) -> Check {
             ),
         )
         .hint("`gpu-setup plan` shows the changes; `gpu-setup apply` makes them"),
-        Err(e) => Check::new("desired-state", Status::Fail, format!("cannot plan: {e}")).hint(
+        Err(e) => Check::new(
+            "desired-state",
+            Status::Fail,
+            format!("cannot plan: {}", crate::error::error_text(&e)),
+        )
+        .hint(
             e.hint()
                 .unwrap_or_else(|| "fix the file named above".to_owned()),
         ),

@@ -58,7 +58,10 @@ pub(super) fn podman_check(cx: &Context<'_>) -> Check {
             return Check::new(
                 "podman",
                 Status::Fail,
-                format!("Podman cannot read its configuration: {e}"),
+                format!(
+                    "Podman cannot read its configuration: {}",
+                    crate::error::error_text(e)
+                ),
             )
             .hint(format!(
                 "every podman command fails until this is fixed; {}",
