@@ -64,6 +64,7 @@ fn a_configured_tree_passes_and_shows_a_table() {
         ("gpu-devices", "skip"), // no /dev in the tree
         ("cgroups", "skip"),
         ("cdi", "ok"),
+        ("strategy", "ok"), // hook: the NVIDIA hook, no CDI spec
         ("mounts", "skip"),
         ("desired-state", "ok"),
     ];
@@ -104,7 +105,7 @@ fn a_configured_tree_passes_and_shows_a_table() {
     );
     assert!(!text.contains("hint:"), "{text}");
     assert!(
-        text.ends_with("\n9 ok, 0 warn, 0 fail, 3 skip.\n"),
+        text.ends_with("\n10 ok, 0 warn, 0 fail, 3 skip.\n"),
         "{text}"
     );
     assert!(
@@ -231,7 +232,7 @@ fn doctor_on_this_machine_is_sensible() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks = v["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 12);
+    assert_eq!(checks.len(), 13);
     for c in checks {
         let status = c["status"].as_str().unwrap();
         assert!(["ok", "warn", "fail", "skip"].contains(&status), "{c:#}");

@@ -35,6 +35,18 @@ const PODMAN_PATH_ENV: &str = "/usr/sbin:/usr/bin:/sbin:/bin:/gpu-setup-e2e-mark
 /// What Podman says when `--runtime nvidia` names no configured runtime.
 const NOT_FOUND: &str = "default OCI runtime \"nvidia\" not found";
 
+/// `podman run` and the flags every case runs containers with (no network,
+/// explicit ulimits: the facts doc's recipe for these machines).
+const RUN: [&str; 7] = [
+    "run",
+    "--rm",
+    "--network=none",
+    "--ulimit",
+    "nofile=20000:20000",
+    "--ulimit",
+    "nproc=32768:32768",
+];
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Whether this machine can run the e2e cases: root, Podman, runc, busybox
@@ -233,18 +245,8 @@ exec \"$@\"
         if debug {
             args.push("--log-level=debug");
         }
-        args.extend([
-            "run",
-            "--rm",
-            "--network=none",
-            "--ulimit",
-            "nofile=20000:20000",
-            "--ulimit",
-            "nproc=32768:32768",
-            IMAGE,
-            "/bin/echo",
-            "ok",
-        ]);
+        args.extend(RUN);
+        args.extend([IMAGE, "/bin/echo", "ok"]);
         self.podman(&args)
     }
 
@@ -775,22 +777,9 @@ fn doctor_and_podman_agree_on_the_default_runtime_files_and_hooks() {
         nvidia["host"]["ociRuntime"]["path"]
     );
     // The hooks dirs doctor names are the ones Podman reads.
-    let mut args = vec![
-        "--log-level=debug",
-        "--runtime",
-        "runc",
-        "run",
-        "--rm",
-        "--network=none",
-    ];
-    args.extend([
-        "--ulimit",
-        "nofile=20000:20000",
-        "--ulimit",
-        "nproc=32768:32768",
-        IMAGE,
-        "/bin/true",
-    ]);
+    let mut args = vec!["--log-level=debug", "--runtime", "runc"];
+    args.extend(RUN);
+    args.extend([IMAGE, "/bin/true"]);
     let run = lab.podman_with(HIDE_CRUN, &args);
     assert!(run.status.success(), "{}", text(&run.stderr));
     // `msg="reading hooks from DIR"`, once per dir (and per container).
@@ -929,15 +918,9 @@ fn the_first_failing_hook_file_decides_whether_podman_goes_on_as_doctor_says() {
             .write("/usr/share/containers/oci/hooks.d/a.json", first);
         lab.tree
             .write("/usr/share/containers/oci/hooks.d/b.json", second);
-        let mut args = vec!["--runtime", "runc", "run", "--rm", "--network=none"];
-        args.extend([
-            "--ulimit",
-            "nofile=20000:20000",
-            "--ulimit",
-            "nproc=32768:32768",
-            IMAGE,
-            "/bin/true",
-        ]);
+        let mut args = vec!["--runtime", "runc"];
+        args.extend(RUN);
+        args.extend([IMAGE, "/bin/true"]);
         let run = lab.podman_with(HIDE_CRUN, &args);
         assert_eq!(run.status.success(), podman_runs, "{}", text(&run.stderr));
         let v = views(&lab, HIDE_CRUN);
@@ -948,4 +931,191 @@ fn the_first_failing_hook_file_decides_whether_podman_goes_on_as_doctor_says() {
             .ends_with("Podman refuses to create any container while it exists");
         assert_eq!(refuses, !podman_runs, "{c:#}");
     }
+}
+
+/// Shows the tree's CDI spec dirs to Podman: `/etc` under an overlay (so
+/// the mount point `/etc/cdi` is made in the overlay, never on the host),
+/// `T/etc/containers` bound again on top of it, `T/etc/cdi` at `/etc/cdi`,
+/// and `T/var/run/cdi` at `/run/cdi` (`/var/run` links to `/run`, as on
+/// the hosts). The facts doc's recipe.
+const CDI_MOUNTS: &str = "mkdir -p \"$W/ovl-etc/u\" \"$W/ovl-etc/w\"
+mount -t overlay overlay -o lowerdir=/etc,upperdir=\"$W/ovl-etc/u\",workdir=\"$W/ovl-etc/w\" /etc
+mount --bind \"$T/etc/containers\" /etc/containers
+mkdir -p /etc/cdi /run/cdi
+mount --bind \"$T/etc/cdi\" /etc/cdi
+mount --bind \"$T/var/run/cdi\" /run/cdi
+[ -e /var/run ] || ln -s /run /var/run";
+
+/// A spec that works without a GPU: `all` maps `/dev/nvidia0` to
+/// `/dev/null` and sets `FROM_SPEC` (the facts doc's minimal spec).
+fn gpu_spec(from: &str) -> String {
+    format!(
+        "cdiVersion: \"0.5.0\"\nkind: nvidia.com/gpu\ndevices:\n- name: all\n  containerEdits:\n    deviceNodes:\n    - path: /dev/nvidia0\n      hostPath: /dev/null\n    env:\n    - FROM_SPEC={from}\n"
+    )
+}
+
+impl Lab {
+    /// The tree's CDI spec dirs, empty, for [`CDI_MOUNTS`].
+    fn cdi_dirs(&self) {
+        for dir in ["/etc/cdi", "/var/run/cdi"] {
+            fs::create_dir_all(self.tree.real(dir)).unwrap();
+        }
+    }
+
+    /// `podman --runtime runc run --device nvidia.com/gpu=all ...` printing
+    /// whether `/dev/nvidia0` is a character device and `$FROM_SPEC`, with
+    /// the tree's CDI dirs in place; the hook log cleared first.
+    fn run_gpu(&self) -> Output {
+        let _ = fs::remove_file(self.work("hook.log"));
+        let mut args = vec!["--runtime", "runc"];
+        args.extend(RUN);
+        args.extend([
+            "--device",
+            "nvidia.com/gpu=all",
+            IMAGE,
+            "/bin/sh",
+            "-c",
+            "if test -c /dev/nvidia0; then echo char; fi; echo \"spec=$FROM_SPEC\"",
+        ]);
+        self.podman_with(CDI_MOUNTS, &args)
+    }
+
+    /// Doctor's `(status, message)` for check `id` on the tree.
+    fn doctor_says(&self, id: &str) -> (String, String) {
+        let out = self
+            .gpu_setup(&["doctor", "--format", "json", "--podman-version", "4.3.1"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone();
+        (
+            c["status"].as_str().unwrap().to_owned(),
+            c["message"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Asserts the GPU reached the container from the spec named `from`.
+    #[track_caller]
+    fn assert_gpu_from(&self, from: &str) {
+        let out = self.run_gpu();
+        assert!(
+            out.status.success() && text(&out.stdout) == format!("char\nspec={from}\n"),
+            "podman run --device nvidia.com/gpu=all: exit {:?}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn cdi_gives_the_container_the_gpu_without_the_hook_and_rollback_takes_it_away() {
+    let Some(lab) = Lab::new() else { return };
+    let ctk = crate::cdi::Ctk::new();
+    ctk.set_spec(&gpu_spec("etc"));
+    lab.cdi_dirs();
+    ok_stdout(&mut lab.gpu_setup(&["apply"]));
+    lab.assert_runs("nvidia");
+    assert_hook_ran(&lab);
+    let hooked = lab.files();
+    // Before: Podman cannot resolve the device.
+    let out = lab.run_gpu();
+    assert!(
+        text(&out.stderr).contains("unresolvable CDI devices nvidia.com/gpu=all"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut apply = lab.gpu_setup(&["apply", "--strategy", "cdi"]);
+    apply.args(ctk.flag());
+    let out = ok_stdout(&mut apply);
+    assert!(out.contains("1 created, 1 deleted"), "{out}");
+    assert!(!lab.tree.real(HOOK).exists());
+    lab.assert_gpu_from("etc");
+    assert_eq!(lab.log("hook.log"), "", "the hook must not run with CDI");
+    // Doctor says what Podman just did.
+    let (status, message) = lab.doctor_says("strategy");
+    assert_eq!(status, "ok");
+    assert!(message.starts_with("cdi: containers get GPUs"), "{message}");
+    assert_eq!(
+        lab.doctor_says("cdi"),
+        (
+            "ok".to_owned(),
+            "1 NVIDIA CDI spec(s), valid (use `--device nvidia.com/gpu=all`)".to_owned()
+        )
+    );
+
+    // A second apply changes nothing.
+    let configured = lab.files();
+    let mut again = lab.gpu_setup(&["apply", "--strategy", "cdi"]);
+    again.args(ctk.flag());
+    assert_eq!(
+        ok_stdout(&mut again),
+        "The host is configured: nothing to change.\n"
+    );
+    assert_same(&lab.files(), &configured);
+
+    // Rollback: Podman says it cannot resolve the device, and the hook path
+    // works again.
+    ok_stdout(&mut lab.tree.cmd(&["rollback"]));
+    assert_same(&lab.files(), &hooked);
+    let out = lab.run_gpu();
+    // Podman 4.3.1 exits 126 for it (the container cannot start).
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unresolvable CDI devices nvidia.com/gpu=all"),
+        "{}",
+        text(&out.stderr)
+    );
+    lab.assert_runs("nvidia");
+    assert_runtime_called(&lab);
+    assert_hook_ran(&lab);
+    let (status, message) = lab.doctor_says("strategy");
+    assert_eq!(status, "ok");
+    assert!(message.starts_with("hook: "), "{message}");
+    assert_eq!(
+        lab.doctor_says("cdi"),
+        ("ok".to_owned(), "no NVIDIA CDI spec".to_owned())
+    );
+}
+
+#[test]
+fn a_refresh_managed_spec_is_left_to_nvidia_and_podman_uses_it() {
+    let Some(lab) = Lab::new() else { return };
+    let ctk = crate::cdi::Ctk::new();
+    ctk.set_spec(&gpu_spec("etc"));
+    lab.cdi_dirs();
+    // Toolkit 1.18+: the units and the spec they wrote at boot.
+    lab.tree.write(
+        "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
+        "[Path]\nPathChanged=/usr/bin/nvidia-ctk\n",
+    );
+    lab.tree.write("/var/run/cdi/nvidia.yaml", gpu_spec("run"));
+    ok_stdout(&mut lab.gpu_setup(&["apply"]));
+
+    let mut apply = lab.gpu_setup(&["apply", "--strategy", "cdi"]);
+    apply.args(ctk.flag());
+    let out = ok_stdout(&mut apply);
+    assert!(out.contains("Applied transaction 2: 1 deleted."), "{out}");
+    assert!(!out.contains("/etc/cdi"), "{out}");
+    assert_eq!(fs::read_dir(lab.tree.real("/etc/cdi")).unwrap().count(), 0);
+    assert!(ctk.take_calls().is_empty(), "nvidia-ctk must not run");
+    lab.assert_gpu_from("run");
+    assert_eq!(lab.log("hook.log"), "");
+    let (status, message) = lab.doctor_says("strategy");
+    assert_eq!(status, "warn");
+    assert!(
+        message.starts_with("cdi, but nvidia-cdi-refresh.path is not enabled"),
+        "{message}"
+    );
+    // Even with a spec of its own in /etc/cdi, /var/run/cdi wins (so
+    // writing one there would change nothing).
+    lab.tree.write("/etc/cdi/nvidia.yaml", gpu_spec("etc"));
+    lab.assert_gpu_from("run");
 }

@@ -7,6 +7,7 @@ mod ansible;
 mod apply_cli;
 mod attacks;
 mod bad_input;
+mod cdi;
 mod corpus;
 mod crash;
 mod day_one;

@@ -36,7 +36,7 @@ fn exit_status(name: &str) -> Vec<(&'static str, &'static str)> {
     }
 }
 
-const ENVIRONMENT: [(&str, &str); 7] = [
+const ENVIRONMENT: [(&str, &str); 8] = [
     ("GPU_SETUP_LOG", "the default of --log-level"),
     ("NO_COLOR", "any non-empty value turns colour off with --color auto"),
     ("CONTAINERS_CONF", "Podman reads this file and no other containers.conf (with --root /): plan warns when gpu-setup's file is then not read"),
@@ -44,13 +44,14 @@ const ENVIRONMENT: [(&str, &str); 7] = [
     ("XDG_CONFIG_HOME, HOME", "the user's containers.conf directory, read by rootless Podman and by root from Podman 5.0"),
     ("PATH", "where Podman looks runtimes up by name (doctor, warnings); where --sudo finds sudo"),
     ("SUDO_USER", "recorded in the journal as the user who ran sudo"),
+    ("TMPDIR", "where --strategy cdi makes the private directory nvidia-ctk writes its spec into (default /tmp; refused when another user could replace it)"),
 ];
 
 const FILES: [(&str, &str); 7] = [
     ("/etc/containers/containers.conf.d/99-nvidia.conf", "the drop-in holding the nvidia runtime entry (the default --containers-conf)"),
     ("/etc/nvidia-container-runtime/config.toml", "the NVIDIA Container Toolkit's configuration (no-cgroups, debug logs)"),
     ("/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json", "the NVIDIA OCI prestart hook"),
-    ("/etc/cdi/nvidia.yaml", "the CDI spec of --strategy cdi"),
+    ("/etc/cdi/nvidia.yaml", "the CDI spec of --strategy cdi (unless NVIDIA's nvidia-cdi-refresh units own /var/run/cdi/nvidia.yaml)"),
     ("/var/lib/gpu-setup", "the journal: one directory per transaction with copies of every file before and after (0700); never removed by a package"),
     ("/etc/gpu-setup.toml", "the profile the heal units use (gpu-setup-heal.service)"),
     ("/usr/share/doc/gpu-setup/examples/gpu-setup.toml", "the documented example profile"),

@@ -117,3 +117,44 @@ fn a_file_that_is_not_a_json_object_is_an_ordinary_argument() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("error: unrecognized subcommand"), "{err}");
 }
+
+#[test]
+fn the_cdi_strategy_through_the_module_diffs_and_applies_the_spec() {
+    let tree = Tree::stock();
+    let ctk = crate::cdi::Ctk::new();
+    let ctk_path = ctk.path().to_str().unwrap().to_owned();
+    let before = tree.targets();
+    let (code, v) = module(
+        &tree,
+        json!({"strategy": "cdi", "nvidia_ctk": ctk_path, "_ansible_check_mode": true, "_ansible_diff": true}),
+    );
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["msg"], "1 file(s) would change (check mode)");
+    let diff = &v["diff"][0];
+    assert_eq!(diff["before_header"], crate::cdi::SPEC);
+    assert!(diff["after"]
+        .as_str()
+        .unwrap()
+        .contains("kind: nvidia.com/gpu\n"));
+    assert_same(&tree.targets(), &before);
+    let (_, v) = module(&tree, json!({"strategy": "cdi", "nvidia_ctk": ctk_path}));
+    assert_eq!(v["changed"], true, "{v}");
+    assert!(tree.real(crate::cdi::SPEC).is_file());
+    let (_, v) = module(&tree, json!({"strategy": "cdi", "nvidia_ctk": ctk_path}));
+    assert_eq!(v["changed"], false, "{v}");
+    // nvidia-ctk failing: the module fails with its message and hint.
+    ctk.set_mode("fail");
+    let (code, v) = module(
+        &tree,
+        json!({"strategy": "cdi", "nvidia_ctk": ctk_path, "_ansible_diff": true}),
+    );
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["failed"], true);
+    let msg = v["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("Driver Not Loaded") && msg.contains("(hint: --root is not `/`"),
+        "{msg}"
+    );
+    let (_, v) = module(&tree, json!({"strategy": "gpu"}));
+    assert_eq!(v["msg"], "strategy must be hook or cdi, not \"gpu\"");
+}

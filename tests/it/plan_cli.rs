@@ -283,3 +283,29 @@ fn a_closed_stdout_is_not_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_shipped_profile_template_with_cdi_leaves_the_runtime_alone() {
+    // Switching the template to CDI must not keep managing what CDI does
+    // not use: its runtime and no-cgroups keys are commented out.
+    let tree = Tree::stock();
+    let ctk = crate::cdi::Ctk::new();
+    let template =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates/gpu-setup.toml");
+    let dir = root_only_tempdir();
+    let profile = dir.path().join("gpu-setup.toml");
+    let text = std::fs::read_to_string(template)
+        .unwrap()
+        .replace("strategy = \"hook\"", "strategy = \"cdi\"")
+        .replace(
+            "nvidia_ctk = \"/usr/bin/nvidia-ctk\"",
+            &format!("nvidia_ctk = \"{}\"", ctk.path().display()),
+        );
+    std::fs::write(&profile, text).unwrap();
+    let out = ok_stdout(tree.cmd(&["plan", "--profile"]).arg(&profile));
+    assert!(out.starts_with("create /etc/cdi/nvidia.yaml\n"), "{out}");
+    assert!(
+        out.ends_with("Plan: 1 to create, 0 to modify, 0 to delete.\n"),
+        "{out}"
+    );
+}

@@ -199,6 +199,19 @@ pub fn for_run() -> FaultyFs<OsFs> {
     }
 }
 
+/// How long `nvidia-ctk cdi generate` may run. With the `test-hooks`
+/// feature, `GPU_SETUP_TEST_CTK_TIMEOUT_MS` shortens it (to test a hang).
+pub fn nvidia_ctk_timeout(default: Duration) -> Duration {
+    #[cfg(feature = "test-hooks")]
+    {
+        test_hooks::ctk_timeout().unwrap_or(default)
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    {
+        default
+    }
+}
+
 /// Test-only fault injection from the environment.
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks {
@@ -213,6 +226,17 @@ pub mod test_hooks {
     pub const GPU_SETUP_TEST_FAIL_AT: &str = "GPU_SETUP_TEST_FAIL_AT";
     /// Sleep this many milliseconds before every filesystem step.
     pub const GPU_SETUP_TEST_STEP_DELAY_MS: &str = "GPU_SETUP_TEST_STEP_DELAY_MS";
+
+    /// How long `nvidia-ctk` may run, in milliseconds.
+    pub const GPU_SETUP_TEST_CTK_TIMEOUT_MS: &str = "GPU_SETUP_TEST_CTK_TIMEOUT_MS";
+
+    /// The time limit `GPU_SETUP_TEST_CTK_TIMEOUT_MS` asks for.
+    pub fn ctk_timeout() -> Option<Duration> {
+        std::env::var(GPU_SETUP_TEST_CTK_TIMEOUT_MS)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    }
 
     /// The faults the variables ask for.
     pub fn from_env() -> FaultyFs<OsFs> {

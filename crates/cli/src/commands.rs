@@ -46,10 +46,12 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
 fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(cli)?;
     let note = session.recover_if_pending(printer)?;
-    let desired = desired_state(&args.settings)?;
+    let mut desired = desired_state(&args.settings)?;
     tracing::debug!(?desired, "desired state");
     let facts = facts(cli, args.podman_version.as_deref())?;
+    generate_cdi(cli, &mut desired, &session)?;
     let mut plan = plan_with(&desired, &facts, &session.host)?;
+    plan.warnings.extend(cdi_note(cli, &plan, &desired));
     plan.warnings.extend(note);
     if let Some(out) = &args.out {
         save_plan(&plan, &desired, &session.root, out)?;
@@ -89,11 +91,14 @@ fn strict(on: bool, plan: &Plan) -> Result<()> {
 }
 
 fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
-    let host = host(cli)?;
-    let desired = desired_state(&args.settings)?;
+    let session = Session::new(cli)?;
+    let host = &session.host;
+    let mut desired = desired_state(&args.settings)?;
+    desired.cdi_spec_written =
+        crate::cdi::written_by_gpu_setup(&session.state, host, &desired.cdi_spec);
     let mut facts = facts(cli, args.podman_version.as_deref())?;
     let real_root = env::is_real_root(&cli.global.root);
-    let probes = crate::probe::gather(&host, real_root, args.podman_version.clone());
+    let probes = crate::probe::gather(host, &desired, real_root, args.podman_version.clone());
     tracing::debug!(?probes, "probes");
     if facts.podman_version.is_none() {
         facts.podman_version = probes
@@ -101,7 +106,7 @@ fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
             .as_deref()
             .and_then(gpu_setup_plan::PodmanVersion::parse);
     }
-    let report = gpu_setup_plan::doctor::run(&desired, &facts, &host, &probes);
+    let report = gpu_setup_plan::doctor::run(&desired, &facts, host, &probes);
     ignore_broken_pipe(printer.doctor(&report, args.verbose))?;
     Ok(if report.failed() {
         exit::ERROR
@@ -136,9 +141,16 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
     let note = session.recover_if_pending(printer)?;
     let (plan, manifest) = match &args.plan_file {
         None => {
-            let desired = desired_state(&args.settings)?;
+            let mut desired = desired_state(&args.settings)?;
             let facts = facts(cli, args.podman_version.as_deref())?;
-            let make_plan = || plan_with(&desired, &facts, &session.host);
+            // Generated once: the plan under the lock uses the same spec.
+            generate_cdi(cli, &mut desired, &session)?;
+            let make_plan = || {
+                plan_with(&desired, &facts, &session.host).map(|mut p| {
+                    p.warnings.extend(cdi_note(cli, &p, &desired));
+                    p
+                })
+            };
             // Nothing to do: no lock, no journal, no write of any kind.
             let mut unlocked = make_plan()?;
             if unlocked.is_empty() {
@@ -168,10 +180,11 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
             // Exactly what its settings give now: an edited plan, or one
             // naming files gpu-setup does not manage, is refused.
             check_saved_matches(
+                cli,
                 file,
                 &saved,
                 &facts(cli, args.podman_version.as_deref())?,
-                &session.host,
+                &session,
             )?;
             if plan.is_empty() {
                 finish(printer, &session, &plan, None)?;
@@ -408,14 +421,16 @@ fn load_plan(file: &Path, root: &Path) -> Result<SavedPlan> {
 /// Refuses a saved plan whose changes are not what its own settings give
 /// on this host now (the files are unchanged: [`saved_to_plan`] checked).
 fn check_saved_matches(
+    cli: &Cli,
     file: &Path,
     saved: &SavedPlan,
     facts: &HostFacts,
-    host: &RootFs,
+    session: &Session,
 ) -> Result<()> {
-    let desired = DesiredState::from_settings(&saved.settings)
+    let mut desired = DesiredState::from_settings(&saved.settings)
         .with_context(|| format!("plan `{}` holds invalid settings", file.display()))?;
-    let now = plan_with(&desired, facts, host)?;
+    generate_cdi(cli, &mut desired, session)?;
+    let now = plan_with(&desired, facts, &session.host)?;
     let same = now.changes.len() == saved.changes.len()
         && now.changes.iter().zip(&saved.changes).all(|(n, s)| {
             n.path == s.path
@@ -520,6 +535,21 @@ fn facts(cli: &Cli, podman_version: Option<&str>) -> Result<HostFacts> {
         })?);
     }
     Ok(facts)
+}
+
+/// `--strategy cdi`: what `nvidia-ctk cdi generate` prints now, for the
+/// plan (see [`crate::cdi::prepare`]).
+fn generate_cdi(cli: &Cli, desired: &mut DesiredState, session: &Session) -> Result<()> {
+    crate::cdi::prepare(
+        desired,
+        &session.host,
+        &session.state,
+        env::is_real_root(&cli.global.root),
+    )
+}
+
+fn cdi_note(cli: &Cli, plan: &Plan, desired: &DesiredState) -> Option<gpu_setup_plan::Warning> {
+    crate::cdi::note(plan, desired, env::is_real_root(&cli.global.root))
 }
 
 /// Built-in defaults, then the profile, then the flags.

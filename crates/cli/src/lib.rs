@@ -2,13 +2,16 @@
 //! commands that call the planning and apply crates.
 
 pub mod args;
+mod cdi;
 mod commands;
 pub mod env;
 mod error;
 pub mod module;
 mod printer;
 mod probe;
+mod process;
 mod sudo;
+mod vet;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

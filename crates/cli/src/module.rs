@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use gpu_setup_apply::RootFs;
-use gpu_setup_plan::desired::Presence;
+use gpu_setup_plan::desired::{Presence, Strategy};
 use gpu_setup_plan::{plan_with, DesiredState, HostFacts, Settings};
 use serde_json::{json, Map, Value};
 
@@ -27,6 +27,9 @@ const SETTINGS: &[(&str, &str)] = &[
     ("state", "--state"),
     ("allow_unsafe_log_path", "--allow-unsafe-log-path"),
     ("follow_symlinks", "--follow-symlinks"),
+    ("strategy", "--strategy"),
+    ("cdi_spec", "--cdi-spec"),
+    ("nvidia_ctk", "--nvidia-ctk"),
 ];
 /// Arguments that are global options.
 const GLOBALS: &[(&str, &str)] = &[("root", "--root"), ("state_dir", "--state-dir")];
@@ -150,8 +153,10 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
     // Checked here, with the module's own messages, before anything runs.
     let settings = settings_of(args)?;
     let root = text(args, "root")?.unwrap_or_else(|| "/".to_owned());
+    let state_dir =
+        text(args, "state_dir")?.unwrap_or_else(|| crate::args::DEFAULT_STATE_DIR.to_owned());
     let diff = if want_diff {
-        Some(planned_diff(&settings, Path::new(&root))?)
+        Some(planned_diff(&settings, Path::new(&root), &state_dir)?)
     } else {
         None
     };
@@ -317,6 +322,14 @@ fn settings_of(args: &Map<String, Value>) -> Result<Settings, String> {
     s.hook_path = get("hook_path")?;
     s.cli_debug_log = get("cli_debug_log")?;
     s.runtime_debug_log = get("runtime_debug_log")?;
+    s.cdi_spec = get("cdi_spec")?;
+    s.nvidia_ctk = get("nvidia_ctk")?;
+    s.strategy = match get("strategy")?.as_deref() {
+        None => None,
+        Some("hook") => Some(Strategy::Hook),
+        Some("cdi") => Some(Strategy::Cdi),
+        Some(other) => return Err(format!("strategy must be hook or cdi, not {other:?}")),
+    };
     s.no_cgroups = get("no_cgroups")?
         .map(|v| parse_bool("no_cgroups", &v))
         .transpose()?;
@@ -337,15 +350,25 @@ fn settings_of(args: &Map<String, Value>) -> Result<Settings, String> {
 
 /// The plan's changes as Ansible diffs (the same plan `apply` makes, unless
 /// the host changes in between).
-fn planned_diff(s: &Settings, root: &Path) -> Result<Vec<Value>, String> {
-    let desired = DesiredState::from_settings(s).map_err(|e| gpu_setup_plan::error_text(&e))?;
-    let facts = if crate::env::is_real_root(root) {
+fn planned_diff(s: &Settings, root: &Path, state_dir: &str) -> Result<Vec<Value>, String> {
+    let mut desired = DesiredState::from_settings(s).map_err(|e| gpu_setup_plan::error_text(&e))?;
+    let real_root = crate::env::is_real_root(root);
+    let facts = if real_root {
         crate::env::host_facts()
     } else {
         HostFacts::default()
     };
     let host =
         RootFs::open(root).map_err(|e| format!("cannot open root `{}`: {e}", root.display()))?;
+    let state_dir = gpu_setup_plan::TargetPath::new(state_dir)
+        .map_err(|e| format!("invalid state_dir: {}", gpu_setup_plan::error_text(&e)))?;
+    let state = gpu_setup_apply::journal::StateDir::new(host.opened(), &state_dir);
+    crate::cdi::prepare(&mut desired, &host, &state, real_root).map_err(|e| {
+        match crate::error::hint_of(&e, false) {
+            Some(hint) => format!("{e} (hint: {hint})"),
+            None => e.to_string(),
+        }
+    })?;
     let plan = plan_with(&desired, &facts, &host).map_err(|e| gpu_setup_plan::error_text(&e))?;
     Ok(plan
         .changes

@@ -11,7 +11,6 @@
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
@@ -62,37 +61,18 @@ fn without_sudo(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
 /// Refuses a binary when it, or any directory from `/` down to it, is owned
 /// by a user other than root or writable by group or others.
 fn check_binary(exe: &Path) -> Result<()> {
-    let mut chain: Vec<(&str, &Path)> = vec![("binary", exe)];
-    chain.extend(exe.ancestors().skip(1).map(|d| ("directory", d)));
-    for (what, path) in chain {
-        let meta = std::fs::symlink_metadata(path).map_err(|e| {
-            Hinted::new(
-                format!("cannot inspect `{}` for --sudo: {e}", path.display()),
-                "run gpu-setup as root instead",
-            )
-        })?;
-        let mode = meta.mode() & 0o7777;
-        let problem = if meta.file_type().is_symlink() {
-            Some("is a symbolic link".to_owned())
-        } else if meta.uid() != 0 {
-            Some(format!("is owned by user {}, not root", meta.uid()))
-        } else if mode & 0o022 != 0 {
-            Some(format!("is writable by group or others (mode {mode:04o})"))
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(Hinted::new(
-                format!(
-                    "refusing --sudo: the {what} `{}` {problem}, so running it as root would give root to whoever can change it",
-                    path.display(),
-                ),
-                "install gpu-setup owned by root in a root-only directory (e.g. `sudo install -o root -g root -m 0755 target/release/gpu-setup /usr/local/bin/`), or run it as root",
-            )
-            .into());
-        }
-    }
-    Ok(())
+    crate::vet::program(exe, &[0]).map(drop).map_err(|u| {
+        Hinted::new(
+            format!(
+                "refusing --sudo: the {} `{}` {}, so running it as root would give root to whoever can change it",
+                u.what,
+                u.path.display(),
+                u.problem
+            ),
+            "install gpu-setup owned by root in a root-only directory (e.g. `sudo install -o root -g root -m 0755 target/release/gpu-setup /usr/local/bin/`), or run it as root",
+        )
+        .into()
+    })
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

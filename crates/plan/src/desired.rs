@@ -17,6 +17,29 @@ pub enum Presence {
     Absent,
 }
 
+/// How GPUs reach containers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// The OCI prestart hook (and the `nvidia` runtime entry and
+    /// `no-cgroups`): containers get GPUs through the NVIDIA hook.
+    #[default]
+    Hook,
+    /// A CDI spec: `podman run --device nvidia.com/gpu=all`, NVIDIA's
+    /// recommended path; the legacy hook is removed.
+    Cdi,
+}
+
+impl Strategy {
+    /// `hook` or `cdi`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Hook => "hook",
+            Strategy::Cdi => "cdi",
+        }
+    }
+}
+
 /// One layer of settings (a profile file or the command line). Unset fields
 /// leave the layer below in force. Field names are the profile's keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -47,6 +70,12 @@ pub struct Settings {
     /// Write through a managed file that is a symbolic link (to a file
     /// inside the root) instead of refusing.
     pub follow_symlinks: Option<bool>,
+    /// `hook` or `cdi`.
+    pub strategy: Option<Strategy>,
+    /// The CDI spec `--strategy cdi` manages.
+    pub cdi_spec: Option<String>,
+    /// The `nvidia-ctk` that generates it (on the running system).
+    pub nvidia_ctk: Option<String>,
 }
 
 impl Settings {
@@ -78,6 +107,9 @@ impl Settings {
             state: top.state.or(self.state),
             allow_unsafe_log_path: top.allow_unsafe_log_path.or(self.allow_unsafe_log_path),
             follow_symlinks: top.follow_symlinks.or(self.follow_symlinks),
+            strategy: top.strategy.or(self.strategy),
+            cdi_spec: top.cdi_spec.or(self.cdi_spec),
+            nvidia_ctk: top.nvidia_ctk.or(self.nvidia_ctk),
         }
     }
 }
@@ -124,6 +156,28 @@ pub struct DesiredState {
     /// A managed file that is a symbolic link is written through (its
     /// target must stay inside the root) instead of refused.
     pub follow_symlinks: bool,
+    /// How GPUs reach containers.
+    pub strategy: Strategy,
+    /// The CDI spec gpu-setup manages for `--strategy cdi`.
+    pub cdi_spec: TargetPath,
+    /// The `nvidia-ctk` on the running system (not under `--root`).
+    pub nvidia_ctk: TargetPath,
+    /// Whether the runtime entry is managed: always with the hook; with CDI
+    /// only when a runtime setting is given (CDI does not use it).
+    pub manage_runtime: bool,
+    /// Whether `no-cgroups` is managed: always with the hook; with CDI only
+    /// when given (CDI does not use nvidia-container-cli).
+    pub manage_no_cgroups: bool,
+    /// What `nvidia-ctk cdi generate` printed (filled by the caller, which
+    /// runs it): the content of `cdi_spec`. `None`: not generated (NVIDIA's
+    /// refresh units own the spec, or the strategy is the hook).
+    #[serde(skip)]
+    pub cdi_generated: Option<Vec<u8>>,
+    /// Whether the spec at `cdi_spec` is one gpu-setup wrote, as its
+    /// journal shows (filled by the caller; a YAML spec also says so with
+    /// its marker line, which a JSON spec cannot carry).
+    #[serde(skip)]
+    pub cdi_spec_written: bool,
 }
 
 impl DesiredState {
@@ -153,7 +207,23 @@ impl DesiredState {
                 message: format!("`{runtime_name}`: use letters, digits, `-`, `_` and `.` only"),
             });
         }
+        let strategy = s.strategy.unwrap_or_default();
+        let hook = strategy == Strategy::Hook;
         let desired = DesiredState {
+            strategy,
+            cdi_spec: file("CDI spec path", &s.cdi_spec, well_known::DEFAULT_CDI_SPEC)?,
+            nvidia_ctk: file(
+                "nvidia-ctk path",
+                &s.nvidia_ctk,
+                well_known::DEFAULT_NVIDIA_CTK,
+            )?,
+            manage_runtime: hook
+                || s.containers_conf.is_some()
+                || s.runtime_name.is_some()
+                || s.runtime_path.is_some(),
+            manage_no_cgroups: hook || s.no_cgroups.is_some(),
+            cdi_generated: None,
+            cdi_spec_written: false,
             presence: s.state.unwrap_or_default(),
             containers_conf: file(
                 "containers.conf path",
@@ -183,13 +253,14 @@ impl DesiredState {
             &desired.containers_conf,
             &desired.nvidia_config,
             &desired.hook_file,
+            &desired.cdi_spec,
         ];
         for (i, a) in managed.iter().enumerate() {
             if managed[i + 1..].contains(a) {
                 return Err(PlanError::Setting {
                     setting: "file paths",
                     message: format!(
-                        "`{a}` is given for two of containers.conf, NVIDIA config and hook file"
+                        "`{a}` is given for two of containers.conf, NVIDIA config, hook file and CDI spec"
                     ),
                 });
             }
@@ -215,9 +286,17 @@ impl DesiredState {
                 ".json",
                 "Podman reads only `*.json` hook files",
             ),
+            (
+                &desired.cdi_spec,
+                "CDI spec path",
+                ".yaml",
+                "Podman reads only `*.yaml` and `*.json` CDI specs",
+            ),
         ];
         for (path, setting, suffix, why) in roles {
-            if !path.file_name().ends_with(suffix) {
+            let name = path.file_name();
+            let cdi_json = setting == "CDI spec path" && name.ends_with(".json");
+            if !name.ends_with(suffix) && !cdi_json {
                 return Err(PlanError::Setting {
                     setting,
                     message: format!("`{path}` does not end in `{suffix}`: {why}"),
@@ -236,14 +315,16 @@ impl DesiredState {
 
 impl DesiredState {
     /// Every setting spelled out: a layer that gives back this desired
-    /// state (a saved plan records it).
+    /// state (a saved plan records it). Settings CDI leaves alone stay
+    /// unset, so they stay left alone.
     pub fn to_settings(&self) -> Settings {
+        let runtime = |v: String| self.manage_runtime.then_some(v);
         Settings {
-            containers_conf: Some(self.containers_conf.to_string()),
-            runtime_name: Some(self.runtime_name.clone()),
-            runtime_path: Some(self.runtime_path.to_string()),
+            containers_conf: runtime(self.containers_conf.to_string()),
+            runtime_name: runtime(self.runtime_name.clone()),
+            runtime_path: runtime(self.runtime_path.to_string()),
             nvidia_config: Some(self.nvidia_config.to_string()),
-            no_cgroups: Some(self.no_cgroups),
+            no_cgroups: self.manage_no_cgroups.then_some(self.no_cgroups),
             hook_file: Some(self.hook_file.to_string()),
             hook_path: Some(self.hook_path.to_string()),
             cli_debug_log: self.cli_debug_log.as_ref().map(ToString::to_string),
@@ -251,6 +332,9 @@ impl DesiredState {
             state: Some(self.presence),
             allow_unsafe_log_path: Some(self.allow_unsafe_log_path),
             follow_symlinks: Some(self.follow_symlinks),
+            strategy: Some(self.strategy),
+            cdi_spec: Some(self.cdi_spec.to_string()),
+            nvidia_ctk: Some(self.nvidia_ctk.to_string()),
         }
     }
 }
@@ -315,13 +399,44 @@ mod tests {
 
     #[test]
     fn settings_spelled_out_give_back_the_desired_state() {
-        let d = DesiredState::from_settings(&Settings {
-            cli_debug_log: Some("/var/log/cli.log".into()),
-            state: Some(Presence::Absent),
+        for strategy in [Strategy::Hook, Strategy::Cdi] {
+            let d = DesiredState::from_settings(&Settings {
+                cli_debug_log: Some("/var/log/cli.log".into()),
+                state: Some(Presence::Absent),
+                strategy: Some(strategy),
+                ..Settings::default()
+            })
+            .unwrap();
+            assert_eq!(DesiredState::from_settings(&d.to_settings()).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn cdi_leaves_the_runtime_and_no_cgroups_alone_unless_given() {
+        let cdi = |s: Settings| {
+            DesiredState::from_settings(&Settings {
+                strategy: Some(Strategy::Cdi),
+                ..s
+            })
+            .unwrap()
+        };
+        let d = cdi(Settings::default());
+        assert!(!d.manage_runtime && !d.manage_no_cgroups);
+        assert_eq!(d.cdi_spec.as_str(), "/etc/cdi/nvidia.yaml");
+        let d = cdi(Settings {
+            no_cgroups: Some(false),
+            runtime_path: Some("/opt/rt".into()),
+            ..Settings::default()
+        });
+        assert!(d.manage_runtime && d.manage_no_cgroups);
+        let hook = DesiredState::default();
+        assert!(hook.manage_runtime && hook.manage_no_cgroups);
+        let e = DesiredState::from_settings(&Settings {
+            cdi_spec: Some("/etc/cdi/nvidia.yml".into()),
             ..Settings::default()
         })
-        .unwrap();
-        assert_eq!(DesiredState::from_settings(&d.to_settings()).unwrap(), d);
+        .unwrap_err();
+        assert_eq!(crate::error::error_text(&e), "invalid CDI spec path: `/etc/cdi/nvidia.yml` does not end in `.yaml`: Podman reads only `*.yaml` and `*.json` CDI specs");
     }
 
     #[test]
@@ -340,7 +455,7 @@ mod tests {
         };
         assert_eq!(
             DesiredState::from_settings(&same).unwrap_err().to_string(),
-            "invalid file paths: `/etc/nvidia-container-runtime/config.toml` is given for two of containers.conf, NVIDIA config and hook file"
+            "invalid file paths: `/etc/nvidia-container-runtime/config.toml` is given for two of containers.conf, NVIDIA config, hook file and CDI spec"
         );
         let bad = Settings {
             hook_path: Some("nvidia-container-toolkit".into()),

@@ -3,6 +3,7 @@
 //! containers.conf and the NVIDIA toolkit's config.toml, the OCI hook file,
 //! unified diffs and warnings. Nothing here writes, spawns or reads the clock.
 
+pub mod cdi;
 pub mod containers_conf;
 pub mod desired;
 pub mod doctor;
@@ -20,7 +21,7 @@ mod toml_doc;
 pub mod upstream;
 pub mod warnings;
 
-pub use desired::{DesiredState, Presence, ProfileError, Settings};
+pub use desired::{DesiredState, Presence, ProfileError, Settings, Strategy};
 pub use error::{error_text, ObserveError, PlanError};
 pub use facts::HostFacts;
 pub use observe::{Kind, MemHost, Meta, Observe, Observed};

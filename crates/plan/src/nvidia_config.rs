@@ -34,19 +34,22 @@ pub(crate) fn edit(
     ];
     match desired.presence {
         Presence::Present => {
-            let new = toml_doc::set(
-                path,
-                &text,
-                &[CLI_TABLE],
-                "no-cgroups",
-                Value::from(desired.no_cgroups),
-                Expect::Bool,
-            )?;
-            step(
-                new,
-                format!("set [{CLI_TABLE}] no-cgroups = {}", desired.no_cgroups),
-                &mut text,
-            );
+            // `--strategy cdi` leaves no-cgroups alone unless it is given.
+            if desired.manage_no_cgroups {
+                let new = toml_doc::set(
+                    path,
+                    &text,
+                    &[CLI_TABLE],
+                    "no-cgroups",
+                    Value::from(desired.no_cgroups),
+                    Expect::Bool,
+                )?;
+                step(
+                    new,
+                    format!("set [{CLI_TABLE}] no-cgroups = {}", desired.no_cgroups),
+                    &mut text,
+                );
+            }
             for (table, log) in logs {
                 if let Some(log) = log {
                     let new = toml_doc::set(
@@ -62,8 +65,10 @@ pub(crate) fn edit(
             }
         }
         Presence::Absent => {
-            let new = toml_doc::remove(path, &text, &[CLI_TABLE], "no-cgroups")?;
-            step(new, format!("remove [{CLI_TABLE}] no-cgroups"), &mut text);
+            if desired.manage_no_cgroups {
+                let new = toml_doc::remove(path, &text, &[CLI_TABLE], "no-cgroups")?;
+                step(new, format!("remove [{CLI_TABLE}] no-cgroups"), &mut text);
+            }
             for (table, log) in logs {
                 let Some(log) = log else { continue };
                 // Only a log path gpu-setup was asked to manage is removed.

@@ -201,6 +201,10 @@ pub mod well_known {
     pub const DEFAULT_RUNTIME_NAME: &str = "nvidia";
     /// Directories holding CDI specs.
     pub const CDI_DIRS: [&str; 2] = ["/etc/cdi", "/var/run/cdi"];
+    /// The CDI spec `--strategy cdi` writes by default.
+    pub const DEFAULT_CDI_SPEC: &str = "/etc/cdi/nvidia.yaml";
+    /// The NVIDIA CLI that generates CDI specs.
+    pub const DEFAULT_NVIDIA_CTK: &str = "/usr/bin/nvidia-ctk";
 }
 
 #[cfg(test)]

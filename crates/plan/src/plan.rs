@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::containers_conf::{self, is_dropin, DROPIN_TEMPLATE};
-use crate::desired::{DesiredState, Presence};
+use crate::desired::{DesiredState, Presence, Strategy};
 use crate::error::{decode, PlanError};
 use crate::facts::HostFacts;
 use crate::hook;
@@ -89,21 +89,28 @@ pub fn plan_with(
 
     let conf_path = &desired.containers_conf;
     let conf = host.file(conf_path)?;
-    let conf_text = match plan_containers_conf(desired, &conf)? {
-        Some((text, reasons)) => {
-            changes.extend(change(
-                conf_path,
-                conf,
-                Some(text.clone().into_bytes()),
-                reasons,
-            ));
-            Some(text)
+    let conf_text = if desired.manage_runtime {
+        match plan_containers_conf(desired, &conf)? {
+            Some((text, reasons)) => {
+                changes.extend(change(
+                    conf_path,
+                    conf,
+                    Some(text.clone().into_bytes()),
+                    reasons,
+                ));
+                Some(text)
+            }
+            None => {
+                let reason = "no settings left in the drop-in".to_owned();
+                changes.extend(change(conf_path, conf, None, vec![reason]));
+                None
+            }
         }
-        None => {
-            let reason = "no settings left in the drop-in".to_owned();
-            changes.extend(change(conf_path, conf, None, vec![reason]));
-            None
-        }
+    } else {
+        // Left as it is (`--strategy cdi` does not use the runtime entry).
+        conf.bytes()
+            .map(|b| decode(conf_path, b).map(str::to_owned))
+            .transpose()?
     };
 
     let cfg_path = &desired.nvidia_config;
@@ -117,12 +124,23 @@ pub fn plan_with(
     let (hook_after, reason, corrupt) = plan_hook(desired, &hook_file)?;
     changes.extend(change(hook_path, hook_file, hook_after, vec![reason]));
 
+    let cdi_path = &desired.cdi_spec;
+    let cdi_file = host.file(cdi_path)?;
+    if let Some((after, reason)) = plan_cdi_spec(desired, &cdi_file, host)? {
+        changes.extend(change(cdi_path, cdi_file, after, vec![reason]));
+    }
+
     // Notes about a setting appear only when a change to it is planned.
     let changing = |path: &TargetPath| changes.iter().any(|c: &Change| c.path == *path);
     let no_cgroups_changes = changes.iter().any(|c| {
         c.path == desired.nvidia_config && c.reasons.iter().any(|r| r.contains("no-cgroups"))
     });
-    let mut warnings = warnings::collect(warn_about, facts, host, conf_text.as_deref())?;
+    let removed: Vec<TargetPath> = changes
+        .iter()
+        .filter(|c| c.after.is_none())
+        .map(|c| c.path.clone())
+        .collect();
+    let mut warnings = warnings::collect(warn_about, facts, host, conf_text.as_deref(), &removed)?;
     warnings.retain(|w| w.code != "no-cgroups-rootful" || no_cgroups_changes);
     warnings.extend(
         followed
@@ -147,6 +165,7 @@ fn resolve_managed(
         &mut resolved.containers_conf,
         &mut resolved.nvidia_config,
         &mut resolved.hook_file,
+        &mut resolved.cdi_spec,
     ] {
         let real = host.resolve(path, desired.follow_symlinks)?;
         if real != *path {
@@ -228,11 +247,69 @@ fn plan_nvidia_config(
     before: &Observed,
 ) -> Result<Option<(String, Vec<String>)>, PlanError> {
     let path = &d.nvidia_config;
+    let manages_something =
+        d.manage_no_cgroups || d.cli_debug_log.is_some() || d.runtime_debug_log.is_some();
+    if !manages_something {
+        // `--strategy cdi` with no toolkit setting given: left as it is.
+        return Ok(None);
+    }
     let current = before.bytes().map(|b| decode(path, b)).transpose()?;
     match (d.presence, current) {
         (Presence::Absent, None) => Ok(None),
         (_, current) => nvidia_config::edit(path, current.unwrap_or(""), d).map(Some),
     }
+}
+
+/// A file's content after the plan (`None`: removed) and why.
+type PlannedFile = (Option<Vec<u8>>, String);
+
+/// The CDI spec after the plan (`None`: removed) and why, or `None` when it
+/// stays as it is. With `--strategy cdi` it holds what `nvidia-ctk cdi
+/// generate` printed, unless NVIDIA's refresh units own the spec (toolkit
+/// 1.18+: they write `/var/run/cdi/nvidia.yaml` at boot, and Podman would
+/// prefer it anyway); a spec gpu-setup wrote is removed when the strategy
+/// is the hook, the state absent, or the refresh units took over.
+fn plan_cdi_spec(
+    d: &DesiredState,
+    before: &Observed,
+    host: &dyn Observe,
+) -> Result<Option<PlannedFile>, PlanError> {
+    let ours = d.cdi_spec_written || before.bytes().is_some_and(crate::cdi::is_ours);
+    let remove = |why: &str| {
+        Ok(ours.then(|| {
+            (
+                None,
+                format!("remove the CDI spec gpu-setup generated: {why}"),
+            )
+        }))
+    };
+    if d.presence == Presence::Absent {
+        return remove("the state is absent");
+    }
+    if d.strategy == Strategy::Hook {
+        return remove("the strategy is the hook, and NVIDIA documents the two as conflicting");
+    }
+    if crate::cdi::refresh_units(host).installed() {
+        return remove(&format!(
+            "NVIDIA's nvidia-cdi-refresh units generate {} at boot, which Podman prefers",
+            crate::cdi::REFRESH_SPEC
+        ));
+    }
+    let generated = d
+        .cdi_generated
+        .as_deref()
+        .ok_or_else(|| PlanError::Setting {
+            setting: "CDI spec",
+            message: "it was not generated (run nvidia-ctk before planning)".to_owned(),
+        })?;
+    let after = crate::cdi::with_marker(&d.cdi_spec, generated);
+    if before.bytes() == Some(&after[..]) {
+        return Ok(None);
+    }
+    Ok(Some((
+        Some(after),
+        format!("the CDI spec `{} cdi generate` prints now", d.nvidia_ctk),
+    )))
 }
 
 /// The hook file after the plan, the reason, and a warning when the file
@@ -247,6 +324,13 @@ fn plan_hook(d: &DesiredState, before: &Observed) -> Result<PlannedHook, PlanErr
     let path = &d.hook_file;
     if d.presence == Presence::Absent {
         return Ok((None, "remove the NVIDIA OCI hook".to_owned(), None));
+    }
+    if d.strategy == Strategy::Cdi {
+        return Ok((
+            None,
+            "remove the legacy NVIDIA OCI hook: with --strategy cdi the CDI spec gives containers their GPUs, and NVIDIA documents the two as conflicting".to_owned(),
+            None,
+        ));
     }
     let want = hook::desired(&d.hook_path);
     let mut reason = format!("install the NVIDIA OCI hook running `{}`", d.hook_path);

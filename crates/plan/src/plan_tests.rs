@@ -391,3 +391,113 @@ fn vendor_main_file_hidden_by_etc_main_file_is_noted_for_podman_6() {
     assert!(codes(&p).contains(&"main-conf-shadowed"), "{:?}", codes(&p));
     assert!(!codes(&plan(&desired(s), &stock()).unwrap()).contains(&"main-conf-shadowed"));
 }
+
+const SPEC: &str =
+    "cdiVersion: \"0.5.0\"\nkind: nvidia.com/gpu\ndevices:\n- name: all\n  containerEdits: {}\n";
+const CDI: &str = "/etc/cdi/nvidia.yaml";
+const HOOK: &str = "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json";
+
+fn cdi(generated: &str) -> DesiredState {
+    let mut d = desired(Settings {
+        strategy: Some(crate::Strategy::Cdi),
+        ..Settings::default()
+    });
+    d.cdi_generated = Some(generated.as_bytes().to_vec());
+    d
+}
+
+#[test]
+fn cdi_strategy_writes_the_generated_spec_removes_the_hook_and_leaves_the_rest() {
+    let mut host = stock();
+    host.apply(&plan(&DesiredState::default(), &host).unwrap());
+    let p = plan(&cdi(SPEC), &host).unwrap();
+    assert_eq!(
+        summary(&p),
+        [
+            (HOOK.to_owned(), Action::Delete),
+            (CDI.to_owned(), Action::Create)
+        ]
+    );
+    let spec = p.changes[1].after.as_deref().unwrap();
+    assert_eq!(spec, format!("{}{SPEC}", crate::cdi::MARKER).as_bytes());
+    host.apply(&p);
+    assert!(plan(&cdi(SPEC), &host).unwrap().is_empty());
+    // A driver upgrade: the spec nvidia-ctk prints changes, and so does the plan.
+    let newer = SPEC.replace("all", "gpu0");
+    let p = plan(&cdi(&newer), &host).unwrap();
+    assert_eq!(summary(&p), [(CDI.to_owned(), Action::Modify)]);
+    // Back to the hook: one plan writes the hook and removes our spec.
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert_eq!(
+        summary(&p),
+        [
+            (HOOK.to_owned(), Action::Create),
+            (CDI.to_owned(), Action::Delete)
+        ]
+    );
+}
+
+#[test]
+fn cdi_strategy_leaves_the_spec_to_nvidias_refresh_units() {
+    let host = stock()
+        .with_file(
+            "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
+            "[Path]\n",
+        )
+        .with_file("/var/run/cdi/nvidia.yaml", SPEC);
+    let p = plan(&cdi(SPEC), &host).unwrap();
+    assert!(
+        p.changes.iter().all(|c| c.path.as_str() != CDI),
+        "{:?}",
+        summary(&p)
+    );
+    assert!(codes(&p).contains(&"cdi-refresh-managed"));
+    assert!(codes(&p).contains(&"cdi-refresh-disabled"));
+    // A spec gpu-setup wrote before the units came is removed.
+    let ours = host
+        .clone()
+        .with_file(CDI, format!("{}{SPEC}", crate::cdi::MARKER));
+    let p = plan(&cdi(SPEC), &ours).unwrap();
+    assert!(summary(&p).contains(&(CDI.to_owned(), Action::Delete)));
+}
+
+#[test]
+fn hook_strategy_hints_at_the_refresh_units_that_bring_a_spec_back() {
+    let host = stock().with_file("/var/run/cdi/nvidia.yaml", SPEC);
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "cdi-conflict")
+        .unwrap();
+    assert!(w
+        .hint
+        .as_deref()
+        .unwrap()
+        .starts_with("remove `/var/run/cdi/nvidia.yaml`"));
+    let refreshed = host.with_file("/lib/systemd/system/nvidia-cdi-refresh.path", "[Path]\n");
+    let p = plan(&DesiredState::default(), &refreshed).unwrap();
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "cdi-conflict")
+        .unwrap();
+    assert!(
+        w.hint.as_deref().unwrap().starts_with("NVIDIA's refresh units regenerate it at every boot: `systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service`"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn cdi_strategy_warns_about_another_nvidia_hook() {
+    let host = stock().with_file(
+        "/usr/share/containers/oci/hooks.d/nvidia.json",
+        r#"{"version": "1.0.0", "hook": {"path": "/usr/bin/nvidia-container-runtime-hook"}, "stages": ["prestart"]}"#,
+    );
+    let p = plan(&cdi(SPEC), &host).unwrap();
+    assert!(
+        codes(&p).contains(&"nvidia-hook-remains"),
+        "{:?}",
+        codes(&p)
+    );
+}

@@ -155,11 +155,12 @@ impl Podman {
         }
     }
 
-    /// Resolves `--device nvidia.com/gpu=all` from CDI specs: Podman 4.1
-    /// (release notes of v4.1.0: "Podman now supports the Container Device
-    /// Interface (CDI) standard"), checked here with 4.3.1. Unknown: yes.
+    /// Resolves `--device nvidia.com/gpu=all` from CDI specs: Podman 3.2
+    /// (containers/podman RELEASE_NOTES.md, 3.2.0: "Podman now supports the
+    /// Container Device Interface (CDI) standard"; v3.1.0's go.mod has no
+    /// container-device-interface), checked here with 4.3.1. Unknown: yes.
     pub fn reads_cdi_specs(self) -> bool {
-        self.since(4, 1)
+        self.since(3, 2)
     }
 }
 
@@ -320,5 +321,8 @@ mod tests {
             "/usr/bin/nvidia-container-runtime-hook"
         );
         assert!(!t("1.17.0").refreshes_cdi_spec() && t("1.18.0").refreshes_cdi_spec());
+        assert!(!t("1.11.0").generates_cdi() && t("1.12.0").generates_cdi());
+        let p = |s: &str| Podman::new(v(s));
+        assert!(!p("3.1.2").reads_cdi_specs() && p("3.2.0").reads_cdi_specs());
     }
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::desired::{DesiredState, Presence};
+use crate::desired::{DesiredState, Presence, Strategy};
 use crate::error::PlanError;
 use crate::facts::HostFacts;
 use crate::observe::{Kind, Observe, Observed};
@@ -53,6 +53,7 @@ pub(crate) fn collect(
     facts: &HostFacts,
     host: &dyn Observe,
     our_conf: Option<&str>,
+    removed: &[TargetPath],
 ) -> Result<Vec<Warning>, PlanError> {
     let mut out = Vec::new();
     let ours = (&d.containers_conf, our_conf);
@@ -60,7 +61,7 @@ pub(crate) fn collect(
     let rules = Podman::new(facts.podman_version);
     let present = d.presence == Presence::Present;
 
-    if present && !ours_read {
+    if present && d.manage_runtime && !ours_read {
         let hint = match &facts.containers_conf_env {
             Some(env) => format!(
                 "$CONTAINERS_CONF is set to `{env}`: Podman then reads that file alone (no drop-ins); unset it, or pass --containers-conf {env}"
@@ -79,15 +80,23 @@ pub(crate) fn collect(
         ));
     }
     if present {
-        runtime_warnings(d, &files, &mut out);
-        hook_warnings(d, host, &files, &mut out)?;
-        executable_warnings(d, facts, host, &mut out)?;
         let dirs: Vec<TargetPath> = podman::effective(&files)
             .cdi_dirs(rules)
             .iter()
             .filter_map(|s| TargetPath::new(s).ok())
             .collect();
-        cdi_warnings(host, &dirs, &mut out)?;
+        if d.manage_runtime {
+            runtime_warnings(d, &files, &mut out);
+            runtime_missing(d, facts, host, &mut out);
+        }
+        match d.strategy {
+            Strategy::Hook => {
+                hook_warnings(d, host, &files, &mut out)?;
+                hook_executable_warnings(d, host, &mut out)?;
+                cdi_conflicts(host, &dirs, removed, &mut out)?;
+            }
+            Strategy::Cdi => cdi_strategy_warnings(d, rules, host, &files, &dirs, &mut out)?,
+        }
         if d.no_cgroups {
             out.push(Warning {
                 code: Cow::Borrowed("no-cgroups-rootful"),
@@ -97,7 +106,7 @@ pub(crate) fn collect(
             });
         }
         log_path_checks(d, host, &mut out)?;
-    } else {
+    } else if d.manage_runtime {
         let eff = podman::effective(&files);
         if eff
             .default_runtime
@@ -216,12 +225,12 @@ fn is_executable(host: &dyn Observe, path: &TargetPath) -> Result<bool, PlanErro
         .is_some_and(|m| m.kind == Kind::File && m.mode & 0o111 != 0))
 }
 
-fn executable_warnings(
+fn runtime_missing(
     d: &DesiredState,
     facts: &HostFacts,
     host: &dyn Observe,
     out: &mut Vec<Warning>,
-) -> Result<(), PlanError> {
+) {
     // As Podman resolves the entry gpu-setup writes: the path, if it is a
     // regular file, else the runtime's name on $PATH.
     let paths = [d.runtime_path.to_string()];
@@ -235,6 +244,13 @@ fn executable_warnings(
             Some("install the NVIDIA Container Toolkit (package nvidia-container-toolkit), or pass --runtime-path".to_owned()),
         ));
     }
+}
+
+fn hook_executable_warnings(
+    d: &DesiredState,
+    host: &dyn Observe,
+    out: &mut Vec<Warning>,
+) -> Result<(), PlanError> {
     // Podman checks only that the hook's executable exists (symlinks
     // followed); running it needs the executable bit.
     if !is_executable(host, &d.hook_path)? {
@@ -256,18 +272,114 @@ fn executable_warnings(
     Ok(())
 }
 
-fn cdi_warnings(
+/// `--strategy cdi`: what would still keep GPUs from reaching containers
+/// through the spec.
+fn cdi_strategy_warnings(
+    d: &DesiredState,
+    rules: Podman,
     host: &dyn Observe,
+    files: &[ConfFile],
     dirs: &[TargetPath],
     out: &mut Vec<Warning>,
 ) -> Result<(), PlanError> {
+    if !rules.reads_cdi_specs() {
+        let v = rules.version.map(|v| v.to_string()).unwrap_or_default();
+        out.push(warn(
+            "cdi-unsupported",
+            format!("Podman {v} does not read CDI specs (3.2 and later do): `--device nvidia.com/gpu=all` fails"),
+            Some("upgrade Podman, or use the hook: gpu-setup apply --strategy hook".to_owned()),
+        ));
+    }
+    let refresh = crate::cdi::refresh_units(host);
+    if let Some(unit) = &refresh.path_unit {
+        out.push(Warning {
+            code: Cow::Borrowed("cdi-refresh-managed"),
+            level: Level::Info,
+            message: format!(
+                "NVIDIA's refresh units (`{unit}`) generate {} at boot and when the driver changes: gpu-setup writes no spec of its own",
+                crate::cdi::REFRESH_SPEC
+            ),
+            hint: None,
+        });
+        if !refresh.enabled {
+            out.push(warn(
+                "cdi-refresh-disabled",
+                "nvidia-cdi-refresh.path is not enabled: the CDI spec is not regenerated at boot or when the driver changes".to_owned(),
+                Some("systemctl enable --now nvidia-cdi-refresh.path".to_owned()),
+            ));
+        }
+    } else if let Some(dir) = d.cdi_spec.parent() {
+        if !dirs.contains(&dir) {
+            let shown: Vec<&str> = dirs.iter().map(TargetPath::as_str).collect();
+            out.push(warn(
+                "cdi-spec-not-read",
+                format!("Podman reads CDI specs from {shown:?}, which does not include `{dir}`"),
+                Some(format!("pass --cdi-spec {}", well_known::DEFAULT_CDI_SPEC)),
+            ));
+        }
+    }
+    // Another NVIDIA hook (the package's, say) still runs beside CDI.
+    for dir in podman::effective(files).hooks_dirs() {
+        let Ok(dir) = TargetPath::new(&dir) else {
+            continue;
+        };
+        for name in host.list(&dir)?.unwrap_or_default() {
+            let Ok(path) = dir.join(&name) else { continue };
+            if !name.ends_with(".json") || path == d.hook_file {
+                continue;
+            }
+            let Ok(Observed::File { bytes, .. }) = host.file(&path) else {
+                continue;
+            };
+            let nvidia = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| crate::hook::read(&path, t).ok())
+                .is_some_and(|(h, _)| is_nvidia_hook(&h.executable));
+            if nvidia {
+                out.push(warn(
+                    "nvidia-hook-remains",
+                    format!("`{path}` runs NVIDIA's hook for every container: NVIDIA documents it as conflicting with CDI"),
+                    Some(format!("remove `{path}` (a package may own it: see `dpkg -S` or `rpm -qf`)")),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether an executable is NVIDIA's hook (either of its names).
+pub(crate) fn is_nvidia_hook(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    name == "nvidia-container-toolkit" || name == "nvidia-container-runtime-hook"
+}
+
+/// The hook strategy with NVIDIA CDI specs present (not the ones the plan
+/// removes): a hint that works, naming NVIDIA's refresh units when they
+/// would bring a deleted spec back at the next boot.
+fn cdi_conflicts(
+    host: &dyn Observe,
+    dirs: &[TargetPath],
+    removed: &[TargetPath],
+    out: &mut Vec<Warning>,
+) -> Result<(), PlanError> {
+    let refresh = crate::cdi::refresh_units(host);
     for path in nvidia_cdi_specs(host, dirs)? {
+        if removed.contains(&path) {
+            continue;
+        }
+        let hint = if refresh.installed() {
+            format!(
+                "NVIDIA's refresh units regenerate it at every boot: `systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service`, then remove `{path}`; or use CDI instead: gpu-setup apply --strategy cdi"
+            )
+        } else {
+            format!(
+                "remove `{path}`, or use CDI instead of the hook: gpu-setup apply --strategy cdi"
+            )
+        };
         out.push(warn(
             "cdi-conflict",
             format!("NVIDIA CDI spec `{path}` exists: NVIDIA documents the OCI hook as conflicting with CDI"),
-            Some(format!(
-                "use either CDI (`podman run --device nvidia.com/gpu=all`, then `gpu-setup apply --state absent`) or the hook (remove `{path}`)"
-            )),
+            Some(hint),
         ));
     }
     Ok(())

@@ -55,10 +55,7 @@ pub(crate) struct HookScan {
     pub dirs: Vec<DirScan>,
 }
 
-fn is_nvidia_executable(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or("");
-    name == "nvidia-container-toolkit" || name == "nvidia-container-runtime-hook"
-}
+use crate::warnings::is_nvidia_hook as is_nvidia_executable;
 
 impl HookScan {
     pub(crate) fn read(cx: &Context<'_>) -> Result<Self, ObserveError> {
@@ -112,10 +109,15 @@ impl HookScan {
         (by_name, masked)
     }
 
-    /// The first loaded hook that runs NVIDIA's hook executable.
-    pub(crate) fn nvidia(&self) -> Option<(&TargetPath, &HookInfo)> {
+    /// The first loaded hook that runs NVIDIA's hook executable (named as
+    /// NVIDIA names it, or the `--hook-path` given, `ours`).
+    pub(crate) fn nvidia(&self, ours: &TargetPath) -> Option<(&TargetPath, &HookInfo)> {
         self.loaded().0.into_values().find_map(|f| match &f.result {
-            Ok(info) if is_nvidia_executable(&info.executable) => Some((&f.path, info)),
+            Ok(info)
+                if is_nvidia_executable(&info.executable) || info.executable == ours.as_str() =>
+            {
+                Some((&f.path, info))
+            }
             _ => None,
         })
     }
@@ -200,7 +202,7 @@ pub(crate) fn hooks_check(cx: &Context<'_>, scan: &Result<HookScan, ObserveError
             }
             _ => None,
         });
-    let Some((path, info)) = scan.nvidia() else {
+    let Some((path, info)) = scan.nvidia(&cx.desired.hook_path) else {
         if let Some((path, exe)) = skipped_nvidia {
             return Check::new(
                 "hooks",
@@ -236,35 +238,176 @@ pub(crate) fn hooks_check(cx: &Context<'_>, scan: &Result<HookScan, ObserveError
     .details(details)
 }
 
-pub(crate) fn cdi_check(cx: &Context<'_>, hooks: &Result<HookScan, ObserveError>) -> Check {
+/// NVIDIA's CDI specs: which exist, whether they are valid, whether this
+/// Podman reads CDI at all.
+pub(crate) fn cdi_check(cx: &Context<'_>) -> Check {
     let dirs = cdi_dirs(cx);
     let specs = match nvidia_cdi_specs(cx.host, &dirs) {
         Ok(s) => s,
         Err(e) => return Check::error("cdi", &e),
     };
-    let details: Vec<String> = specs.iter().map(ToString::to_string).collect();
     if specs.is_empty() {
+        return Check::new("cdi", Status::Ok, "no NVIDIA CDI spec");
+    }
+    let mut details = Vec::new();
+    let mut invalid = Vec::new();
+    for p in &specs {
+        let bytes = cx
+            .host
+            .file(p)
+            .ok()
+            .and_then(|o| o.bytes().map(<[u8]>::to_vec))
+            .unwrap_or_default();
+        match crate::cdi::check_spec(&bytes) {
+            Ok(s) => details.push(format!(
+                "{p}: {} devices of kind {} (cdiVersion {})",
+                s.devices.len(),
+                s.kind,
+                s.cdi_version
+            )),
+            Err(e) => {
+                details.push(format!("{p}: INVALID: {e}"));
+                invalid.push(format!("`{p}`: {e}"));
+            }
+        }
+    }
+    if !invalid.is_empty() {
         return Check::new(
             "cdi",
-            Status::Ok,
-            "no NVIDIA CDI spec: the hook is the only GPU path",
-        );
+            Status::Warn,
+            format!(
+                "invalid CDI spec {}: Podman cannot resolve its devices",
+                invalid.join("; ")
+            ),
+        )
+        .hint("regenerate it: gpu-setup apply --strategy cdi (or `nvidia-ctk cdi generate`)")
+        .details(details);
     }
+    if !cx.rules.reads_cdi_specs() {
+        let v = cx.rules.version.map(|v| v.to_string()).unwrap_or_default();
+        return Check::new(
+            "cdi",
+            Status::Warn,
+            format!(
+                "NVIDIA CDI specs exist, but Podman {v} does not read CDI specs (3.2 and later do)"
+            ),
+        )
+        .hint("upgrade Podman, or use the hook: gpu-setup apply --strategy hook")
+        .details(details);
+    }
+    Check::new(
+        "cdi",
+        Status::Ok,
+        format!(
+            "{} NVIDIA CDI spec(s), valid (use `--device nvidia.com/gpu=all`)",
+            specs.len()
+        ),
+    )
+    .details(details)
+}
+
+/// Which GPU path the host is set up for (the hook, CDI, both, none), and
+/// which one this toolkit version suits.
+pub(crate) fn strategy_check(cx: &Context<'_>, hooks: &Result<HookScan, ObserveError>) -> Check {
+    let tk = cx.toolkit;
+    let refresh = crate::cdi::refresh_units(cx.host);
+    let version = tk.version.map_or("unknown".to_owned(), |v| v.to_string());
+    let recommended = if refresh.installed() || tk.refreshes_cdi_spec() {
+        "cdi: NVIDIA's nvidia-cdi-refresh units (toolkit 1.18+) keep the spec current"
+    } else if tk.version.is_some() && !tk.generates_cdi() {
+        "hook: this toolkit (before 1.12) cannot generate CDI specs"
+    } else {
+        "cdi: gpu-setup apply --strategy cdi generates the spec; the heal units regenerate it after a driver upgrade"
+    };
+    let mut details = vec![format!(
+        "toolkit {version}: recommended strategy {recommended}"
+    )];
     let hook = hooks
         .as_ref()
         .ok()
-        .and_then(HookScan::nvidia)
-        .map(|(p, _)| p);
-    match hook {
-        Some(h) => Check::new(
-            "cdi",
-            Status::Warn,
-            format!("NVIDIA CDI specs exist and so does the NVIDIA hook `{h}`: NVIDIA documents them as conflicting"),
-        )
-        .hint("use one: CDI (`podman run --device nvidia.com/gpu=all`, then `gpu-setup apply --state absent`) or the hook (remove the CDI specs)")
-        .details(details),
-        None => Check::new("cdi", Status::Ok, "NVIDIA CDI specs present (use `--device nvidia.com/gpu=all`); no NVIDIA hook").details(details),
+        .and_then(|s| s.nvidia(&cx.desired.hook_path))
+        .map(|(p, _)| p.clone());
+    let specs = nvidia_cdi_specs(cx.host, &cdi_dirs(cx)).unwrap_or_default();
+    if let Some(h) = &hook {
+        details.push(format!("hook: {h}"));
     }
+    details.extend(specs.iter().map(|s| format!("CDI spec: {s}")));
+    if let Some(Err(e)) = &cx.probes.cdi_generated {
+        details.push(format!(
+            "cannot tell whether the spec is stale: nvidia-ctk cdi generate: {e}"
+        ));
+    }
+    match (&hook, specs.is_empty()) {
+        (Some(h), false) => {
+            let hint = if refresh.installed() {
+                "choose one: gpu-setup apply --strategy cdi (removes the hook), or keep the hook and `systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service`, then remove the spec".to_owned()
+            } else {
+                "choose one: gpu-setup apply --strategy cdi (removes the hook), or gpu-setup apply --strategy hook and remove the specs".to_owned()
+            };
+            Check::new("strategy", Status::Warn, format!("both GPU paths are set up, the NVIDIA hook `{h}` and CDI: NVIDIA documents them as conflicting"))
+                .hint(hint)
+                .details(details)
+        }
+        (Some(_), true) => Check::new(
+            "strategy",
+            Status::Ok,
+            "hook: containers get GPUs through the NVIDIA OCI hook",
+        )
+        .details(details),
+        (None, false) => {
+            if let Some(stale) = stale_spec(cx) {
+                let hint = if refresh.installed() {
+                    "systemctl restart nvidia-cdi-refresh.service".to_owned()
+                } else {
+                    "gpu-setup apply --strategy cdi".to_owned()
+                };
+                return Check::new("strategy", Status::Warn, format!("cdi, but `{stale}` differs from what `nvidia-ctk cdi generate` prints now (a driver upgrade since?)"))
+                    .hint(hint)
+                    .details(details);
+            }
+            if refresh.installed() && !refresh.enabled {
+                return Check::new("strategy", Status::Warn, "cdi, but nvidia-cdi-refresh.path is not enabled: the spec is not regenerated at boot or after a driver upgrade")
+                    .hint("systemctl enable --now nvidia-cdi-refresh.path")
+                    .details(details);
+            }
+            Check::new(
+                "strategy",
+                Status::Ok,
+                "cdi: containers get GPUs with `--device nvidia.com/gpu=all`",
+            )
+            .details(details)
+        }
+        (None, true) => Check::new(
+            "strategy",
+            Status::Fail,
+            "no GPU path: neither the NVIDIA hook nor an NVIDIA CDI spec",
+        )
+        .hint(if recommended.starts_with("hook") {
+            "gpu-setup apply --strategy hook"
+        } else {
+            "gpu-setup apply --strategy cdi"
+        })
+        .details(details),
+    }
+}
+
+/// The CDI spec that differs from what `nvidia-ctk cdi generate` printed
+/// (when doctor could run it).
+fn stale_spec(cx: &Context<'_>) -> Option<TargetPath> {
+    let Some(Ok(generated)) = &cx.probes.cdi_generated else {
+        return None;
+    };
+    let refresh = crate::cdi::refresh_units(cx.host);
+    let path = if refresh.installed() {
+        TargetPath::new(crate::cdi::REFRESH_SPEC).ok()?
+    } else {
+        cx.desired.cdi_spec.clone()
+    };
+    let bytes = cx.host.file(&path).ok()?.bytes()?.to_vec();
+    let body = bytes
+        .strip_prefix(crate::cdi::MARKER.as_bytes())
+        .unwrap_or(&bytes);
+    (body != &generated[..]).then_some(path)
 }
 
 /// The CDI spec dirs Podman reads here.
@@ -409,6 +552,8 @@ mod tests {
         );
     }
 
+    const SPEC: &str = "cdiVersion: \"0.5.0\"\nkind: nvidia.com/gpu\ndevices:\n- name: all\n  containerEdits: {}\n";
+
     #[test]
     fn cdi_specs_are_json_or_yaml_in_the_dirs_podman_reads() {
         let host = configured();
@@ -419,39 +564,42 @@ mod tests {
         );
         // *.yml is not a CDI spec (tags.cncf.io/container-device-interface
         // pkg/cdi/spec-dirs.go reads .json and .yaml).
-        let yml = host
-            .clone()
-            .with_file("/etc/cdi/nvidia.yml", "kind: nvidia.com/gpu\n");
+        let yml = host.clone().with_file("/etc/cdi/nvidia.yml", SPEC);
         assert_check(
             &check(&yml, &probes(), "cdi"),
             Status::Ok,
             "no NVIDIA CDI spec",
         );
-        let both = host
+        let spec = host.clone().with_file("/var/run/cdi/nvidia.yaml", SPEC);
+        let c = check(&spec, &probes(), "cdi");
+        assert_check(&c, Status::Ok, "1 NVIDIA CDI spec(s), valid");
+        assert_eq!(
+            c.details,
+            ["/var/run/cdi/nvidia.yaml: 1 devices of kind nvidia.com/gpu (cdiVersion 0.5.0)"]
+        );
+        let broken = host
             .clone()
             .with_file("/var/run/cdi/nvidia.yaml", "kind: nvidia.com/gpu\n");
-        let c = check(&both, &probes(), "cdi");
         assert_check(
-            &c,
+            &check(&broken, &probes(), "cdi"),
             Status::Warn,
-            "NVIDIA CDI specs exist and so does the NVIDIA hook",
+            "invalid CDI spec `/var/run/cdi/nvidia.yaml`: it has no `cdiVersion`",
         );
-        assert_eq!(c.details, ["/var/run/cdi/nvidia.yaml"]);
-        let mut cdi_only = both.clone();
-        cdi_only.remove(&tp(HOOK));
+        // Podman before 3.2 reads no CDI spec (RELEASE_NOTES.md, 3.2.0).
+        let p31 = Probes {
+            podman_version: Some("3.1.2".into()),
+            ..Probes::default()
+        };
         assert_check(
-            &check(&cdi_only, &probes(), "cdi"),
-            Status::Ok,
-            "NVIDIA CDI specs present",
+            &check(&spec, &p31, "cdi"),
+            Status::Warn,
+            "NVIDIA CDI specs exist, but Podman 3.1.2 does not read CDI specs",
         );
         // cdi_spec_dirs counts from Podman 5.5 only.
         let custom = host
             .clone()
-            .with_file(
-                "/etc/containers/containers.conf.d/50-cdi.conf",
-                "[engine]\ncdi_spec_dirs = [\"/opt/cdi\"]\n",
-            )
-            .with_file("/opt/cdi/nvidia.json", "{\"kind\": \"nvidia.com/gpu\"}");
+            .with_file("/etc/containers/containers.conf.d/50-cdi.conf", "[engine]\ncdi_spec_dirs = [\"/opt/cdi\"]\n")
+            .with_file("/opt/cdi/nvidia.json", "{\"cdiVersion\": \"0.5.0\", \"kind\": \"nvidia.com/gpu\", \"devices\": [{\"name\": \"all\"}]}");
         assert_check(
             &check(&custom, &probes(), "cdi"),
             Status::Ok,
@@ -463,8 +611,101 @@ mod tests {
         };
         assert_check(
             &check(&custom, &p55, "cdi"),
+            Status::Ok,
+            "1 NVIDIA CDI spec(s)",
+        );
+    }
+
+    #[test]
+    fn the_strategy_line_says_which_path_and_which_suits_the_toolkit() {
+        let hook = configured();
+        let c = check(&hook, &toolkit("1.13.5"), "strategy");
+        assert_check(
+            &c,
+            Status::Ok,
+            "hook: containers get GPUs through the NVIDIA OCI hook",
+        );
+        assert!(
+            c.details[0].starts_with(
+                "toolkit 1.13.5: recommended strategy cdi: gpu-setup apply --strategy cdi"
+            ),
+            "{c:#?}"
+        );
+        let c = check(&hook, &toolkit("1.10.0"), "strategy");
+        assert!(c.details[0].contains("recommended strategy hook"), "{c:#?}");
+        // Both: a conflict, with a hint that works when NVIDIA's refresh
+        // units would bring a deleted spec back.
+        let both = hook.clone().with_file("/var/run/cdi/nvidia.yaml", SPEC);
+        assert_check(
+            &check(&both, &toolkit("1.17.0"), "strategy"),
             Status::Warn,
-            "NVIDIA CDI specs exist",
+            "both GPU paths are set up",
+        );
+        let refresh = both.clone().with_file(
+            "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
+            "[Path]\n",
+        );
+        let c = check(&refresh, &toolkit("1.18.0"), "strategy");
+        assert!(c.hint.unwrap().contains(
+            "systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service"
+        ));
+        // CDI only, and stale against what nvidia-ctk prints now.
+        let mut cdi = both.clone();
+        cdi.remove(&tp(HOOK));
+        assert_check(
+            &check(&cdi, &toolkit("1.17.0"), "strategy"),
+            Status::Ok,
+            "cdi: containers get GPUs",
+        );
+        let mut cdi_etc = cdi.clone();
+        cdi_etc.remove(&tp("/var/run/cdi/nvidia.yaml"));
+        let cdi_etc = cdi_etc.with_file(
+            "/etc/cdi/nvidia.yaml",
+            format!("{}{SPEC}", crate::cdi::MARKER),
+        );
+        let now = Probes {
+            cdi_generated: Some(Ok(SPEC.replace("all", "gpu0").into_bytes())),
+            ..toolkit("1.17.0")
+        };
+        let c = check(&cdi_etc, &now, "strategy");
+        assert_check(&c, Status::Warn, "cdi, but `/etc/cdi/nvidia.yaml` differs from what `nvidia-ctk cdi generate` prints now");
+        assert_eq!(c.hint.as_deref(), Some("gpu-setup apply --strategy cdi"));
+        let same = Probes {
+            cdi_generated: Some(Ok(SPEC.as_bytes().to_vec())),
+            ..toolkit("1.17.0")
+        };
+        assert_check(&check(&cdi_etc, &same, "strategy"), Status::Ok, "cdi");
+        // NVIDIA's refresh units own the spec, but the .path unit is off.
+        let mut refreshed = cdi.clone().with_file(
+            "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
+            "[Path]\n",
+        );
+        let c = check(&refreshed, &toolkit("1.18.0"), "strategy");
+        assert_check(
+            &c,
+            Status::Warn,
+            "cdi, but nvidia-cdi-refresh.path is not enabled",
+        );
+        assert_eq!(
+            c.hint.as_deref(),
+            Some("systemctl enable --now nvidia-cdi-refresh.path")
+        );
+        refreshed = refreshed.with_file(
+            "/etc/systemd/system/multi-user.target.wants/nvidia-cdi-refresh.path",
+            "",
+        );
+        assert_check(
+            &check(&refreshed, &toolkit("1.18.0"), "strategy"),
+            Status::Ok,
+            "cdi",
+        );
+        // Neither.
+        let mut none = hook.clone();
+        none.remove(&tp(HOOK));
+        assert_check(
+            &check(&none, &toolkit("1.17.0"), "strategy"),
+            Status::Fail,
+            "no GPU path",
         );
     }
 }

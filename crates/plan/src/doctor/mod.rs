@@ -141,6 +141,9 @@ pub struct Probes {
     pub rootless: bool,
     /// Whether programs could be run (the root is `/`).
     pub real_root: bool,
+    /// What `nvidia-ctk cdi generate` prints now (to see whether a spec is
+    /// stale), or why it failed; `None` when it was not run.
+    pub cdi_generated: Option<Result<Vec<u8>, String>>,
 }
 
 impl Probes {
@@ -291,7 +294,8 @@ pub fn run(
         toolkit::debug_logs_check(&cx, &config),
         devices::gpu_devices_check(&cx, &config),
         devices::cgroups_check(&cx),
-        hooks::cdi_check(&cx, &scan),
+        hooks::cdi_check(&cx),
+        hooks::strategy_check(&cx, &scan),
         devices::mounts_check(&cx),
         desired_state_check(&cx),
     ];
@@ -307,7 +311,33 @@ pub fn run(
 }
 
 fn desired_state_check(cx: &Context<'_>) -> Check {
-    match plan_with(cx.desired, &cx.facts, cx.host) {
+    let mut desired = cx.desired.clone();
+    let generates = desired.strategy == crate::Strategy::Cdi
+        && desired.presence == crate::Presence::Present
+        && desired.cdi_generated.is_none()
+        && !crate::cdi::refresh_units(cx.host).installed();
+    if generates {
+        // `--strategy cdi`: the plan needs what nvidia-ctk prints now.
+        match &cx.probes.cdi_generated {
+            Some(Ok(spec)) => desired.cdi_generated = Some(spec.clone()),
+            Some(Err(e)) => {
+                return Check::new(
+                    "desired-state",
+                    Status::Fail,
+                    format!("cannot generate the CDI spec: {e}"),
+                )
+                .hint("`gpu-setup plan --strategy cdi` says what to do")
+            }
+            None => {
+                return Check::new(
+                    "desired-state",
+                    Status::Skip,
+                    "--strategy cdi: nvidia-ctk is run only when the root is `/`",
+                )
+            }
+        }
+    }
+    match plan_with(&desired, &cx.facts, cx.host) {
         Ok(plan) if plan.is_empty() => Check::new(
             "desired-state",
             Status::Ok,
@@ -408,6 +438,19 @@ pub(crate) mod test_support {
         }
     }
 
+    /// [`probes`] with `nvidia-ctk --version` saying `version`.
+    pub fn toolkit(version: &str) -> Probes {
+        Probes {
+            tool_versions: [(
+                "nvidia-ctk".to_owned(),
+                format!("NVIDIA Container Toolkit CLI version {version}"),
+            )]
+            .into_iter()
+            .collect(),
+            ..probes()
+        }
+    }
+
     pub fn report(host: &MemHost, probes: &Probes) -> Report {
         run(&desired(), &HostFacts::default(), host, probes)
     }
@@ -453,6 +496,7 @@ mod tests {
                 "gpu-devices",
                 "cgroups",
                 "cdi",
+                "strategy",
                 "mounts",
                 "desired-state"
             ]
@@ -497,5 +541,41 @@ mod tests {
             Status::Warn,
             &format!("1 file(s) differ from gpu-setup's desired state: create {HOOK}"),
         );
+    }
+
+    #[test]
+    fn desired_state_with_cdi_uses_what_nvidia_ctk_printed() {
+        let cdi = DesiredState::from_settings(&Settings {
+            strategy: Some(crate::Strategy::Cdi),
+            ..Settings::default()
+        })
+        .unwrap();
+        let host = configured();
+        let state = |p: &Probes| {
+            run(&cdi, &HostFacts::default(), &host, p)
+                .checks
+                .into_iter()
+                .find(|c| c.id == "desired-state")
+                .unwrap()
+        };
+        // Under another root nvidia-ctk is not run.
+        assert_check(
+            &state(&probes()),
+            Status::Skip,
+            "--strategy cdi: nvidia-ctk is run only when the root is `/`",
+        );
+        let failed = Probes {
+            cdi_generated: Some(Err(
+                "`/usr/bin/nvidia-ctk cdi generate` failed: NVML: Driver Not Loaded".into(),
+            )),
+            ..probes()
+        };
+        assert_check(&state(&failed), Status::Fail, "cannot generate the CDI spec: `/usr/bin/nvidia-ctk cdi generate` failed: NVML: Driver Not Loaded");
+        let spec = "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: [{name: all}]\n";
+        let ok = Probes {
+            cdi_generated: Some(Ok(spec.as_bytes().to_vec())),
+            ..probes()
+        };
+        assert_check(&state(&ok), Status::Warn, &format!("2 file(s) differ from gpu-setup's desired state: delete {HOOK}, create /etc/cdi/nvidia.yaml"));
     }
 }

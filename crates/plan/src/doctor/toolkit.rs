@@ -444,23 +444,11 @@ mod tests {
         host
     }
 
-    fn tk(version: &str) -> Probes {
-        Probes {
-            tool_versions: [(
-                "nvidia-ctk".to_owned(),
-                format!("NVIDIA Container Toolkit CLI version {version}"),
-            )]
-            .into_iter()
-            .collect(),
-            ..probes()
-        }
-    }
-
     #[test]
     fn runtime_modes_follow_the_toolkit_sources() {
         // internal/info/auto.go: the hook resolves auto to legacy (its
         // default) on NVML hosts, so auto and legacy are fine for the hook.
-        let c = check(&configured(), &tk("1.18.0"), "runtime-mode");
+        let c = check(&configured(), &toolkit("1.18.0"), "runtime-mode");
         assert_check(
             &c,
             Status::Ok,
@@ -472,7 +460,7 @@ mod tests {
                 .contains(&"containers run with --runtime nvidia use mode jit-cdi".to_owned()),
             "{c:#?}"
         );
-        let c = check(&configured(), &tk("1.17.4"), "runtime-mode");
+        let c = check(&configured(), &toolkit("1.17.4"), "runtime-mode");
         assert!(
             c.details
                 .contains(&"containers run with --runtime nvidia use mode legacy".to_owned()),
@@ -481,7 +469,7 @@ mod tests {
         assert_check(
             &check(
                 &with_mode("[nvidia-container-cli]\n"),
-                &tk("1.13.5"),
+                &toolkit("1.13.5"),
                 "runtime-mode",
             ),
             Status::Ok,
@@ -490,7 +478,7 @@ mod tests {
         // hook_config.go assertModeIsLegacy: an explicit cdi mode breaks
         // the hook (v1.11+) unless skip-mode-detection (v1.13+).
         let cdi = with_mode("[nvidia-container-runtime]\nmode = \"cdi\"\n");
-        let c = check(&cdi, &tk("1.13.5"), "runtime-mode");
+        let c = check(&cdi, &toolkit("1.13.5"), "runtime-mode");
         assert_check(
             &c,
             Status::Fail,
@@ -502,12 +490,12 @@ mod tests {
             .starts_with("set `mode = \"auto\"` (or \"legacy\")"));
         let skip = with_mode("[nvidia-container-runtime]\nmode = \"cdi\"\n[nvidia-container-runtime-hook]\nskip-mode-detection = true\n");
         assert_check(
-            &check(&skip, &tk("1.13.5"), "runtime-mode"),
+            &check(&skip, &toolkit("1.13.5"), "runtime-mode"),
             Status::Ok,
             "runtime mode is cdi: skip-mode-detection",
         );
         assert_check(
-            &check(&cdi, &tk("1.10.0"), "runtime-mode"),
+            &check(&cdi, &toolkit("1.10.0"), "runtime-mode"),
             Status::Ok,
             "runtime mode is cdi",
         );
@@ -515,7 +503,7 @@ mod tests {
         assert_check(
             &check(
                 &with_mode("[nvidia-container-runtime]\nmode = \"magic\"\n"),
-                &tk("1.18.0"),
+                &toolkit("1.18.0"),
                 "runtime-mode",
             ),
             Status::Fail,
@@ -524,7 +512,7 @@ mod tests {
         // Podman 5.0+ passes the hook as createRuntime: never stripped.
         let p5 = Probes {
             podman_version: Some("5.0.0".into()),
-            ..tk("1.18.0")
+            ..toolkit("1.18.0")
         };
         let c = check(&configured(), &p5, "runtime-mode");
         assert!(

@@ -1,0 +1,86 @@
+//! Vetting a program gpu-setup runs as root (`sudo` re-running this binary,
+//! `nvidia-ctk`): it, and every directory from `/` down to it, must be owned
+//! by a trusted user and not writable by group or others, or whoever can
+//! change it gets root.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Why a program cannot be trusted: the path at fault and what is wrong.
+#[derive(Debug)]
+pub struct Untrusted {
+    /// `binary` or `directory`.
+    pub what: &'static str,
+    /// The path at fault.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Checks `program` (links resolved) and every directory above it; returns
+/// the program's real path. `trusted` are the owners allowed.
+pub fn program(program: &Path, trusted: &[u32]) -> Result<PathBuf, Untrusted> {
+    let real = std::fs::canonicalize(program).map_err(|e| Untrusted {
+        what: "binary",
+        path: program.to_owned(),
+        problem: e.to_string(),
+    })?;
+    let mut chain: Vec<(&'static str, &Path)> = vec![("binary", &real)];
+    chain.extend(real.ancestors().skip(1).map(|d| ("directory", d)));
+    for (what, path) in chain {
+        let meta = std::fs::symlink_metadata(path).map_err(|e| Untrusted {
+            what,
+            path: path.to_owned(),
+            problem: e.to_string(),
+        })?;
+        let mode = meta.mode() & 0o7777;
+        let problem = if !trusted.contains(&meta.uid()) {
+            Some(format!("is owned by user {}, not root", meta.uid()))
+        } else if mode & 0o022 != 0 {
+            Some(format!("is writable by group or others (mode {mode:04o})"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Untrusted {
+                what,
+                path: path.to_owned(),
+                problem,
+            });
+        }
+    }
+    Ok(real)
+}
+
+/// A new private directory for a program's output, in the temporary
+/// directory (`$TMPDIR` or `/tmp`) when that and every directory above it
+/// are owned by root or the caller and either not writable by others or
+/// sticky (so no one else can rename what gpu-setup creates there).
+pub fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir, String> {
+    let tmp = std::env::temp_dir();
+    let trusted = [0, nix::unistd::geteuid().as_raw()];
+    let real = std::fs::canonicalize(&tmp).map_err(|e| {
+        format!(
+            "cannot use the temporary directory `{}`: {e}",
+            tmp.display()
+        )
+    })?;
+    for dir in real.ancestors() {
+        let meta = std::fs::symlink_metadata(dir)
+            .map_err(|e| format!("cannot inspect `{}`: {e}", dir.display()))?;
+        let mode = meta.mode() & 0o7777;
+        let shared = mode & 0o022 != 0 && mode & 0o1000 == 0;
+        if !trusted.contains(&meta.uid()) || shared {
+            return Err(format!(
+                "the temporary directory `{}` is not safe: `{}` (owner {}, mode {mode:04o}) lets another user replace what gpu-setup creates there",
+                tmp.display(),
+                dir.display(),
+                meta.uid()
+            ));
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&real)
+        .map_err(|e| format!("cannot create a directory in `{}`: {e}", real.display()))
+}
