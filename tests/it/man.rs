@@ -27,10 +27,15 @@ fn exit_status(name: &str) -> Vec<(&'static str, &'static str)> {
             ("1", "an error (every file is as it was), or with --strict a warning-level finding that remains after applying"),
         ],
         "doctor" => vec![("0", "no check failed"), ("1", "a check failed, or an error")],
+        "heal" => vec![
+            ("0", "the host is configured: nothing to do, repaired, or the NVIDIA toolkit is not installed (nothing to heal towards)"),
+            ("1", error),
+            ("2", "report mode (heal = \"report\" or --mode report): changes are pending; nothing was changed"),
+        ],
         "" => vec![
             ("0", "success"),
             ("1", "an error (including bad arguments), a failed doctor check, or a warning with --strict"),
-            ("2", "plan --detailed-exitcode: changes are pending"),
+            ("2", "plan --detailed-exitcode or heal in report mode: changes are pending"),
         ],
         _ => vec![("0", "success"), ("1", error)],
     }

@@ -103,7 +103,7 @@ proptest! {
         if planned.is_empty() {
             return Ok(());
         }
-        let applied = transaction::apply_plan(&ctx, &planned).unwrap();
+        let applied = transaction::apply_plan(&ctx, &planned, None).unwrap();
         let again = plan(&desired, &host).unwrap();
         prop_assert!(again.is_empty(), "{:?}", again.changes.iter().map(|c| c.path.as_str()).collect::<Vec<_>>());
 

@@ -275,3 +275,13 @@ pub fn fails(cmd: &mut Command) -> String {
     );
     String::from_utf8(out.stderr).unwrap()
 }
+
+/// The paths of the `files` of a JSON plan or apply result.
+pub fn changed_paths(v: &serde_json::Value) -> Vec<String> {
+    v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -97,6 +97,25 @@ pub struct FileRecord {
     pub temp: String,
 }
 
+/// Why `gpu-setup heal` ran a transaction: the drift it repaired.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealRecord {
+    /// Each file that had drifted from the desired state, and how it was
+    /// put back.
+    pub drift: Vec<Drift>,
+}
+
+/// One file `heal` put back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    /// The file.
+    pub path: TargetPath,
+    /// What was done to it.
+    pub action: Action,
+    /// Why (the plan's reasons: the settings that had drifted).
+    pub reasons: Vec<String>,
+}
+
 /// A transaction's manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -136,6 +155,9 @@ pub struct Manifest {
     /// What recovery or undo had to leave alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Set when `gpu-setup heal` (the heal units) ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heal: Option<HealRecord>,
 }
 
 impl Manifest {

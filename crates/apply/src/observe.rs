@@ -134,6 +134,21 @@ impl Observe for RootFs {
         Ok(self.root.resolve(path, follow_target)?.path)
     }
 
+    fn real_path(&self, path: &TargetPath) -> Result<Option<TargetPath>, ObserveError> {
+        let walked = self.root.resolve_for_reading(path)?;
+        let Some(dir) = walked.parent() else {
+            return Ok(None);
+        };
+        match dir.stat(&walked.name) {
+            Ok(Some(_)) => Ok(Some(walked.path)),
+            Ok(None) => Ok(None),
+            Err(source) => Err(ObserveError::Io {
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+
     fn list(&self, dir: &TargetPath) -> Result<Option<Vec<String>>, ObserveError> {
         let walked = self.root.resolve_for_reading(dir)?;
         let Some(parent) = walked.parent() else {

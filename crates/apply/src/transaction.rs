@@ -22,7 +22,8 @@ use gpu_setup_plan::{sha256, Action, Change, Observed, Plan, TargetPath};
 use crate::error::{ApplyError, Drift, StepError};
 use crate::fs::{self, Attrs, DiskFile, Fs};
 use crate::journal::{
-    temp_name, undo_temp_name, Actor, FileRecord, FileState, Manifest, StateDir, Status, TxKind,
+    temp_name, undo_temp_name, Actor, FileRecord, FileState, HealRecord, Manifest, StateDir,
+    Status, TxKind,
 };
 use crate::safe_path::{Dir, Root};
 use crate::write::{self, Failure};
@@ -270,9 +271,13 @@ fn now() -> String {
 
 /// Carries out a plan as one transaction; returns its manifest. The caller
 /// holds the lock.
-pub fn apply_plan(ctx: &Ctx<'_>, plan: &Plan) -> Result<Manifest, ApplyError> {
+pub fn apply_plan(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    heal: Option<HealRecord>,
+) -> Result<Manifest, ApplyError> {
     let ops: Vec<Op> = plan.changes.iter().map(Op::from_change).collect();
-    execute(ctx, TxKind::Apply, None, &ops, &[])
+    execute_as(ctx, TxKind::Apply, None, &ops, &[], heal)
 }
 
 /// Reads a file at its place; `None` when nothing is there.
@@ -295,6 +300,19 @@ pub fn execute(
     rolls_back: Option<u64>,
     ops: &[Op],
     remove_dirs: &[TargetPath],
+) -> Result<Manifest, ApplyError> {
+    execute_as(ctx, kind, rolls_back, ops, remove_dirs, None)
+}
+
+/// [`execute`], recording `heal` (what `gpu-setup heal` repaired) in the
+/// manifest.
+fn execute_as(
+    ctx: &Ctx<'_>,
+    kind: TxKind,
+    rolls_back: Option<u64>,
+    ops: &[Op],
+    remove_dirs: &[TargetPath],
+    heal: Option<HealRecord>,
 ) -> Result<Manifest, ApplyError> {
     let places = Places::new(ctx.root);
     // Resolve every file once and re-read it: it must still be what the
@@ -346,6 +364,7 @@ pub fn execute(
         removed_dirs,
         error: None,
         notes: Vec::new(),
+        heal,
     };
 
     // Copies of every file before and after, then the manifest: all durable

@@ -27,7 +27,7 @@ use gpu_setup_plan::{Presence, Settings, Strategy};
     override_usage = "gpu-setup [OPTIONS] <COMMAND>"
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 error (a failed doctor check, or a warning with --strict), 2 changes pending (plan --detailed-exitcode).\n\nInstalled as `gpu_setup` (make ansible-module) and run by Ansible with one file of JSON arguments, gpu-setup acts as the Ansible module gpu_setup (docs/provisioning.md)."
+    after_help = "Exit codes: 0 success, 1 error (a failed doctor check, or a warning with --strict), 2 changes pending (plan --detailed-exitcode, heal in report mode).\n\nInstalled as `gpu_setup` (make ansible-module) and run by Ansible with one file of JSON arguments, gpu-setup acts as the Ansible module gpu_setup (docs/provisioning.md)."
 )]
 pub struct Cli {
     /// Global options.
@@ -129,6 +129,38 @@ pub enum Command {
     /// devices, cgroups, CDI. Read-only. Exit 1 when a check fails.
     #[command(override_usage = "gpu-setup doctor [OPTIONS]")]
     Doctor(DoctorArgs),
+    /// Put the desired state back after a package upgrade or a hand edit
+    /// undid it (what gpu-setup-heal.service runs, with --profile
+    /// /etc/gpu-setup.toml). Like `apply`, but the transaction is marked as
+    /// a heal in `history` with the drift it repaired; nothing to do writes
+    /// nothing. With `heal = "report"` in the profile (or --mode report) it
+    /// changes nothing and exits 2 when changes are pending. When the NVIDIA
+    /// toolkit is not installed (its hook, runtime or nvidia-ctk gone) it
+    /// changes nothing and says so.
+    #[command(override_usage = "gpu-setup heal [OPTIONS]")]
+    Heal(HealArgs),
+}
+
+/// Arguments of `heal`.
+#[derive(Debug, Args)]
+pub struct HealArgs {
+    /// `apply` repairs the drift; `report` only reports it (exit 2 when
+    /// changes are pending, so the unit fails) [default: the profile's
+    /// `heal` key, else apply]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<HealModeArg>,
+    /// The desired state.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// `heal --mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HealModeArg {
+    /// Repair the drift (one transaction).
+    Apply,
+    /// Change nothing; exit 2 when changes are pending.
+    Report,
 }
 
 /// Arguments of `doctor`.
@@ -358,6 +390,7 @@ impl SettingsArgs {
             }),
             cdi_spec: self.cdi_spec.clone(),
             nvidia_ctk: self.nvidia_ctk.clone(),
+            heal: None,
         }
     }
 }

@@ -15,10 +15,13 @@ use gpu_setup_apply::lock::StateLock;
 use gpu_setup_apply::transaction::{self, Ctx, Expect, Op};
 use gpu_setup_apply::{ApplyError, RootFs, MAX_FILE_BYTES};
 use gpu_setup_plan::{
-    plan_with, Change, DesiredState, HostFacts, Observe, Plan, SavedPlan, Settings, TargetPath,
+    plan_with, Change, DesiredState, HealMode, HostFacts, Observe, Plan, SavedPlan, Settings,
+    TargetPath,
 };
 
-use crate::args::{ApplyArgs, Cli, Command, DoctorArgs, PlanArgs, RollbackArgs, SettingsArgs};
+use crate::args::{
+    ApplyArgs, Cli, Command, DoctorArgs, HealArgs, PlanArgs, RollbackArgs, SettingsArgs,
+};
 use crate::env;
 use crate::error::Hinted;
 use crate::exit;
@@ -34,6 +37,7 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
         Command::Apply(args) => apply(cli, args, printer),
         Command::Rollback(args) => rollback(cli, args, printer),
         Command::Doctor(args) => doctor(cli, args, printer),
+        Command::Heal(args) => heal(cli, args, printer),
         Command::History => {
             let session = Session::new(cli)?;
             let history = session.state.history()?;
@@ -48,7 +52,7 @@ fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
     let note = session.recover_if_pending(printer)?;
     let mut desired = desired_state(&args.settings)?;
     tracing::debug!(?desired, "desired state");
-    let facts = facts(cli, args.podman_version.as_deref())?;
+    let facts = facts_for(cli, args.podman_version.as_deref(), &session.host, &desired)?;
     generate_cdi(cli, &mut desired, &session)?;
     let mut plan = plan_with(&desired, &facts, &session.host)?;
     plan.warnings.extend(cdi_note(cli, &plan, &desired));
@@ -142,36 +146,13 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
     let (plan, manifest) = match &args.plan_file {
         None => {
             let mut desired = desired_state(&args.settings)?;
-            let facts = facts(cli, args.podman_version.as_deref())?;
+            let facts = facts_for(cli, args.podman_version.as_deref(), &session.host, &desired)?;
             // Generated once: the plan under the lock uses the same spec.
             generate_cdi(cli, &mut desired, &session)?;
-            let make_plan = || {
-                plan_with(&desired, &facts, &session.host).map(|mut p| {
-                    p.warnings.extend(cdi_note(cli, &p, &desired));
-                    p
-                })
-            };
-            // Nothing to do: no lock, no journal, no write of any kind.
-            let mut unlocked = make_plan()?;
-            if unlocked.is_empty() {
-                unlocked.warnings.extend(note.clone());
-                finish(printer, &session, &unlocked, None)?;
-                strict(args.strict, &unlocked)?;
-                return Ok(exit::OK);
-            }
-            let _lock = session.lock(printer)?;
-            // Plan again under the lock: another run may have changed the
-            // files while this one waited.
-            let mut plan = make_plan()?;
-            plan.warnings.extend(note);
-            if plan.is_empty() {
-                finish(printer, &session, &plan, None)?;
-                strict(args.strict, &plan)?;
-                return Ok(exit::OK);
-            }
-            printer.plan_preview(&plan)?;
-            let manifest = transaction::apply_plan(&session.ctx(), &plan)?;
-            (plan, manifest)
+            let (plan, manifest) = converge(cli, &session, printer, &desired, &facts, note, false)?;
+            finish(printer, &session, &plan, manifest.as_ref())?;
+            strict(args.strict, &plan)?;
+            return Ok(exit::OK);
         }
         Some(file) => {
             let saved = load_plan(file, &session.root)?;
@@ -218,6 +199,93 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
     finish(printer, &session, &plan, Some(&manifest))?;
     strict(args.strict, &plan)?;
     Ok(exit::OK)
+}
+
+/// Plans and, when anything is to change, applies under the lock (planning
+/// again there: another run may have changed the files while this one
+/// waited). Nothing to do: no lock, no journal, no write of any kind.
+/// `heal`: record the drift repaired in the manifest.
+fn converge(
+    cli: &Cli,
+    session: &Session,
+    printer: &Printer,
+    desired: &DesiredState,
+    facts: &HostFacts,
+    note: Option<gpu_setup_plan::Warning>,
+    heal: bool,
+) -> Result<(Plan, Option<gpu_setup_apply::journal::Manifest>)> {
+    let make_plan = || {
+        plan_with(desired, facts, &session.host).map(|mut p| {
+            p.warnings.extend(cdi_note(cli, &p, desired));
+            p.warnings.extend(note.clone());
+            p
+        })
+    };
+    let unlocked = make_plan()?;
+    if unlocked.is_empty() {
+        return Ok((unlocked, None));
+    }
+    let _lock = session.lock(printer)?;
+    let plan = make_plan()?;
+    if plan.is_empty() {
+        return Ok((plan, None));
+    }
+    printer.plan_preview(&plan)?;
+    let record = heal.then(|| gpu_setup_apply::journal::HealRecord {
+        drift: plan
+            .changes
+            .iter()
+            .map(|c| gpu_setup_apply::journal::Drift {
+                path: c.path.clone(),
+                action: c.action,
+                reasons: c.reasons.clone(),
+            })
+            .collect(),
+    });
+    let manifest = transaction::apply_plan(&session.ctx(), &plan, record)?;
+    Ok((plan, Some(manifest)))
+}
+
+/// `heal`: put the desired state back (or, in report mode, only say that it
+/// drifted), for the heal units. Settings come from the profile (the units
+/// pass /etc/gpu-setup.toml) and flags; the profile's `heal` key, or
+/// `--mode`, says whether to repair or report.
+fn heal(cli: &Cli, args: &HealArgs, printer: &Printer) -> Result<u8> {
+    let session = Session::new(cli)?;
+    let note = session.recover_if_pending(printer)?;
+    let settings = settings_of(&args.settings)?;
+    let mode = args
+        .mode
+        .map(|m| match m {
+            crate::args::HealModeArg::Apply => HealMode::Apply,
+            crate::args::HealModeArg::Report => HealMode::Report,
+        })
+        .or(settings.heal)
+        .unwrap_or_default();
+    let mut desired = DesiredState::from_settings(&settings)?;
+    if let Some(why) = crate::heal::toolkit_absent(&desired, &session.host) {
+        printer.healed(&Plan::default(), None, mode, Some(&why))?;
+        return Ok(exit::OK);
+    }
+    let facts = facts_for(cli, None, &session.host, &desired)?;
+    generate_cdi(cli, &mut desired, &session)?;
+    match mode {
+        HealMode::Report => {
+            let mut plan = plan_with(&desired, &facts, &session.host)?;
+            plan.warnings.extend(note);
+            printer.healed(&plan, None, mode, None)?;
+            Ok(if plan.is_empty() {
+                exit::OK
+            } else {
+                exit::CHANGES
+            })
+        }
+        HealMode::Apply => {
+            let (plan, manifest) = converge(cli, &session, printer, &desired, &facts, note, true)?;
+            printer.healed(&plan, manifest.as_ref(), mode, None)?;
+            Ok(exit::OK)
+        }
+    }
 }
 
 /// Prints the result of `apply`.
@@ -273,7 +341,7 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
     let changes = transaction::changes(&session.state, &manifest)?;
     let plan = Plan {
         changes,
-        warnings: Vec::new(),
+        ..Plan::default()
     };
     let report = TxReport {
         plan: &plan,
@@ -430,7 +498,9 @@ fn check_saved_matches(
     let mut desired = DesiredState::from_settings(&saved.settings)
         .with_context(|| format!("plan `{}` holds invalid settings", file.display()))?;
     generate_cdi(cli, &mut desired, session)?;
-    let now = plan_with(&desired, facts, &session.host)?;
+    let mut facts = facts.clone();
+    facts.packages = crate::packages::owners(&session.host, &desired);
+    let now = plan_with(&desired, &facts, &session.host)?;
     let same = now.changes.len() == saved.changes.len()
         && now.changes.iter().zip(&saved.changes).all(|(n, s)| {
             n.path == s.path
@@ -495,6 +565,7 @@ fn saved_to_plan(saved: &SavedPlan, host: &dyn Observe) -> Result<Plan> {
     Ok(Plan {
         changes,
         warnings: saved.warnings.clone(),
+        packages: Vec::new(),
     })
 }
 
@@ -515,6 +586,18 @@ fn host(cli: &Cli) -> Result<RootFs> {
             hint,
         )),
     }
+}
+
+/// [`facts`], and the packages that own the files `desired` manages.
+fn facts_for(
+    cli: &Cli,
+    podman_version: Option<&str>,
+    host: &RootFs,
+    desired: &DesiredState,
+) -> Result<HostFacts> {
+    let mut facts = facts(cli, podman_version)?;
+    facts.packages = crate::packages::owners(host, desired);
+    Ok(facts)
 }
 
 /// How Podman runs here. The environment describes the running system, so it
@@ -554,6 +637,11 @@ fn cdi_note(cli: &Cli, plan: &Plan, desired: &DesiredState) -> Option<gpu_setup_
 
 /// Built-in defaults, then the profile, then the flags.
 fn desired_state(args: &SettingsArgs) -> Result<DesiredState> {
+    Ok(DesiredState::from_settings(&settings_of(args)?)?)
+}
+
+/// The settings layers merged: built-in defaults, the profile, the flags.
+fn settings_of(args: &SettingsArgs) -> Result<Settings> {
     let mut settings = Settings::default();
     if let Some(profile) = &args.profile {
         // A path on the running system (not under --root), as trusted as a
@@ -576,9 +664,7 @@ fn desired_state(args: &SettingsArgs) -> Result<DesiredState> {
         settings = Settings::from_profile(&profile.display().to_string(), &text)
             .context("invalid profile")?;
     }
-    Ok(DesiredState::from_settings(
-        &settings.overlay(args.to_settings()),
-    )?)
+    Ok(settings.overlay(args.to_settings()))
 }
 
 /// A closed stdout (`gpu-setup plan | head`) is not an error.

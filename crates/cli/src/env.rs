@@ -67,6 +67,7 @@ fn host_facts_from(uid: u32, var: impl Fn(&str) -> Option<OsString>) -> HostFact
         user_config_dir: config_home.and_then(|c| c.join("containers").ok()),
         uid,
         path_dirs,
+        packages: Vec::new(),
     }
 }
 

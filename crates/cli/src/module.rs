@@ -353,13 +353,14 @@ fn settings_of(args: &Map<String, Value>) -> Result<Settings, String> {
 fn planned_diff(s: &Settings, root: &Path, state_dir: &str) -> Result<Vec<Value>, String> {
     let mut desired = DesiredState::from_settings(s).map_err(|e| gpu_setup_plan::error_text(&e))?;
     let real_root = crate::env::is_real_root(root);
-    let facts = if real_root {
+    let mut facts = if real_root {
         crate::env::host_facts()
     } else {
         HostFacts::default()
     };
     let host =
         RootFs::open(root).map_err(|e| format!("cannot open root `{}`: {e}", root.display()))?;
+    facts.packages = crate::packages::owners(&host, &desired);
     let state_dir = gpu_setup_plan::TargetPath::new(state_dir)
         .map_err(|e| format!("invalid state_dir: {}", gpu_setup_plan::error_text(&e)))?;
     let state = gpu_setup_apply::journal::StateDir::new(host.opened(), &state_dir);

@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal, Write};
 use anstyle::{AnsiColor, Style};
 use gpu_setup_apply::journal::{FileRecord, Manifest, TxKind};
 use gpu_setup_plan::doctor::{Check, Report, Status};
-use gpu_setup_plan::{unified_diff, Action, Level, Plan, PlanReport, Warning};
+use gpu_setup_plan::{unified_diff, Action, HealMode, Level, Plan, PlanReport, Warning};
 use serde::Serialize;
 
 use crate::args::{ColorChoice, Format};
@@ -122,6 +122,76 @@ impl Printer {
         }
     }
 
+    /// The result of `heal`: `absent` says why there was nothing to heal
+    /// towards; in report mode `plan` is what would change; in apply mode
+    /// `manifest` is the heal transaction, when one ran.
+    pub fn healed(
+        &self,
+        plan: &Plan,
+        manifest: Option<&Manifest>,
+        mode: HealMode,
+        absent: Option<&str>,
+    ) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        let mode_name = match mode {
+            HealMode::Apply => "apply",
+            HealMode::Report => "report",
+        };
+        if self.format == Format::Json {
+            let mut v = match mode {
+                HealMode::Report if absent.is_none() => {
+                    serde_json::to_value(PlanReport::new(plan)).unwrap_or_default()
+                }
+                _ => TxReport {
+                    plan,
+                    manifest,
+                    recovered: &[],
+                    kept: &[],
+                }
+                .json(),
+            };
+            v["heal"] = serde_json::json!({
+                "mode": mode_name,
+                "pending": mode == HealMode::Report && !plan.is_empty(),
+                "drift": manifest.and_then(|m| m.heal.as_ref()).map(|h| &h.drift),
+                "skipped": absent,
+            });
+            return self.json(&v);
+        }
+        if let Some(why) = absent {
+            self.note(why);
+            return writeln!(io::stdout().lock(), "Nothing healed.");
+        }
+        match (mode, manifest) {
+            (HealMode::Report, _) => {
+                self.plan(plan)?;
+                if !plan.is_empty() {
+                    writeln!(
+                        io::stdout().lock(),
+                        "{}",
+                        self.paint(
+                            BOLD,
+                            "Drift found (heal = report): nothing was changed; `gpu-setup heal --mode apply` repairs it."
+                        )
+                    )?;
+                }
+                Ok(())
+            }
+            (HealMode::Apply, None) => self.plan(plan),
+            (HealMode::Apply, Some(m)) => {
+                let line = format!(
+                    "Healed: transaction {} put back the desired state ({}). Undo with `gpu-setup rollback {}`.",
+                    m.id,
+                    counts(plan),
+                    m.id
+                );
+                writeln!(io::stdout().lock(), "{}", self.paint(BOLD, &line))
+            }
+        }
+    }
+
     /// The result of `rollback`.
     pub fn rolled_back(&self, report: &TxReport<'_>) -> io::Result<()> {
         let Some(m) = report.manifest else {
@@ -194,6 +264,7 @@ impl Printer {
             let kind = match (m.kind, m.rolls_back) {
                 (TxKind::Rollback, Some(id)) => format!("rollback of {id}"),
                 (TxKind::Rollback, None) => "rollback".to_owned(),
+                (TxKind::Apply, _) if m.heal.is_some() => "heal".to_owned(),
                 (TxKind::Apply, _) => "apply".to_owned(),
             };
             let user = match &m.sudo_user {
@@ -211,6 +282,11 @@ impl Printer {
             )?;
             for f in &m.files {
                 writeln!(out, "        {:<6}  {}", f.action.as_str(), f.path)?;
+            }
+            for d in m.heal.iter().flat_map(|h| &h.drift) {
+                for reason in &d.reasons {
+                    writeln!(out, "        drift:  {}: {reason}", d.path)?;
+                }
             }
             if let Some(e) = &m.error {
                 writeln!(out, "        error: {e}")?;
@@ -417,6 +493,9 @@ struct TxJson<'a> {
     files: Vec<FileJson<'a>>,
     error: Option<&'a str>,
     notes: &'a [String],
+    /// Set for a transaction `heal` ran: the drift it repaired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heal: Option<&'a gpu_setup_apply::journal::HealRecord>,
 }
 
 impl<'a> TxJson<'a> {
@@ -434,6 +513,7 @@ impl<'a> TxJson<'a> {
             files: m.files.iter().map(FileJson::of).collect(),
             error: m.error.as_deref(),
             notes: &m.notes,
+            heal: m.heal.as_ref(),
         }
     }
 }

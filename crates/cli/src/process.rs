@@ -36,8 +36,25 @@ pub fn clean_env(cmd: &mut Command) -> &mut Command {
 }
 
 /// Runs a prepared command (`program` names it in messages), killing it
-/// after `timeout`.
-pub fn run_command(mut cmd: Command, program: &str, timeout: Duration) -> Result<String, String> {
+/// after `timeout`: its stdout, or why it failed.
+pub fn run_command(cmd: Command, program: &str, timeout: Duration) -> Result<String, String> {
+    let (status, out, err) = run_output(cmd, program, timeout)?;
+    if status.success() {
+        Ok(out)
+    } else {
+        Err(first_line(&err)
+            .or_else(|| first_line(&out))
+            .unwrap_or_else(|| format!("{program} exited with {status}")))
+    }
+}
+
+/// Runs a prepared command, killing it after `timeout`: its exit status,
+/// stdout and stderr, or why it could not run or finish.
+pub fn run_output(
+    mut cmd: Command,
+    program: &str,
+    timeout: Duration,
+) -> Result<(std::process::ExitStatus, String, String), String> {
     tracing::debug!(?cmd, "run");
     // Its own process group, so that a hang kills what it started too.
     let mut child = cmd
@@ -63,10 +80,7 @@ pub fn run_command(mut cmd: Command, program: &str, timeout: Duration) -> Result
         let _ = tx.send((child.wait(), out, err));
     });
     match rx.recv_timeout(timeout) {
-        Ok((Ok(status), out, _)) if status.success() => Ok(out),
-        Ok((Ok(status), out, err)) => Err(first_line(&err)
-            .or_else(|| first_line(&out))
-            .unwrap_or_else(|| format!("{program} exited with {status}"))),
+        Ok((Ok(status), out, err)) => Ok((status, out, err)),
         Ok((Err(e), _, _)) => Err(format!("{program}: {e}")),
         Err(_) => {
             if let Ok(pid) = i32::try_from(pid) {

@@ -76,6 +76,20 @@ pub struct Settings {
     pub cdi_spec: Option<String>,
     /// The `nvidia-ctk` that generates it (on the running system).
     pub nvidia_ctk: Option<String>,
+    /// What `gpu-setup heal` does: repair drift, or only report it. Not a
+    /// part of the desired state (plan and apply ignore it).
+    pub heal: Option<HealMode>,
+}
+
+/// What `gpu-setup heal` does when the host drifted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealMode {
+    /// Apply the plan (one transaction, marked as a heal).
+    #[default]
+    Apply,
+    /// Change nothing; fail (exit 2) when changes are pending.
+    Report,
 }
 
 impl Settings {
@@ -110,6 +124,7 @@ impl Settings {
             strategy: top.strategy.or(self.strategy),
             cdi_spec: top.cdi_spec.or(self.cdi_spec),
             nvidia_ctk: top.nvidia_ctk.or(self.nvidia_ctk),
+            heal: top.heal.or(self.heal),
         }
     }
 }
@@ -178,6 +193,12 @@ pub struct DesiredState {
     /// its marker line, which a JSON spec cannot carry).
     #[serde(skip)]
     pub cdi_spec_written: bool,
+    /// Whether the hook executable was given (`--hook-path`, profile): then
+    /// it means exactly that path. Otherwise a hook whose executable is the
+    /// same file (a package's, through the toolkit's symlinks) will do.
+    pub hook_path_explicit: bool,
+    /// Whether the runtime path was given: then it means exactly that path.
+    pub runtime_path_explicit: bool,
 }
 
 impl DesiredState {
@@ -224,6 +245,8 @@ impl DesiredState {
             manage_no_cgroups: hook || s.no_cgroups.is_some(),
             cdi_generated: None,
             cdi_spec_written: false,
+            hook_path_explicit: s.hook_path.is_some(),
+            runtime_path_explicit: s.runtime_path.is_some(),
             presence: s.state.unwrap_or_default(),
             containers_conf: file(
                 "containers.conf path",
@@ -322,11 +345,14 @@ impl DesiredState {
         Settings {
             containers_conf: runtime(self.containers_conf.to_string()),
             runtime_name: runtime(self.runtime_name.clone()),
-            runtime_path: runtime(self.runtime_path.to_string()),
+            runtime_path: self
+                .runtime_path_explicit
+                .then(|| self.runtime_path.to_string())
+                .and_then(runtime),
             nvidia_config: Some(self.nvidia_config.to_string()),
             no_cgroups: self.manage_no_cgroups.then_some(self.no_cgroups),
             hook_file: Some(self.hook_file.to_string()),
-            hook_path: Some(self.hook_path.to_string()),
+            hook_path: self.hook_path_explicit.then(|| self.hook_path.to_string()),
             cli_debug_log: self.cli_debug_log.as_ref().map(ToString::to_string),
             runtime_debug_log: self.runtime_debug_log.as_ref().map(ToString::to_string),
             state: Some(self.presence),
@@ -335,6 +361,7 @@ impl DesiredState {
             strategy: Some(self.strategy),
             cdi_spec: Some(self.cdi_spec.to_string()),
             nvidia_ctk: Some(self.nvidia_ctk.to_string()),
+            heal: None,
         }
     }
 }

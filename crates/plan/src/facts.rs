@@ -26,6 +26,9 @@ pub struct HostFacts {
     /// Where Podman looks runtimes up by name (`$PATH`); empty: the usual
     /// system directories.
     pub path_dirs: Vec<TargetPath>,
+    /// The packages that own managed files (dpkg's lists under the root,
+    /// `rpm -qf`), found by the caller.
+    pub packages: Vec<crate::packages::Owner>,
 }
 
 /// The usual `$PATH` of a root shell, for hosts whose `$PATH` is unknown.

@@ -28,6 +28,19 @@ pub fn desired(hook_path: &TargetPath) -> Value {
     v
 }
 
+/// The executable `have` runs when it is `want` but for its executable
+/// (`hook.path`) and `argv[0]` (`hook.args[0]`): the same stages, `when`,
+/// environment, timeout and other arguments. `None` otherwise.
+pub fn same_but_executable(have: &Value, want: &Value) -> Option<String> {
+    let exe = have.get("hook")?.get("path")?.as_str()?.to_owned();
+    let want_hook = want.get("hook")?;
+    let mut norm = have.clone();
+    let hook = norm.get_mut("hook")?.as_object_mut()?;
+    hook.insert("path".to_owned(), want_hook.get("path")?.clone());
+    *hook.get_mut("args")?.get_mut(0)? = want_hook.get("args")?.get(0)?.clone();
+    (norm == *want).then_some(exe)
+}
+
 /// The text of a new hook file: the template with `hook.path` replaced, so
 /// the file keeps the template's layout (NVIDIA's own).
 pub fn render_desired(hook_path: &TargetPath) -> String {

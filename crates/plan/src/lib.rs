@@ -12,6 +12,7 @@ pub mod facts;
 pub mod hook;
 mod nvidia_config;
 pub mod observe;
+pub mod packages;
 pub mod paths;
 pub mod plan;
 pub mod podman;
@@ -21,7 +22,7 @@ mod toml_doc;
 pub mod upstream;
 pub mod warnings;
 
-pub use desired::{DesiredState, Presence, ProfileError, Settings, Strategy};
+pub use desired::{DesiredState, HealMode, Presence, ProfileError, Settings, Strategy};
 pub use error::{error_text, ObserveError, PlanError};
 pub use facts::HostFacts;
 pub use observe::{Kind, MemHost, Meta, Observe, Observed};

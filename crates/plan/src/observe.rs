@@ -90,12 +90,20 @@ pub trait Observe {
         let _ = follow_target;
         Ok(path.clone())
     }
+    /// Where a path leads with every symbolic link followed inside the root
+    /// (as a process chrooted there sees it); `None` when nothing is there.
+    /// Two paths lead to the same file when their real paths are equal.
+    fn real_path(&self, path: &TargetPath) -> Result<Option<TargetPath>, ObserveError> {
+        Ok(self.meta(path)?.map(|_| path.clone()))
+    }
 }
 
 /// An in-memory host for tests: files and directories added by hand.
 #[derive(Clone, Debug, Default)]
 pub struct MemHost {
     nodes: BTreeMap<TargetPath, (Meta, Vec<u8>)>,
+    /// Symbolic links (at the last name only): link -> absolute target.
+    links: BTreeMap<TargetPath, TargetPath>,
 }
 
 impl MemHost {
@@ -128,9 +136,40 @@ impl MemHost {
         self.add(path.as_str(), Kind::File, mode, bytes);
     }
 
-    /// Removes a node (not its children).
+    /// Removes a node (not its children), or a link.
     pub fn remove(&mut self, path: &TargetPath) {
         self.nodes.remove(path);
+        self.links.remove(path);
+    }
+
+    /// Adds a symbolic link at `path` to the absolute `target` (only the
+    /// last name of a path is looked up as a link).
+    pub fn with_link(mut self, path: &str, target: &str) -> Self {
+        #[allow(clippy::unwrap_used)] // test helper: a bad literal path is a bug in the test
+        let (path, target) = (
+            TargetPath::new(path).unwrap(),
+            TargetPath::new(target).unwrap(),
+        );
+        if let Some(parent) = path.parent() {
+            if !self.nodes.contains_key(&parent) {
+                self.add(parent.as_str(), Kind::Dir, 0o755, Vec::new());
+            }
+        }
+        self.nodes.remove(&path);
+        self.links.insert(path, target);
+        self
+    }
+
+    /// Where `path` leads through links (at most 40, as the kernel).
+    fn follow(&self, path: &TargetPath) -> TargetPath {
+        let mut p = path.clone();
+        for _ in 0..40 {
+            match self.links.get(&p) {
+                Some(t) => p = t.clone(),
+                None => break,
+            }
+        }
+        p
     }
 
     /// Carries out a plan in memory, as `apply` would on disk.
@@ -186,7 +225,7 @@ impl MemHost {
 
 impl Observe for MemHost {
     fn file(&self, path: &TargetPath) -> Result<Observed, ObserveError> {
-        match self.nodes.get(path) {
+        match self.nodes.get(&self.follow(path)) {
             None => Ok(Observed::Absent),
             Some((meta, bytes)) if meta.kind == Kind::File => Ok(Observed::File {
                 bytes: bytes.clone(),
@@ -207,7 +246,24 @@ impl Observe for MemHost {
                 gid: 0,
             }));
         }
-        Ok(self.nodes.get(path).map(|(m, _)| *m))
+        Ok(self.nodes.get(&self.follow(path)).map(|(m, _)| *m))
+    }
+
+    fn link_meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError> {
+        if self.links.contains_key(path) {
+            return Ok(Some(Meta {
+                kind: Kind::Other,
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+            }));
+        }
+        self.meta(path)
+    }
+
+    fn real_path(&self, path: &TargetPath) -> Result<Option<TargetPath>, ObserveError> {
+        let real = self.follow(path);
+        Ok(self.meta(&real)?.map(|_| real))
     }
 
     fn list(&self, dir: &TargetPath) -> Result<Option<Vec<String>>, ObserveError> {
@@ -215,8 +271,11 @@ impl Observe for MemHost {
             Some(m) if m.kind == Kind::Dir => Ok(Some(
                 self.nodes
                     .keys()
+                    .chain(self.links.keys())
                     .filter(|p| p.parent().as_ref() == Some(dir))
                     .map(|p| p.file_name().to_owned())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
                     .collect(),
             )),
             Some(_) => Err(ObserveError::NotADirectory { path: dir.clone() }),

@@ -58,6 +58,8 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Problems that changing these files does not fix.
     pub warnings: Vec<Warning>,
+    /// The managed files a package owns.
+    pub packages: Vec<crate::packages::Owner>,
 }
 
 impl Plan {
@@ -90,7 +92,7 @@ pub fn plan_with(
     let conf_path = &desired.containers_conf;
     let conf = host.file(conf_path)?;
     let conf_text = if desired.manage_runtime {
-        match plan_containers_conf(desired, &conf)? {
+        match plan_containers_conf(desired, host, &conf)? {
             Some((text, reasons)) => {
                 changes.extend(change(
                     conf_path,
@@ -121,7 +123,7 @@ pub fn plan_with(
 
     let hook_path = &desired.hook_file;
     let hook_file = host.file(hook_path)?;
-    let (hook_after, reason, corrupt) = plan_hook(desired, &hook_file)?;
+    let (hook_after, reason, corrupt) = plan_hook(desired, &hook_file, host)?;
     changes.extend(change(hook_path, hook_file, hook_after, vec![reason]));
 
     let cdi_path = &desired.cdi_spec;
@@ -149,7 +151,45 @@ pub fn plan_with(
             .map(|(_, w)| w),
     );
     warnings.extend(corrupt);
-    Ok(Plan { changes, warnings })
+    let managed = [
+        &desired.containers_conf,
+        &desired.nvidia_config,
+        &desired.hook_file,
+        &desired.cdi_spec,
+    ];
+    let packages: Vec<crate::packages::Owner> = facts
+        .packages
+        .iter()
+        .filter(|o| managed.contains(&&o.path))
+        .cloned()
+        .collect();
+    // Said when a change to the file is planned: the next upgrade of the
+    // package may undo it.
+    for owner in packages
+        .iter()
+        .filter(|o| changes.iter().any(|c| c.path == o.path))
+    {
+        warnings.push(Warning {
+            code: std::borrow::Cow::Borrowed("package-owned"),
+            level: crate::Level::Info,
+            message: format!(
+                "`{}` belongs to package {} ({}): {}",
+                owner.path,
+                owner.package,
+                match owner.manager {
+                    crate::packages::Manager::Dpkg => "dpkg",
+                    crate::packages::Manager::Rpm => "rpm",
+                },
+                owner.behaviour()
+            ),
+            hint: Some("the gpu-setup-heal units put gpu-setup's settings back after a package changes the file (docs/heal.md)".to_owned()),
+        });
+    }
+    Ok(Plan {
+        changes,
+        warnings,
+        packages,
+    })
 }
 
 /// The desired state with each managed file's path resolved on the host
@@ -208,16 +248,33 @@ fn change(
     })
 }
 
+/// Whether two absolute paths lead to the same existing file inside the
+/// root (symbolic links followed).
+fn same_file(host: &dyn Observe, a: &str, b: &str) -> bool {
+    let real = |p: &str| {
+        TargetPath::new(p)
+            .ok()
+            .and_then(|t| host.real_path(&t).ok().flatten())
+    };
+    matches!((real(a), real(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// The containers.conf text after the edit: `Some((text, reasons))` when the
 /// file should exist (possibly unchanged), `None` when it should not.
 fn plan_containers_conf(
     d: &DesiredState,
+    host: &dyn Observe,
     before: &Observed,
 ) -> Result<Option<(String, Vec<String>)>, PlanError> {
     let path = &d.containers_conf;
     let current = before.bytes().map(|b| decode(path, b)).transpose()?;
     match d.presence {
         Presence::Present => {
+            if let Some(current) = current {
+                if !d.runtime_path_explicit && runtime_equivalent(d, host, path, current)? {
+                    return Ok(Some((current.to_owned(), Vec::new())));
+                }
+            }
             let base = current.unwrap_or(if is_dropin(path) { DROPIN_TEMPLATE } else { "" });
             let text = containers_conf::set_runtime(path, base, &d.runtime_name, &d.runtime_path)?;
             let reason = format!(
@@ -240,6 +297,23 @@ fn plan_containers_conf(
             )))
         }
     }
+}
+
+/// Whether the managed file's runtime entry already runs the desired
+/// runtime: the first of its paths that is a regular file (the one Podman
+/// picks) is the same file as the desired runtime path.
+fn runtime_equivalent(
+    d: &DesiredState,
+    host: &dyn Observe,
+    path: &TargetPath,
+    text: &str,
+) -> Result<bool, PlanError> {
+    let view = containers_conf::view(path, text)?;
+    let Some(paths) = view.runtimes.get(&d.runtime_name) else {
+        return Ok(false);
+    };
+    let picked = crate::podman::resolve_runtime(host, &d.runtime_name, paths, &[]);
+    Ok(picked.is_some_and(|(p, _)| same_file(host, p.as_str(), d.runtime_path.as_str())))
 }
 
 fn plan_nvidia_config(
@@ -320,7 +394,11 @@ fn plan_cdi_spec(
 /// warning when the file there was corrupt.
 type PlannedHook = (Option<Vec<u8>>, String, Option<Warning>);
 
-fn plan_hook(d: &DesiredState, before: &Observed) -> Result<PlannedHook, PlanError> {
+fn plan_hook(
+    d: &DesiredState,
+    before: &Observed,
+    host: &dyn Observe,
+) -> Result<PlannedHook, PlanError> {
     let path = &d.hook_file;
     if d.presence == Presence::Absent {
         return Ok((None, "remove the NVIDIA OCI hook".to_owned(), None));
@@ -341,7 +419,22 @@ fn plan_hook(d: &DesiredState, before: &Observed) -> Result<PlannedHook, PlanErr
                 // Same meaning: keep the file as it is, whatever its layout.
                 return Ok((Some(bytes.to_vec()), reason, None));
             }
-            Ok(_) => {}
+            Ok(have) => {
+                // A package's hook file running the same binary under its
+                // other name (NVIDIA's v1.11-v1.13 RPMs ship one pointing at
+                // nvidia-container-runtime-hook, which nvidia-container-toolkit
+                // links to): already as desired, unless --hook-path named an
+                // exact path. Rewriting it would fight the package manager.
+                let equivalent = !d.hook_path_explicit
+                    && hook::same_but_executable(&have, &want).is_some_and(|exe| {
+                        let valid =
+                            std::str::from_utf8(bytes).is_ok_and(|t| hook::read(path, t).is_ok());
+                        valid && same_file(host, &exe, d.hook_path.as_str())
+                    });
+                if equivalent {
+                    return Ok((Some(bytes.to_vec()), reason, None));
+                }
+            }
             Err(e) => {
                 reason = format!(
                     "replace the corrupt NVIDIA OCI hook with one running `{}`",

@@ -501,3 +501,155 @@ fn cdi_strategy_warns_about_another_nvidia_hook() {
         codes(&p)
     );
 }
+
+const HOOK_FILE: &str = "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json";
+const HOOK_1_10: &str = include_str!(
+    "../../../tests/fixtures/hooks/nvidia-container-toolkit-v1.10.0-oci-nvidia-hook.json"
+);
+const HOOK_1_13: &str = include_str!(
+    "../../../tests/fixtures/hooks/nvidia-container-toolkit-v1.13.5-oci-nvidia-hook.json"
+);
+
+/// A host configured by gpu-setup except for the hook, with the toolkit's
+/// binaries laid out as each version's packages do: up to v1.10 the binary
+/// is `nvidia-container-toolkit` and `nvidia-container-runtime-hook` links
+/// to it (the v1.10.0 rpm spec's %posttrans, the deb's postinst); from
+/// v1.11 the binary is `nvidia-container-runtime-hook` and
+/// `nvidia-container-toolkit` links to it (v1.13.5's %posttrans, postinst).
+fn toolkit_layout(version: &str, hook_file: &str) -> MemHost {
+    let mut host = stock();
+    host.apply(&plan(&DesiredState::default(), &host).unwrap());
+    host.remove(&TargetPath::new("/usr/bin/nvidia-container-toolkit").unwrap());
+    let host = if version == "1.10" {
+        host.with_exe("/usr/bin/nvidia-container-toolkit")
+            .with_link(
+                "/usr/bin/nvidia-container-runtime-hook",
+                "/usr/bin/nvidia-container-toolkit",
+            )
+    } else {
+        host.with_exe("/usr/bin/nvidia-container-runtime-hook")
+            .with_link(
+                "/usr/bin/nvidia-container-toolkit",
+                "/usr/bin/nvidia-container-runtime-hook",
+            )
+    };
+    host.with_file(HOOK_FILE, hook_file)
+}
+
+#[test]
+fn a_package_hook_running_the_same_binary_is_left_alone() {
+    // v1.10's file is gpu-setup's own hook, byte for byte in meaning.
+    let p = plan(&DesiredState::default(), &toolkit_layout("1.10", HOOK_1_10)).unwrap();
+    assert!(p.is_empty(), "{:?}", summary(&p));
+    // v1.13.5's runs nvidia-container-runtime-hook, which
+    // /usr/bin/nvidia-container-toolkit links to: the same file, the same
+    // stages, `when`, env and args but argv[0].
+    let host = toolkit_layout("1.13", HOOK_1_13);
+    let p = plan(&DesiredState::default(), &host).unwrap();
+    assert!(p.is_empty(), "{:?}", summary(&p));
+    assert!(
+        !codes(&p).contains(&"hook-executable-missing"),
+        "{:?}",
+        codes(&p)
+    );
+    // An explicit --hook-path means exactly that path.
+    let exact = desired(Settings {
+        hook_path: Some("/usr/bin/nvidia-container-toolkit".into()),
+        ..Settings::default()
+    });
+    assert_eq!(
+        summary(&plan(&exact, &host).unwrap()),
+        [(HOOK_FILE.to_owned(), Action::Modify)]
+    );
+    // v1.13.5's file on a v1.10 layout: nvidia-container-runtime-hook is a
+    // link to nvidia-container-toolkit, so the same file too.
+    let p = plan(&DesiredState::default(), &toolkit_layout("1.10", HOOK_1_13)).unwrap();
+    assert!(p.is_empty(), "{:?}", summary(&p));
+}
+
+#[test]
+fn a_hook_that_differs_in_more_than_its_executable_is_rewritten() {
+    let host = toolkit_layout("1.13", HOOK_1_13);
+    let differ = |text: String| {
+        let host = host.clone().with_file(HOOK_FILE, text);
+        summary(&plan(&DesiredState::default(), &host).unwrap())
+    };
+    let rewritten = [(HOOK_FILE.to_owned(), Action::Modify)];
+    // Another binary.
+    let other = host.clone().with_exe("/opt/hook").with_file(
+        HOOK_FILE,
+        HOOK_1_13.replace("/usr/bin/nvidia-container-runtime-hook", "/opt/hook"),
+    );
+    assert_eq!(
+        summary(&plan(&DesiredState::default(), &other).unwrap()),
+        rewritten
+    );
+    // Another stage, environment, condition or argument.
+    assert_eq!(
+        differ(HOOK_1_13.replace("\"prestart\"]\n}", "\"poststop\"]\n}")),
+        rewritten
+    );
+    assert_eq!(
+        differ(HOOK_1_13.replace("PATH=/usr/local/sbin:", "PATH=")),
+        rewritten
+    );
+    assert_eq!(
+        differ(HOOK_1_13.replace("\"always\": true", "\"always\": false")),
+        rewritten
+    );
+    assert_eq!(
+        differ(HOOK_1_13.replace("\"prestart\"],\n", "\"poststart\"],\n")),
+        rewritten
+    );
+    // The same binary but missing: nothing the same file can be.
+    let mut gone = host.clone();
+    gone.remove(&TargetPath::new("/usr/bin/nvidia-container-runtime-hook").unwrap());
+    assert_eq!(
+        summary(&plan(&DesiredState::default(), &gone).unwrap()),
+        rewritten
+    );
+}
+
+#[test]
+fn a_runtime_entry_whose_first_existing_path_is_the_runtime_is_left_alone() {
+    let conf = "/etc/containers/containers.conf";
+    let host = stock()
+        .with_exe("/usr/local/nvidia/toolkit/nvidia-container-runtime.real")
+        .with_link(
+            "/usr/local/nvidia/toolkit/nvidia-container-runtime",
+            "/usr/bin/nvidia-container-runtime",
+        )
+        .with_file(
+            conf,
+            "[engine.runtimes]\nnvidia = [\"/opt/missing/nvidia-container-runtime\", \"/usr/local/nvidia/toolkit/nvidia-container-runtime\"]\n",
+        );
+    let in_place = |s: Settings| {
+        let d = desired(Settings {
+            containers_conf: Some(conf.into()),
+            ..s
+        });
+        summary(&plan(&d, &host).unwrap())
+            .into_iter()
+            .filter(|(p, _)| p == conf)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(in_place(Settings::default()), []);
+    // Explicit: exactly that path.
+    assert_eq!(
+        in_place(Settings {
+            runtime_path: Some("/usr/bin/nvidia-container-runtime".into()),
+            ..Settings::default()
+        }),
+        [(conf.to_owned(), Action::Modify)]
+    );
+    // The first existing path is another binary: rewritten.
+    let other = host.clone().with_file(
+        conf,
+        "[engine.runtimes]\nnvidia = [\"/usr/local/nvidia/toolkit/nvidia-container-runtime.real\"]\n",
+    );
+    let d = desired(Settings {
+        containers_conf: Some(conf.into()),
+        ..Settings::default()
+    });
+    assert!(summary(&plan(&d, &other).unwrap()).contains(&(conf.to_owned(), Action::Modify)));
+}

@@ -64,6 +64,9 @@ pub struct FileReport {
     pub reasons: Vec<String>,
     /// Unified diff.
     pub diff: String,
+    /// The package that owns the file, when one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<crate::packages::Owner>,
 }
 
 /// The JSON form of a plan.
@@ -75,6 +78,8 @@ pub struct PlanReport<'a> {
     pub files: Vec<FileReport>,
     /// What would still be wrong.
     pub warnings: &'a [Warning],
+    /// Every managed file a package owns (changed or not).
+    pub packages: &'a [crate::packages::Owner],
 }
 
 impl<'a> PlanReport<'a> {
@@ -92,9 +97,11 @@ impl<'a> PlanReport<'a> {
                     after_sha256: c.after.as_deref().map(sha256),
                     reasons: c.reasons.clone(),
                     diff: unified_diff(c),
+                    package: plan.packages.iter().find(|o| o.path == c.path).cloned(),
                 })
                 .collect(),
             warnings: &plan.warnings,
+            packages: &plan.packages,
         }
     }
 }

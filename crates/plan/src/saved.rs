@@ -216,6 +216,7 @@ mod tests {
                 },
             ],
             warnings: vec![],
+            packages: Vec::new(),
         }
     }
 
