@@ -1,27 +1,51 @@
 # Mirrors CI: `.ci/run` installs what the tests need, then runs `make test`.
 CARGO ?= cargo
 
-.PHONY: all build ansible-module bench test e2e fuzz fuzz-build lint fmt fmt-check clippy doc man
+.PHONY: all build ansible-module bench test test-portable dist dist-tools e2e fuzz fuzz-build lint fmt fmt-check clippy doc man
 
 all: build
 
 build:
 	$(CARGO) build --release -p gpu-setup
 
-## ansible-module: the release binary as the Ansible module library/gpu_setup
-## (examples/ansible, docs/provisioning.md).
-ansible-module: build
+## ansible-module: the portable binary (glibc >= 2.17, from make dist) as
+## the Ansible module library/gpu_setup (examples/ansible,
+## docs/provisioning.md).
+ansible-module: dist
 	mkdir -p library
-	install -m 0755 target/release/gpu-setup library/gpu_setup
+	install -m 0755 dist/gpu-setup library/gpu_setup
+
+## dist-tools: cargo-zigbuild and zig (ziglang) from PyPI, into .venv.
+dist-tools:
+	[ -x .venv/bin/python3 ] || python3 -m venv .venv
+	.venv/bin/pip install --quiet cargo-zigbuild ziglang
+
+## dist: the portable binary, a tarball, a .deb, an .rpm and SHA256SUMS in
+## dist/ (docs/install.md).
+dist:
+	bash packaging/dist.sh
 
 ## bench: measure against the floor and the alternatives; writes
 ## docs/benchmarks.md (needs hyperfine, strace and time from Debian).
 bench: build
 	python3 bench/bench.py
 
-## test: everything CI runs: format and lint gates, then every test.
+## test: everything CI runs: format and lint gates, then every test; then,
+## when make dist has built it, the CLI suites again against the portable
+## binary.
 test: lint
 	$(CARGO) test --workspace --all-targets
+	$(MAKE) test-portable
+
+## test-portable: the CLI suites against dist/gpu-setup (skipped, saying so,
+## when it is not built; CI builds it).
+PORTABLE_SUITES = plan_cli:: apply_cli:: bad_input:: doctor:: cdi:: heal:: packages:: module:: corpus:: provisioning::
+test-portable:
+	@if [ -x dist/gpu-setup ]; then \
+	  GPU_SETUP_TEST_BINARY=$(CURDIR)/dist/gpu-setup $(CARGO) test -p gpu-setup --test it -- $(PORTABLE_SUITES); \
+	else \
+	  echo "test-portable: dist/gpu-setup is not built (make dist): skipped"; \
+	fi
 
 ## e2e: only the end-to-end cases with real Podman (root; see docs/testing.md).
 e2e:

@@ -43,11 +43,7 @@ impl Fleet {
         let playbook = ansible_bin("ansible-playbook")?;
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("library")).unwrap();
-        fs::copy(
-            assert_cmd::cargo::cargo_bin("gpu-setup"),
-            dir.path().join("library/gpu_setup"),
-        )
-        .unwrap();
+        fs::copy(crate::util::bin(), dir.path().join("library/gpu_setup")).unwrap();
         let trees: Vec<Tree> = host_vars.iter().map(|_| Tree::stock()).collect();
         let mut inv = String::from("[gpu_hosts]\n");
         for (i, (tree, vars)) in trees.iter().zip(host_vars).enumerate() {

@@ -414,7 +414,7 @@ fn a_waiting_apply_goes_through_once_the_lock_is_released() {
     make_state_dir(&tree);
     let lock_file = fs::File::create(tree.real(&format!("{STATE_DIR}/lock"))).unwrap();
     let held = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let bin = crate::util::bin();
     let child = std::process::Command::new(bin)
         .arg("--root")
         .arg(tree.root())
@@ -469,6 +469,9 @@ fn a_held_lock_makes_apply_wait_then_fail_clearly() {
 
 #[test]
 fn an_injected_failure_undoes_the_transaction() {
+    if !test_hooks("GPU_SETUP_TEST_FAIL_AT") {
+        return;
+    }
     let steps = steps_of(&["apply"], &Tree::stock);
     // Fail after the first target was renamed into place, and at the last
     // target's rename.

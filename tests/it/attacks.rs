@@ -63,7 +63,7 @@ fn forge_pending_entry(tree: &Tree, id: u64, path: &str, before: &str, attrs: (u
 /// namespace whose /etc, /usr/share and /var/lib are empty tmpfs mounts:
 /// whatever it writes vanishes with the namespace.
 fn hermetic(cwd: &Path, args: &str) -> (Option<i32>, String, String) {
-    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let bin = crate::util::bin();
     let script = format!(
         "set -e\nfor d in /etc /usr/share /var/lib; do mount -t tmpfs -o mode=0755 tmpfs \"$d\"; done\ncd \"$CWD\"\nexec \"$BIN\" --color never {args}\n"
     );
@@ -361,7 +361,7 @@ fn plan_out_writes_a_new_private_file_never_through_a_link() {
     // A link to a root-only file, planted where the plan will be saved.
     tree.write("/etc/shadow", "root:secret\n");
     symlink(tree.real("/etc/shadow"), dir.join("plan.json")).unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let bin = crate::util::bin();
     let out = StdCommand::new("sh")
         .args([
             "-c",
@@ -414,7 +414,7 @@ fn a_directory_swapped_during_apply_cannot_redirect_its_writes() {
     let tree = Tree::stock();
     let outside = tempfile::tempdir().unwrap();
     fs::write(outside.path().join("config.toml"), "precious\n").unwrap();
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("gpu-setup"))
+    let mut child = StdCommand::new(crate::util::bin())
         .arg("--root")
         .arg(tree.root())
         .arg("apply")
@@ -546,7 +546,7 @@ fn sudo_refuses_a_binary_below_a_directory_another_user_owns() {
     fs::set_permissions(theirs.join("bin"), fs::Permissions::from_mode(0o755)).unwrap();
     chown(&theirs, Some(1000), Some(1000)).unwrap();
     let bin = theirs.join("bin/gpu-setup");
-    fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
+    fs::copy(crate::util::bin(), &bin).unwrap();
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
     let before = tree.snapshot();
     let out = StdCommand::new("setpriv")
@@ -689,7 +689,7 @@ fn endless_and_special_files_are_refused_without_hanging() {
         tree.real("/etc/containers/containers.conf.d/50-kmsg.conf"),
     )
     .unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let bin = crate::util::bin();
     let out = StdCommand::new("timeout")
         .args([
             "60",

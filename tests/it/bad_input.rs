@@ -214,7 +214,7 @@ fn an_unreadable_file() {
 #[test]
 fn a_root_that_is_not_a_directory() {
     let tree = Tree::stock();
-    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    let mut cmd = crate::util::gpu_setup();
     cmd.args(["plan", "--root"]).arg(tree.real(NV_CONFIG));
     let err = fails(&mut cmd);
     assert!(err.starts_with("error: root `"), "{err}");
@@ -223,7 +223,7 @@ fn a_root_that_is_not_a_directory() {
         err.contains("hint: --root takes the directory to treat as `/`"),
         "{err}"
     );
-    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    let mut cmd = crate::util::gpu_setup();
     cmd.args(["plan", "--root"]).arg(tree.real("/missing"));
     let err = fails(&mut cmd);
     assert!(

@@ -123,7 +123,7 @@ fn sigkill_at_any_moment_leaves_nothing_half_done() {
     for delay_ms in [5, 120, 300, 450, 600, 750, 900] {
         let tree = Tree::stock();
         let start = tree.targets();
-        let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+        let bin = crate::util::bin();
         let mut child = StdCommand::new(bin)
             .arg("--root")
             .arg(tree.root())
@@ -156,7 +156,7 @@ fn concurrent_applies_serialise_and_leave_one_consistent_state() {
             (i % 2 == 0).to_string(),
         ]
     };
-    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let bin = crate::util::bin();
     let children: Vec<_> = (0..n)
         .map(|i| {
             StdCommand::new(&bin)

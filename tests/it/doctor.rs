@@ -157,7 +157,7 @@ fn doctor_errors_are_clear() {
         err,
         "error: invalid --podman-version `latest`\nhint: give a version such as 4.9.3\n"
     );
-    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    let mut cmd = crate::util::gpu_setup();
     cmd.args(["--root", "/nonexistent-gpu-setup-root", "doctor"]);
     let err = fails(&mut cmd);
     assert!(
@@ -221,7 +221,7 @@ fn gpus_owned_by_video_warn_with_runc() {
 #[test]
 fn doctor_on_this_machine_is_sensible() {
     // Read-only: doctor never writes, and here it reads the real host.
-    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    let mut cmd = crate::util::gpu_setup();
     cmd.env_remove("GPU_SETUP_LOG")
         .args(["doctor", "--format", "json", "--verbose"]);
     let out = cmd.output().unwrap();

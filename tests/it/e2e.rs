@@ -688,7 +688,7 @@ fn debug_values(log: &str, marker: &str) -> Vec<String> {
 /// Doctor and `podman --log-level=debug info` in the lab's namespace after
 /// `extra`.
 fn views(lab: &Lab, extra: &str) -> Views {
-    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let bin = crate::util::bin();
     let out = lab.in_ns(
         extra,
         &[
@@ -824,7 +824,7 @@ fn doctor_and_podman_agree_on_this_machines_own_configuration() {
     let Some(lab) = Lab::new() else { return };
     // The machine's own /etc/containers and /usr/share/containers, seen
     // through an overlay so nothing Podman writes reaches them.
-    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let bin = crate::util::bin();
     let script = "set -e
 mkdir -p \"$W/etc-u\" \"$W/etc-w\"
 mount -t overlay overlay -o lowerdir=/etc/containers,upperdir=\"$W/etc-u\",workdir=\"$W/etc-w\" /etc/containers

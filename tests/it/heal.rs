@@ -92,11 +92,7 @@ fn the_units_pass_systemd_analyze_verify() {
     for d in ["u", "w"] {
         fs::create_dir(dir.path().join(d)).unwrap();
     }
-    fs::copy(
-        assert_cmd::cargo::cargo_bin("gpu-setup"),
-        dir.path().join("u/gpu-setup"),
-    )
-    .unwrap();
+    fs::copy(crate::util::bin(), dir.path().join("u/gpu-setup")).unwrap();
     let units: Vec<PathBuf> = UNITS
         .iter()
         .map(|u| repo(&format!("templates/systemd/{u}")))
@@ -213,7 +209,7 @@ impl Host {
         host.write(PROFILE, profile);
         let bin = host.upper("/usr/bin/gpu-setup");
         fs::create_dir_all(bin.parent().unwrap()).unwrap();
-        fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
+        fs::copy(crate::util::bin(), &bin).unwrap();
         host.install_toolkit();
         host.write(NV_CONFIG, fixture(RPM_TOML));
         host.write(HOOK, fixture(HOOK_1_13));

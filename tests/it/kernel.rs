@@ -11,7 +11,7 @@ use crate::util::*;
 /// `$T` set to the tree) in a private mount namespace. Returns (exit code,
 /// stderr).
 fn in_namespace(tree: &Tree, setup: &str, args: &str) -> (Option<i32>, String) {
-    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let bin = crate::util::bin();
     let script = format!("set -e\n{setup}\nexec \"$BIN\" --root \"$T\" --color never {args}\n");
     let out = StdCommand::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])

@@ -11,6 +11,7 @@ mod cdi;
 mod corpus;
 mod crash;
 mod day_one;
+mod dist;
 mod doctor;
 mod e2e;
 mod heal;

@@ -17,7 +17,7 @@ fn module(tree: &Tree, args: Value) -> (Option<i32>, Value) {
     fs::write(&file, args.to_string()).unwrap();
     // Ansible runs a binary module by its module name.
     let module = dir.path().join("gpu_setup");
-    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("gpu-setup"), &module).unwrap();
+    std::os::unix::fs::symlink(crate::util::bin(), &module).unwrap();
     let out = assert_cmd::Command::new(&module)
         .arg(&file)
         .env_remove("GPU_SETUP_LOG")
@@ -108,8 +108,7 @@ fn errors_are_failed_results_naming_the_file_and_nothing_changes() {
 fn a_file_that_is_not_a_json_object_is_an_ordinary_argument() {
     let tree = Tree::stock();
     tree.write("/notes.txt", "plan\n");
-    let out = assert_cmd::Command::cargo_bin("gpu-setup")
-        .unwrap()
+    let out = crate::util::gpu_setup()
         .arg(tree.real("/notes.txt"))
         .output()
         .unwrap();

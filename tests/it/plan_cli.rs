@@ -97,7 +97,7 @@ fn json_when_configured_reports_no_change() {
 #[test]
 fn global_options_are_accepted_after_the_subcommand() {
     let tree = Tree::stock();
-    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    let mut cmd = crate::util::gpu_setup();
     cmd.args(["plan", "--format", "json", "--root"])
         .arg(tree.root());
     let out = cmd.assert().success().get_output().stdout.clone();
@@ -223,7 +223,7 @@ fn colour_only_when_asked_or_on_a_terminal() {
     let tree = Tree::stock();
     let plain = tree.cmd(&["plan"]).assert().success();
     assert!(!plain.get_output().stdout.contains(&0x1b));
-    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    let mut cmd = crate::util::gpu_setup();
     cmd.args(["plan", "--color", "always", "--root"])
         .arg(tree.root());
     let coloured = cmd.assert().success();
@@ -233,18 +233,18 @@ fn colour_only_when_asked_or_on_a_terminal() {
 
 #[test]
 fn help_and_version_exit_0() {
-    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    let mut cmd = crate::util::gpu_setup();
     cmd.arg("--help")
         .assert()
         .success()
         .stdout(predicate::str::contains("Usage: gpu-setup"));
-    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    let mut cmd = crate::util::gpu_setup();
     cmd.args(["plan", "--help"])
         .assert()
         .success()
         .stdout(predicate::str::contains("--detailed-exitcode"))
         .stdout(predicate::str::contains("--containers-conf <PATH>"));
-    let mut cmd = assert_cmd::Command::cargo_bin("gpu-setup").unwrap();
+    let mut cmd = crate::util::gpu_setup();
     cmd.arg("--version")
         .assert()
         .success()
@@ -267,7 +267,7 @@ fn log_level_debug_logs_to_stderr_only() {
 #[test]
 fn a_closed_stdout_is_not_an_error() {
     let tree = Tree::stock();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpu-setup"))
+    let mut child = std::process::Command::new(crate::util::bin())
         .args(["plan", "--root"])
         .arg(tree.root())
         .stdout(std::process::Stdio::piped())

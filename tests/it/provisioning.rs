@@ -14,7 +14,7 @@ fn provision(tree: &Tree, log_dir: &Path) -> (Option<i32>, String, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/provision.sh");
     let out = StdCommand::new("sh")
         .arg(script)
-        .env("GPU_SETUP", assert_cmd::cargo::cargo_bin("gpu-setup"))
+        .env("GPU_SETUP", crate::util::bin())
         .env(
             "GPU_SETUP_ARGS",
             format!("--root {} --color never", tree.root().display()),

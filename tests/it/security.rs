@@ -176,7 +176,7 @@ fn a_target_swapped_for_a_symlink_after_plan_is_refused() {
 fn a_target_swapped_for_a_symlink_during_apply_never_writes_through_it() {
     let tree = Tree::stock();
     tree.write("/etc/shadow", "root:secret\n");
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("gpu-setup"))
+    let mut child = StdCommand::new(crate::util::bin())
         .arg("--root")
         .arg(tree.root())
         .arg("apply")
@@ -203,7 +203,7 @@ fn written_files_are_never_group_or_world_writable() {
     let tree = Tree::stock();
     fs::set_permissions(tree.real(NV_CONFIG), fs::Permissions::from_mode(0o666)).unwrap();
     // umask 0: new files would be 0666 if gpu-setup trusted it.
-    let bin = assert_cmd::cargo::cargo_bin("gpu-setup");
+    let bin = crate::util::bin();
     let out = StdCommand::new("sh")
         .args([
             "-c",
@@ -331,7 +331,7 @@ fn sudo_as_root_does_nothing_more() {
 fn installed_binary(mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = root_only_tempdir();
     let bin = dir.path().join("gpu-setup");
-    fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
+    fs::copy(crate::util::bin(), &bin).unwrap();
     fs::set_permissions(&bin, fs::Permissions::from_mode(mode)).unwrap();
     (dir, bin)
 }
@@ -434,7 +434,7 @@ fn with_real_sudo(
     fs::create_dir(l("bin")).unwrap();
     fs::set_permissions(l("bin"), fs::Permissions::from_mode(0o755)).unwrap();
     let bin = l("bin/gpu-setup");
-    fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
+    fs::copy(crate::util::bin(), &bin).unwrap();
     if let Some(rule) = rule {
         let rule = rule.replace("BIN", bin.to_str().unwrap());
         fs::write(l("sudoers.d/gpusetuptest"), format!("{rule}\n")).unwrap();

@@ -17,6 +17,34 @@ pub const NV_CONFIG: &str = "/etc/nvidia-container-runtime/config.toml";
 pub const HOOK: &str = "/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json";
 pub const STATE_DIR: &str = "/var/lib/gpu-setup";
 
+/// The binary under test: `GPU_SETUP_TEST_BINARY` when set (`make
+/// test-portable` runs the CLI suites against the portable binary from
+/// `make dist`), else the one cargo built for the tests.
+pub fn bin() -> PathBuf {
+    match std::env::var_os("GPU_SETUP_TEST_BINARY") {
+        Some(p) => PathBuf::from(p),
+        None => assert_cmd::cargo::cargo_bin("gpu-setup"),
+    }
+}
+
+/// `gpu-setup` (see [`bin`]) as a command.
+pub fn gpu_setup() -> Command {
+    Command::new(bin())
+}
+
+/// Whether the binary under test has the test build's fault injection
+/// (`GPU_SETUP_TEST_*`); a released binary has none (docs/security.md, R12),
+/// so a test that needs it says so and skips.
+pub fn test_hooks(what: &str) -> bool {
+    let built_for_tests = std::env::var_os("GPU_SETUP_TEST_BINARY").is_none();
+    if !built_for_tests {
+        eprintln!(
+            "skipped against GPU_SETUP_TEST_BINARY (no test hooks in a release binary): {what}"
+        );
+    }
+    built_for_tests
+}
+
 /// Whether the tests run as root (CI does; some tests need it).
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -47,7 +75,7 @@ pub fn as_nobody(tree: &Tree, args: &[&str]) -> assert_cmd::Command {
     .unwrap();
     let bin = tree.real("/gpu-setup");
     if !bin.exists() {
-        std::fs::copy(assert_cmd::cargo::cargo_bin("gpu-setup"), &bin).unwrap();
+        std::fs::copy(crate::util::bin(), &bin).unwrap();
     }
     let mut cmd = assert_cmd::Command::new("setpriv");
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -197,7 +225,7 @@ impl Tree {
 
     /// `gpu-setup --root <tree> --color never ARGS...`
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("gpu-setup").unwrap();
+        let mut cmd = gpu_setup();
         cmd.env_remove("GPU_SETUP_LOG").env_remove("NO_COLOR");
         cmd.arg("--root")
             .arg(self.root())

@@ -139,6 +139,18 @@ pub enum Command {
     /// changes nothing and says so.
     #[command(override_usage = "gpu-setup heal [OPTIONS]")]
     Heal(HealArgs),
+    /// Print a shell completion script (the packages install them; e.g.
+    /// `gpu-setup completions bash > /etc/bash_completion.d/gpu-setup`).
+    #[command(override_usage = "gpu-setup completions <SHELL>")]
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments of `heal`.

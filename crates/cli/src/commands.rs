@@ -38,6 +38,13 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
         Command::Rollback(args) => rollback(cli, args, printer),
         Command::Doctor(args) => doctor(cli, args, printer),
         Command::Heal(args) => heal(cli, args, printer),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "gpu-setup", &mut out);
+            ignore_broken_pipe(io::Write::write_all(&mut io::stdout().lock(), &out))?;
+            Ok(exit::OK)
+        }
         Command::History => {
             let session = Session::new(cli)?;
             let history = session.state.history()?;

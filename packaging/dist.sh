@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# `make dist`: the portable binary (x86_64, glibc >= 2.17), a tarball, a .deb
+# and an .rpm built from that same binary, and SHA256SUMS, in dist/.
+# docs/install.md says what each holds; tests/it/dist.rs checks them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="$PWD/.venv/bin:$PATH"
+NAME=gpu-setup
+TARGET=x86_64-unknown-linux-gnu
+GLIBC=2.17
+OUT=dist
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+HOMEPAGE=$(sed -n 's/^repository = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+MAINTAINER="gpu-setup maintainers <gpu-setup@example.invalid>"
+SUMMARY="Make a Linux host able to run NVIDIA GPU containers under Podman"
+# Reproducible archives: every timestamp is the last commit's.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH
+
+missing=0
+need() {
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "make dist needs \`$1\`: $2" >&2
+    missing=1
+  fi
+}
+need cargo-zigbuild "make dist-tools (pip installs cargo-zigbuild and ziglang into .venv)"
+if ! python3 -c 'import ziglang' 2>/dev/null; then
+  echo "make dist needs zig from PyPI (ziglang): make dist-tools" >&2
+  missing=1
+fi
+need dpkg-deb "apt-get install dpkg"
+need objdump "apt-get install binutils"
+need rpmbuild "apt-get install rpm"
+need gzip "apt-get install gzip"
+need sha256sum "apt-get install coreutils"
+[ "$missing" = 0 ] || exit 1
+
+echo "building $NAME $VERSION for $TARGET with glibc >= $GLIBC"
+cargo zigbuild --release --locked -p "$NAME" --target "$TARGET.$GLIBC"
+BIN="target/$TARGET/release/$NAME"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+install -m 0755 "$BIN" "$OUT/$NAME"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# What every artefact carries: man pages (docs/man, kept in step with
+# --help by the man_pages test), completions from the binary itself, the
+# heal units, the example profile and package-manager hooks, docs.
+COMMON="$WORK/common"
+mkdir -p "$COMMON/man" "$COMMON/completions"
+cp docs/man/*.1 "$COMMON/man/"
+"$OUT/$NAME" completions bash >"$COMMON/completions/$NAME"
+"$OUT/$NAME" completions zsh >"$COMMON/completions/_$NAME"
+"$OUT/$NAME" completions fish >"$COMMON/completions/$NAME.fish"
+
+# stage ROOT ZSH_DIR DOC_COMPRESS: the installed file tree of a package.
+stage() {
+  local root=$1 zsh_dir=$2 compress_docs=$3
+  install -D -m 0755 "$OUT/$NAME" "$root/usr/bin/$NAME"
+  for page in "$COMMON"/man/*.1; do
+    install -D -m 0644 "$page" "$root/usr/share/man/man1/$(basename "$page")"
+    gzip -9n "$root/usr/share/man/man1/$(basename "$page")"
+  done
+  install -D -m 0644 "$COMMON/completions/$NAME" "$root/usr/share/bash-completion/completions/$NAME"
+  install -D -m 0644 "$COMMON/completions/_$NAME" "$root$zsh_dir/_$NAME"
+  install -D -m 0644 "$COMMON/completions/$NAME.fish" "$root/usr/share/fish/vendor_completions.d/$NAME.fish"
+  for unit in templates/systemd/*; do
+    install -D -m 0644 "$unit" "$root/usr/lib/systemd/system/$(basename "$unit")"
+  done
+  local doc="$root/usr/share/doc/$NAME"
+  install -D -m 0644 templates/gpu-setup.toml "$doc/examples/gpu-setup.toml"
+  install -D -m 0644 templates/apt/90gpu-setup-heal "$doc/examples/apt/90gpu-setup-heal"
+  install -D -m 0644 templates/dnf/gpu-setup.action "$doc/examples/dnf/gpu-setup.action"
+  for d in README.md docs/install.md docs/heal.md; do
+    install -D -m 0644 "$d" "$doc/$(basename "$d")"
+    if [ "$compress_docs" = yes ]; then gzip -9n "$doc/$(basename "$d")"; fi
+  done
+}
+
+# The highest glibc symbol version the binary needs: its only dependency.
+GLIBC_NEEDED=$(objdump -T "$OUT/$NAME" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1)
+case "$GLIBC_NEEDED" in
+  2.1[0-7] | 2.[0-9]) ;;
+  *) echo "$OUT/$NAME needs glibc $GLIBC_NEEDED, more than $GLIBC" >&2; exit 1 ;;
+esac
+
+# --- .deb, with Debian's own dpkg-deb (no extra build tool to install or
+# trust).
+DEB_ROOT="$WORK/deb"
+stage "$DEB_ROOT" /usr/share/zsh/vendor-completions yes
+DOC="$DEB_ROOT/usr/share/doc/$NAME"
+sed "s|@HOMEPAGE@|$HOMEPAGE|" packaging/deb/copyright >"$DOC/copyright"
+chmod 0644 "$DOC/copyright"
+{
+  echo "$NAME ($VERSION) unstable; urgency=medium"
+  echo
+  echo "  * Release $VERSION."
+  echo
+  echo " -- $MAINTAINER  $(date -u -R -d "@$SOURCE_DATE_EPOCH")"
+} | gzip -9n >"$DOC/changelog.gz"
+chmod 0644 "$DOC/changelog.gz"
+install -D -m 0644 packaging/deb/lintian-overrides "$DEB_ROOT/usr/share/lintian/overrides/$NAME"
+# Not dpkg-shlibdeps: on a build host with glibc >= 2.34 it maps
+# libpthread.so.0 and libdl.so.2 (stubs since 2.34) to libc6 (>= 2.34), which
+# would refuse Debian 11 and Ubuntu 20.04. The symbol versions decide.
+DEPENDS="libc6 (>= $GLIBC_NEEDED)"
+mkdir -p "$DEB_ROOT/DEBIAN"
+INSTALLED_SIZE=$(du -sk --apparent-size "$DEB_ROOT" | cut -f1)
+sed -e "s|@VERSION@|$VERSION|" -e "s|@DEPENDS@|$DEPENDS|" -e "s|@HOMEPAGE@|$HOMEPAGE|" \
+  -e "s|@MAINTAINER@|$MAINTAINER|" -e "s|@INSTALLED_SIZE@|$INSTALLED_SIZE|" \
+  packaging/deb/control >"$DEB_ROOT/DEBIAN/control"
+(cd "$DEB_ROOT" && find usr -type f -print0 | sort -z | xargs -0 md5sum >DEBIAN/md5sums)
+find "$DEB_ROOT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+DEB="$OUT/${NAME}_${VERSION}_amd64.deb"
+dpkg-deb --root-owner-group -Zxz --build "$DEB_ROOT" "$DEB" >/dev/null
+
+# --- .rpm, with rpmbuild from Debian's rpm package (the same rpm that
+# checks it): the spec only copies the staged tree.
+RPM_ROOT="$WORK/rpm"
+stage "$RPM_ROOT" /usr/share/zsh/site-functions no
+install -D -m 0644 LICENSE "$RPM_ROOT/usr/share/licenses/$NAME/LICENSE"
+find "$RPM_ROOT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+rpmbuild --quiet -bb \
+  --define "_topdir $WORK/rpmbuild" \
+  --define "_rpmdir $PWD/$OUT" \
+  --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
+  --define "stage $RPM_ROOT" \
+  --define "version $VERSION" \
+  --define "homepage $HOMEPAGE" \
+  --define "use_source_date_epoch_as_buildtime 1" \
+  --define "clamp_mtime_to_source_date_epoch 1" \
+  --target x86_64-linux \
+  packaging/rpm/gpu-setup.spec
+
+# --- tarball: the binary and everything the packages install, as files.
+TAR_DIR="$WORK/$NAME-$VERSION"
+mkdir -p "$TAR_DIR"
+install -m 0755 "$OUT/$NAME" "$TAR_DIR/$NAME"
+cp -r "$COMMON/man" "$COMMON/completions" "$TAR_DIR/"
+mkdir -p "$TAR_DIR/systemd" "$TAR_DIR/examples/apt" "$TAR_DIR/examples/dnf"
+cp templates/systemd/* "$TAR_DIR/systemd/"
+cp templates/gpu-setup.toml "$TAR_DIR/examples/"
+cp templates/apt/90gpu-setup-heal "$TAR_DIR/examples/apt/"
+cp templates/dnf/gpu-setup.action "$TAR_DIR/examples/dnf/"
+cp README.md LICENSE docs/install.md docs/heal.md "$TAR_DIR/"
+TARBALL="$OUT/$NAME-$VERSION-$TARGET.tar.gz"
+tar -C "$WORK" --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 \
+  --numeric-owner -cf - "$NAME-$VERSION" | gzip -9n >"$TARBALL"
+
+(cd "$OUT" && sha256sum "$NAME" "$(basename "$TARBALL")" "$(basename "$DEB")" \
+  "$NAME-$VERSION-1.x86_64.rpm" >SHA256SUMS)
+echo "dist/:"
+ls -l "$OUT"

@@ -1,0 +1,386 @@
+//! The artefacts of `make dist` (docs/install.md): the portable binary, the
+//! .deb, the .rpm, the tarball and SHA256SUMS, checked with the tools each
+//! distribution uses. They are checked where they exist; CI runs `make
+//! dist` first and sets `GPU_SETUP_REQUIRE_DIST`, so there they must.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::heal::have_tool;
+use crate::util::*;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `dist/`, when `make dist` has built it.
+fn dist() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist");
+    if dir.join("gpu-setup").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("GPU_SETUP_REQUIRE_DIST").is_none(),
+        "GPU_SETUP_REQUIRE_DIST is set, so `make dist` must have built dist/"
+    );
+    eprintln!("skipped: dist/ is not built (make dist)");
+    None
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn deb(dist: &Path) -> PathBuf {
+    dist.join(format!("gpu-setup_{VERSION}_amd64.deb"))
+}
+
+fn rpm(dist: &Path) -> PathBuf {
+    dist.join(format!("gpu-setup-{VERSION}-1.x86_64.rpm"))
+}
+
+/// The files both packages install (directories aside), by their paths in
+/// the deb; the rpm differs where the distributions do (`rpm_files`).
+fn deb_files() -> BTreeSet<String> {
+    let mut files: BTreeSet<String> = [
+        "/usr/bin/gpu-setup",
+        "/usr/lib/systemd/system/gpu-setup-heal.path",
+        "/usr/lib/systemd/system/gpu-setup-heal.service",
+        "/usr/lib/systemd/system/gpu-setup-heal.timer",
+        "/usr/share/bash-completion/completions/gpu-setup",
+        "/usr/share/fish/vendor_completions.d/gpu-setup.fish",
+        "/usr/share/zsh/vendor-completions/_gpu-setup",
+        "/usr/share/doc/gpu-setup/README.md.gz",
+        "/usr/share/doc/gpu-setup/install.md.gz",
+        "/usr/share/doc/gpu-setup/heal.md.gz",
+        "/usr/share/doc/gpu-setup/copyright",
+        "/usr/share/doc/gpu-setup/changelog.gz",
+        "/usr/share/doc/gpu-setup/examples/gpu-setup.toml",
+        "/usr/share/doc/gpu-setup/examples/apt/90gpu-setup-heal",
+        "/usr/share/doc/gpu-setup/examples/dnf/gpu-setup.action",
+        "/usr/share/lintian/overrides/gpu-setup",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for page in man_pages() {
+        files.insert(format!("/usr/share/man/man1/{page}.gz"));
+    }
+    files
+}
+
+fn rpm_files() -> BTreeSet<String> {
+    let mut files: BTreeSet<String> = deb_files()
+        .into_iter()
+        .filter(|f| {
+            !f.contains("/lintian/") && !f.ends_with("/copyright") && !f.ends_with("/changelog.gz")
+        })
+        .map(|f| {
+            f.replace("/zsh/vendor-completions/", "/zsh/site-functions/")
+                .replace(".md.gz", ".md")
+        })
+        .collect();
+    files.insert("/usr/share/licenses/gpu-setup/LICENSE".to_owned());
+    files
+}
+
+/// docs/man's pages: every one is packaged.
+fn man_pages() -> Vec<String> {
+    let mut pages: Vec<String> =
+        fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/man"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+    pages.sort();
+    assert!(pages.len() >= 8, "{pages:?}");
+    pages
+}
+
+#[test]
+fn the_portable_binary_needs_glibc_2_17_and_nothing_else() {
+    let Some(dist) = dist() else { return };
+    if !have_tool("objdump", "binutils") {
+        return;
+    }
+    let bin = dist.join("gpu-setup");
+    let symbols = run(Command::new("objdump").arg("-T").arg(&bin));
+    let mut versions: Vec<Vec<u32>> = symbols
+        .split("GLIBC_")
+        .skip(1)
+        .filter_map(|s| {
+            let v: String = s
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let parts: Vec<u32> = v.split('.').filter_map(|p| p.parse().ok()).collect();
+            (!parts.is_empty()).then_some(parts)
+        })
+        .collect();
+    versions.sort();
+    let highest = versions.last().unwrap();
+    assert!(highest <= &vec![2, 17], "needs GLIBC_{highest:?}");
+    // Only glibc's own libraries.
+    let headers = run(Command::new("objdump").arg("-p").arg(&bin));
+    let needed: Vec<&str> = headers
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("NEEDED"))
+        .map(str::trim)
+        .collect();
+    for lib in &needed {
+        assert!(
+            [
+                "libc.so.6",
+                "libpthread.so.0",
+                "libdl.so.2",
+                "libm.so.6",
+                "librt.so.1",
+                "ld-linux-x86-64.so.2"
+            ]
+            .contains(lib),
+            "{lib} in {needed:?}"
+        );
+    }
+    assert_eq!(
+        run(Command::new(&bin).arg("--version")),
+        format!("gpu-setup {VERSION}\n")
+    );
+}
+
+#[test]
+fn the_release_binary_has_no_test_hooks() {
+    let Some(dist) = dist() else { return };
+    let hooks = b"GPU_SETUP_TEST_";
+    let has = |p: &Path| {
+        let bytes = fs::read(p).unwrap();
+        bytes.windows(hooks.len()).any(|w| w == hooks)
+    };
+    // The test build has them (so this check can fail) ...
+    assert!(has(&assert_cmd::cargo::cargo_bin("gpu-setup")));
+    // ... the shipped binary does not (docs/security.md, R12).
+    assert!(!has(&dist.join("gpu-setup")));
+}
+
+#[test]
+fn the_deb_holds_every_file_with_its_metadata_and_lintian_finds_no_error() {
+    let Some(dist) = dist() else { return };
+    if !have_tool("dpkg-deb", "dpkg") {
+        return;
+    }
+    let deb = deb(&dist);
+    let info = run(Command::new("dpkg-deb").arg("--info").arg(&deb));
+    for field in [
+        "Package: gpu-setup".to_owned(),
+        format!("Version: {VERSION}"),
+        "Architecture: amd64".to_owned(),
+        "Depends: libc6 (>= 2.17)".to_owned(),
+        "Section: admin".to_owned(),
+        "Homepage: https://example.invalid/gpu-setup".to_owned(),
+        "Description: configure Podman for NVIDIA GPU containers, and keep it so".to_owned(),
+    ] {
+        assert!(info.contains(&format!("\n {field}\n")), "{field}\n{info}");
+    }
+    // No maintainer scripts: nothing is enabled or started.
+    assert!(
+        !info.contains("postinst") && !info.contains("prerm"),
+        "{info}"
+    );
+    let contents = run(Command::new("dpkg-deb").arg("--contents").arg(&deb));
+    let files: BTreeSet<String> = contents
+        .lines()
+        .filter(|l| l.starts_with('-'))
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_start_matches('.')
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(files, deb_files());
+    for line in contents.lines() {
+        assert!(line.contains(" root/root "), "{line}");
+    }
+    if have_tool("lintian", "lintian") {
+        let out = Command::new("lintian")
+            .args(["--fail-on", "error,warning"])
+            .arg(&deb)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        // The two accepted warnings are overridden in the package, each with
+        // its reason (packaging/deb/lintian-overrides).
+        assert!(out.status.success() && report.trim().is_empty(), "{report}");
+    }
+}
+
+#[test]
+fn the_deb_installs_works_and_purges_without_a_trace() {
+    let Some(dist) = dist() else { return };
+    if !need_root("dpkg -i in a private mount namespace") || !have_tool("dpkg", "dpkg") {
+        return;
+    }
+    // /etc, /usr and /var as overlays: dpkg writes only to the upper
+    // layers, which vanish with the namespace's temp dir.
+    let host = tempfile::tempdir().unwrap();
+    for d in ["etc", "usr", "var", "work/etc", "work/usr", "work/var"] {
+        fs::create_dir_all(host.path().join(d)).unwrap();
+    }
+    let script = r#"set -e
+for d in etc usr var; do
+  mount -t overlay overlay -o lowerdir=/$d,upperdir="$H/$d",workdir="$H/work/$d" /$d
+done
+dpkg -i "$DEB" >/dev/null
+dpkg -L gpu-setup | while read -r p; do
+  if [ -d "$p" ]; then echo "D $p"; elif [ -e "$p" ]; then echo "F $p"; else echo "MISSING $p"; fi
+done >"$H/installed"
+echo "version: $(gpu-setup --version)"
+echo "man: $(man -w gpu-setup)"
+echo "completion: $(bash -c '. /usr/share/bash-completion/completions/gpu-setup; complete -p gpu-setup')"
+dpkg --purge gpu-setup >/dev/null
+while read -r kind p; do
+  if [ -e "$p" ] || [ -L "$p" ]; then echo "$kind $p"; fi
+done <"$H/installed" >"$H/left"
+if dpkg -s gpu-setup >/dev/null 2>&1; then echo "still known to dpkg"; fi
+ls /var/lib/dpkg/info | grep '^gpu-setup\.' || true
+"#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("H", host.path())
+        .env("DEB", deb(&dist))
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        stdout,
+        format!(
+            "version: gpu-setup {VERSION}\nman: /usr/share/man/man1/gpu-setup.1.gz\ncompletion: complete -o bashdefault -o default -o nosort -F _gpu__setup gpu-setup\n"
+        )
+    );
+    // Every file in place while installed.
+    let installed = fs::read_to_string(host.path().join("installed")).unwrap();
+    let files: BTreeSet<String> = installed
+        .lines()
+        .filter_map(|l| l.strip_prefix("F "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(files, deb_files());
+    assert!(!installed.contains("MISSING"), "{installed}");
+    // After --purge: no file left, and only directories this machine has
+    // anyway (/usr/share/man, ...), none of the package's own.
+    let left = fs::read_to_string(host.path().join("left")).unwrap();
+    for line in left.lines() {
+        let (kind, path) = line.split_once(' ').unwrap();
+        assert_eq!(kind, "D", "left behind: {path}");
+        assert!(Path::new(path).is_dir(), "left behind: {path}");
+    }
+}
+
+#[test]
+fn the_rpm_holds_the_same_files_needs_only_glibc_and_verifies() {
+    let Some(dist) = dist() else { return };
+    if !have_tool("rpm", "rpm") {
+        return;
+    }
+    let rpm = rpm(&dist);
+    let rpm_q = |args: &[&str]| run(Command::new("rpm").args(args).arg(&rpm));
+    let files: BTreeSet<String> = rpm_q(&["-qpl"]).lines().map(str::to_owned).collect();
+    assert_eq!(files, rpm_files());
+    let info = rpm_q(&["-qpi"]);
+    for field in [
+        "Name        : gpu-setup".to_owned(),
+        format!("Version     : {VERSION}"),
+        "Release     : 1".to_owned(),
+        "Architecture: x86_64".to_owned(),
+        "License     : Apache-2.0".to_owned(),
+        "URL         : https://example.invalid/gpu-setup".to_owned(),
+        "Summary     : Make a Linux host able to run NVIDIA GPU containers under Podman".to_owned(),
+    ] {
+        assert!(info.lines().any(|l| l == field), "{field}\n{info}");
+    }
+    // glibc's libraries and rpm's own features, nothing else.
+    let requires = rpm_q(&["-qp", "--requires"]);
+    for req in requires.lines() {
+        let glibc = ["libc.so.6", "libpthread.so.0", "libdl.so.2"]
+            .iter()
+            .any(|lib| req.starts_with(lib));
+        assert!(glibc || req.starts_with("rpmlib("), "{req}");
+    }
+    assert!(
+        requires.contains("libc.so.6(GLIBC_2.17)(64bit)"),
+        "{requires}"
+    );
+    // No scriptlets: nothing enabled.
+    assert_eq!(rpm_q(&["-qp", "--scripts"]), "");
+    assert_eq!(rpm_q(&["-K"]), format!("{}: digests OK\n", rpm.display()));
+}
+
+#[test]
+fn the_tarball_and_the_checksums() {
+    let Some(dist) = dist() else { return };
+    let out = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&dist)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    let checked: BTreeSet<&str> = report
+        .lines()
+        .filter_map(|l| l.strip_suffix(": OK"))
+        .collect();
+    let tarball = format!("gpu-setup-{VERSION}-x86_64-unknown-linux-gnu.tar.gz");
+    let expected: BTreeSet<String> = [
+        "gpu-setup".to_owned(),
+        tarball.clone(),
+        format!("gpu-setup_{VERSION}_amd64.deb"),
+        format!("gpu-setup-{VERSION}-1.x86_64.rpm"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(checked, expected.iter().map(String::as_str).collect());
+    // The tarball: the same binary, the man pages, completions, units,
+    // examples, docs and licence under gpu-setup-VERSION/.
+    let tmp = tempfile::tempdir().unwrap();
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(dist.join(&tarball))
+        .arg("-C")
+        .arg(tmp.path()));
+    let top = tmp.path().join(format!("gpu-setup-{VERSION}"));
+    assert_eq!(
+        fs::read(top.join("gpu-setup")).unwrap(),
+        fs::read(dist.join("gpu-setup")).unwrap()
+    );
+    for page in man_pages() {
+        assert!(top.join("man").join(&page).is_file(), "{page}");
+    }
+    for f in [
+        "completions/gpu-setup",
+        "completions/_gpu-setup",
+        "completions/gpu-setup.fish",
+        "systemd/gpu-setup-heal.service",
+        "systemd/gpu-setup-heal.path",
+        "systemd/gpu-setup-heal.timer",
+        "examples/gpu-setup.toml",
+        "examples/apt/90gpu-setup-heal",
+        "examples/dnf/gpu-setup.action",
+        "README.md",
+        "LICENSE",
+        "install.md",
+        "heal.md",
+    ] {
+        assert!(top.join(f).is_file(), "{f}");
+    }
+    // The packaged completion is what `gpu-setup completions` prints now.
+    assert_eq!(
+        fs::read_to_string(top.join("completions/gpu-setup")).unwrap(),
+        ok_stdout(gpu_setup().args(["completions", "bash"]))
+    );
+}
