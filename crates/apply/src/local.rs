@@ -68,6 +68,20 @@ fn split(path: &Path) -> Result<(PathBuf, std::ffi::OsString), LocalFileError> {
     Ok((dir, name.to_owned()))
 }
 
+/// The directory holding `path`, opened and checked (owned by root or the
+/// caller, not writable by group or others), and the file's name in it.
+fn trusted_dir(path: &Path) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString), LocalFileError> {
+    let (dir, name) = split(path)?;
+    let dir_fd = open_dir(path, &dir)?;
+    let dir_st = fstat(&dir_fd).map_err(|e| LocalFileError::Io {
+        step: "inspect the directory of",
+        path: path.to_owned(),
+        source: e.into(),
+    })?;
+    check(path, "its directory", &dir_st)?;
+    Ok((dir_fd, name))
+}
+
 fn open_dir(path: &Path, dir: &Path) -> Result<std::os::fd::OwnedFd, LocalFileError> {
     nix::fcntl::open(
         dir,
@@ -103,14 +117,7 @@ fn check(path: &Path, what: &str, st: &FileStat) -> Result<(), LocalFileError> {
 /// file reached without a symbolic link at its name.
 pub fn read_trusted(path: &Path, limit: u64) -> Result<Vec<u8>, LocalFileError> {
     use std::io::Read;
-    let (dir, name) = split(path)?;
-    let dir_fd = open_dir(path, &dir)?;
-    let dir_st = fstat(&dir_fd).map_err(|e| LocalFileError::Io {
-        step: "inspect the directory of",
-        path: path.to_owned(),
-        source: e.into(),
-    })?;
-    check(path, "its directory", &dir_st)?;
+    let (dir_fd, name) = trusted_dir(path)?;
     let fd = nix::fcntl::openat(
         dir_fd.as_fd(),
         name.as_os_str(),
@@ -158,14 +165,7 @@ pub fn read_trusted(path: &Path, limit: u64) -> Result<Vec<u8>, LocalFileError> 
 /// replaced, never written through). The directory must pass the same test
 /// as for [`read_trusted`], since the file will be read back from it.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), LocalFileError> {
-    let (dir, name) = split(path)?;
-    let dir_fd = open_dir(path, &dir)?;
-    let dir_st = fstat(&dir_fd).map_err(|e| LocalFileError::Io {
-        step: "inspect the directory of",
-        path: path.to_owned(),
-        source: e.into(),
-    })?;
-    check(path, "its directory", &dir_st)?;
+    let (dir_fd, name) = trusted_dir(path)?;
     let io = |step: &'static str| {
         move |e: io::Error| LocalFileError::Io {
             step,

@@ -158,18 +158,9 @@ impl Dir {
     /// filesystem (procfs, sysfs: a file there can be endless), read from
     /// the same descriptor.
     pub fn read(&self, name: &str, limit: u64) -> Result<Option<OpenedFile>, ReadError> {
-        let fd = match nix::fcntl::openat(
-            self.as_fd(),
-            name,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(None),
-            Err(Errno::ELOOP) => return Err(ReadError::Link),
-            Err(e) => return Err(ReadError::Io(e.into())),
+        let Some((fd, stat)) = self.open_for_reading(name)? else {
+            return Ok(None);
         };
-        let stat = fstat(&fd).map_err(|e| ReadError::Io(e.into()))?;
         if kind(&stat) != SFlag::S_IFREG {
             return Err(if kind(&stat) == SFlag::S_IFDIR {
                 ReadError::Directory
@@ -201,10 +192,9 @@ impl Dir {
 }
 
 impl Dir {
-    /// Reads a small file that may live on a kernel filesystem (a cgroup
-    /// interface file), not through a link, without blocking, at most
-    /// `limit` bytes (the rest is not read); `None` when it does not exist.
-    pub fn read_kernel(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    /// Opens `name` for reading, not through a link and without blocking
+    /// (a FIFO would hang), with its status; `None` when it does not exist.
+    fn open_for_reading(&self, name: &str) -> Result<Option<(OwnedFd, FileStat)>, ReadError> {
         let fd = match nix::fcntl::openat(
             self.as_fd(),
             name,
@@ -217,6 +207,16 @@ impl Dir {
             Err(e) => return Err(ReadError::Io(e.into())),
         };
         let stat = fstat(&fd).map_err(|e| ReadError::Io(e.into()))?;
+        Ok(Some((fd, stat)))
+    }
+
+    /// Reads a small file that may live on a kernel filesystem (a cgroup
+    /// interface file), not through a link, without blocking, at most
+    /// `limit` bytes (the rest is not read); `None` when it does not exist.
+    pub fn read_kernel(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
+        let Some((fd, stat)) = self.open_for_reading(name)? else {
+            return Ok(None);
+        };
         if kind(&stat) != SFlag::S_IFREG {
             return Err(ReadError::NotRegular);
         }

@@ -400,8 +400,8 @@ fn execute_as(
                 },
             };
             tracing::info!(id, error = %source, "transaction failed, undoing");
-            let undone = undo(ctx, &places, &manifest);
-            manifest.notes = undone.notes;
+            let mut undone = undo(ctx, &places, &manifest);
+            manifest.notes = std::mem::take(&mut undone.notes);
             if undone.failed.is_empty() {
                 manifest.status = Status::Failed;
                 manifest.error = Some(error_chain(&source));
@@ -417,12 +417,7 @@ fn execute_as(
                 manifest.error = Some(format!(
                     "{}; undoing it failed for {}",
                     error_chain(&source),
-                    undone
-                        .failed
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    undone.failures()
                 ));
                 if let Err(e) = ctx.state.save(ctx.fs, &manifest) {
                     tracing::warn!(id, error = %e, "cannot record the failed undo");
@@ -721,6 +716,17 @@ pub struct Undone {
     pub failed: Vec<StepError>,
 }
 
+impl Undone {
+    /// The failed steps, for a manifest's `error`.
+    fn failures(&self) -> String {
+        self.failed
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Puts every file of a pending or failed transaction back as it was before:
 /// files that hold the recorded after-content get the before-content (or are
 /// removed when they were created); files that hold neither were changed by
@@ -942,15 +948,7 @@ pub fn recover(ctx: &Ctx<'_>) -> Result<Vec<Recovered>, ApplyError> {
         let undone = undo(ctx, &places, &m);
         m.notes = undone.notes.clone();
         if !undone.failed.is_empty() {
-            m.error = Some(format!(
-                "recovery failed for {}",
-                undone
-                    .failed
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            m.error = Some(format!("recovery failed for {}", undone.failures()));
             if let Err(e) = ctx.state.save(ctx.fs, &m) {
                 tracing::warn!(id = m.id, error = %e, "cannot record the failed recovery");
             }

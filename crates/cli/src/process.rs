@@ -28,10 +28,7 @@ pub fn run_within(program: &str, args: &[&str], timeout: Duration) -> Result<Str
 /// `nvidia-ctk` prints), a fixed `PATH`.
 pub fn clean_env(cmd: &mut Command) -> &mut Command {
     cmd.env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
+        .env("PATH", gpu_setup_plan::facts::DEFAULT_PATH_DIRS.join(":"))
         .env("LC_ALL", "C")
 }
 

@@ -33,15 +33,7 @@ pub fn program(program: &Path, trusted: &[u32]) -> Result<PathBuf, Untrusted> {
             path: path.to_owned(),
             problem: e.to_string(),
         })?;
-        let mode = meta.mode() & 0o7777;
-        let problem = if !trusted.contains(&meta.uid()) {
-            Some(format!("is owned by user {}, not root", meta.uid()))
-        } else if mode & 0o022 != 0 {
-            Some(format!("is writable by group or others (mode {mode:04o})"))
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
+        if let Some(problem) = problem_with(&meta, trusted, false) {
             return Err(Untrusted {
                 what,
                 path: path.to_owned(),
@@ -50,6 +42,20 @@ pub fn program(program: &Path, trusted: &[u32]) -> Result<PathBuf, Untrusted> {
         }
     }
     Ok(real)
+}
+
+/// What makes a node unsafe to trust: an owner not in `trusted`, or
+/// write access for group or others (unless `sticky_ok` and the sticky bit
+/// keeps others from renaming what is not theirs).
+fn problem_with(meta: &std::fs::Metadata, trusted: &[u32], sticky_ok: bool) -> Option<String> {
+    let mode = meta.mode() & 0o7777;
+    if !trusted.contains(&meta.uid()) {
+        Some(format!("is owned by user {}, not root", meta.uid()))
+    } else if mode & 0o022 != 0 && !(sticky_ok && mode & 0o1000 != 0) {
+        Some(format!("is writable by group or others (mode {mode:04o})"))
+    } else {
+        None
+    }
 }
 
 /// A new private directory for a program's output, in the temporary
@@ -68,9 +74,8 @@ pub fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir, String> {
     for dir in real.ancestors() {
         let meta = std::fs::symlink_metadata(dir)
             .map_err(|e| format!("cannot inspect `{}`: {e}", dir.display()))?;
-        let mode = meta.mode() & 0o7777;
-        let shared = mode & 0o022 != 0 && mode & 0o1000 == 0;
-        if !trusted.contains(&meta.uid()) || shared {
+        if problem_with(&meta, &trusted, true).is_some() {
+            let mode = meta.mode() & 0o7777;
             return Err(format!(
                 "the temporary directory `{}` is not safe: `{}` (owner {}, mode {mode:04o}) lets another user replace what gpu-setup creates there",
                 tmp.display(),

@@ -10,8 +10,9 @@
 //! - a plain package file is overwritten by every upgrade of the package and
 //!   deleted with it (`rpm -V` and `dpkg --verify` report local changes);
 //! - a dpkg conffile keeps local changes on upgrade unless the package ships
-//!   a new version of it, and then dpkg asks (`--force-confold` keeps the
-//!   local one); `remove` keeps it, `purge` deletes it;
+//!   a new version of it, and then dpkg asks; without a terminal it fails
+//!   to configure the package (`--force-confold` keeps the local one);
+//!   `remove` keeps it, `purge` deletes it;
 //! - an rpm `%config` file: when the new package version changes it, rpm
 //!   installs the package's and saves the local one as `FILE.rpmsave`;
 //!   erasing the package saves a modified one as `.rpmsave` too;
@@ -66,7 +67,7 @@ impl Owner {
         let p = &self.package;
         match (self.manager, self.kind) {
             (Manager::Dpkg, FileKind::Conffile) => format!(
-                "a dpkg conffile: an upgrade of {p} that ships a new version asks whether to keep this one (--force-confold keeps it); `apt remove` keeps it, `apt purge` deletes it"
+                "a dpkg conffile: an upgrade of {p} that ships a new version of it asks whether to keep this one, and without a terminal dpkg fails to configure {p} (--force-confold keeps this one); `dpkg --remove` keeps it, `dpkg --purge` deletes it"
             ),
             (Manager::Dpkg, _) => format!(
                 "a plain dpkg file: every upgrade of {p} overwrites it and removing {p} deletes it"

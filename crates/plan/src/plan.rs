@@ -128,7 +128,9 @@ pub fn plan_with(
 
     let cdi_path = &desired.cdi_spec;
     let cdi_file = host.file(cdi_path)?;
-    if let Some((after, reason)) = plan_cdi_spec(desired, &cdi_file, host)? {
+    // NVIDIA's refresh units, looked up once for the spec and the warnings.
+    let refresh = crate::cdi::refresh_units(host);
+    if let Some((after, reason)) = plan_cdi_spec(desired, &cdi_file, &refresh)? {
         changes.extend(change(cdi_path, cdi_file, after, vec![reason]));
     }
 
@@ -142,7 +144,14 @@ pub fn plan_with(
         .filter(|c| c.after.is_none())
         .map(|c| c.path.clone())
         .collect();
-    let mut warnings = warnings::collect(warn_about, facts, host, conf_text.as_deref(), &removed)?;
+    let mut warnings = warnings::collect(
+        warn_about,
+        facts,
+        host,
+        conf_text.as_deref(),
+        &removed,
+        &refresh,
+    )?;
     warnings.retain(|w| w.code != "no-cgroups-rootful" || no_cgroups_changes);
     warnings.extend(
         followed
@@ -346,7 +355,7 @@ type PlannedFile = (Option<Vec<u8>>, String);
 fn plan_cdi_spec(
     d: &DesiredState,
     before: &Observed,
-    host: &dyn Observe,
+    refresh: &crate::cdi::RefreshUnits,
 ) -> Result<Option<PlannedFile>, PlanError> {
     let ours = d.cdi_spec_written || before.bytes().is_some_and(crate::cdi::is_ours);
     let remove = |why: &str| {
@@ -363,7 +372,7 @@ fn plan_cdi_spec(
     if d.strategy == Strategy::Hook {
         return remove("the strategy is the hook, and NVIDIA documents the two as conflicting");
     }
-    if crate::cdi::refresh_units(host).installed() {
+    if refresh.installed() {
         return remove(&format!(
             "NVIDIA's nvidia-cdi-refresh units generate {} at boot, which Podman prefers",
             crate::cdi::REFRESH_SPEC

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cdi::RefreshUnits;
 use crate::desired::{DesiredState, Presence, Strategy};
 use crate::error::PlanError;
 use crate::facts::HostFacts;
@@ -54,6 +55,7 @@ pub(crate) fn collect(
     host: &dyn Observe,
     our_conf: Option<&str>,
     removed: &[TargetPath],
+    refresh: &RefreshUnits,
 ) -> Result<Vec<Warning>, PlanError> {
     let mut out = Vec::new();
     let ours = (&d.containers_conf, our_conf);
@@ -93,9 +95,11 @@ pub(crate) fn collect(
             Strategy::Hook => {
                 hook_warnings(d, host, &files, &mut out)?;
                 hook_executable_warnings(d, host, &mut out)?;
-                cdi_conflicts(host, &dirs, removed, &mut out)?;
+                cdi_conflicts(host, &dirs, removed, refresh, &mut out)?;
             }
-            Strategy::Cdi => cdi_strategy_warnings(d, rules, host, &files, &dirs, &mut out)?,
+            Strategy::Cdi => {
+                cdi_strategy_warnings(d, rules, host, &files, &dirs, refresh, &mut out)?
+            }
         }
         if d.no_cgroups {
             out.push(Warning {
@@ -280,6 +284,7 @@ fn cdi_strategy_warnings(
     host: &dyn Observe,
     files: &[ConfFile],
     dirs: &[TargetPath],
+    refresh: &RefreshUnits,
     out: &mut Vec<Warning>,
 ) -> Result<(), PlanError> {
     if !rules.reads_cdi_specs() {
@@ -290,7 +295,6 @@ fn cdi_strategy_warnings(
             Some("upgrade Podman, or use the hook: gpu-setup apply --strategy hook".to_owned()),
         ));
     }
-    let refresh = crate::cdi::refresh_units(host);
     if let Some(unit) = &refresh.path_unit {
         out.push(Warning {
             code: Cow::Borrowed("cdi-refresh-managed"),
@@ -360,10 +364,10 @@ fn cdi_conflicts(
     host: &dyn Observe,
     dirs: &[TargetPath],
     removed: &[TargetPath],
+    refresh: &RefreshUnits,
     out: &mut Vec<Warning>,
 ) -> Result<(), PlanError> {
-    let refresh = crate::cdi::refresh_units(host);
-    for path in nvidia_cdi_specs(host, dirs)? {
+    for (path, _) in nvidia_cdi_specs(host, dirs)? {
         if removed.contains(&path) {
             continue;
         }
@@ -387,11 +391,11 @@ fn cdi_conflicts(
 
 /// NVIDIA's CDI specs (`*.json` and `*.yaml` declaring an `nvidia.com/`
 /// kind; a `*.yml` is not read: tags.cncf.io/container-device-interface
-/// `pkg/cdi/spec-dirs.go`) in `dirs`.
+/// `pkg/cdi/spec-dirs.go`) in `dirs`, with their content.
 pub(crate) fn nvidia_cdi_specs(
     host: &dyn Observe,
     dirs: &[TargetPath],
-) -> Result<Vec<TargetPath>, PlanError> {
+) -> Result<Vec<(TargetPath, Vec<u8>)>, PlanError> {
     let mut out = Vec::new();
     for dir in dirs {
         let Some(names) = host.list(dir)? else {
@@ -402,14 +406,13 @@ pub(crate) fn nvidia_cdi_specs(
                 continue;
             }
             let Ok(path) = dir.join(&name) else { continue };
-            let nvidia = match host.file(&path) {
-                Ok(Observed::File { bytes, .. }) => bytes
+            if let Ok(Observed::File { bytes, .. }) = host.file(&path) {
+                if bytes
                     .windows(b"nvidia.com/".len())
-                    .any(|w| w == b"nvidia.com/"),
-                _ => false,
-            };
-            if nvidia {
-                out.push(path);
+                    .any(|w| w == b"nvidia.com/")
+                {
+                    out.push((path, bytes));
+                }
             }
         }
     }

@@ -240,25 +240,18 @@ pub(crate) fn hooks_check(cx: &Context<'_>, scan: &Result<HookScan, ObserveError
 
 /// NVIDIA's CDI specs: which exist, whether they are valid, whether this
 /// Podman reads CDI at all.
-pub(crate) fn cdi_check(cx: &Context<'_>) -> Check {
-    let dirs = cdi_dirs(cx);
-    let specs = match nvidia_cdi_specs(cx.host, &dirs) {
+pub(crate) fn cdi_check(cx: &Context<'_>, specs: &Specs) -> Check {
+    let specs = match specs {
         Ok(s) => s,
-        Err(e) => return Check::error("cdi", &e),
+        Err(e) => return Check::error("cdi", e),
     };
     if specs.is_empty() {
         return Check::new("cdi", Status::Ok, "no NVIDIA CDI spec");
     }
     let mut details = Vec::new();
     let mut invalid = Vec::new();
-    for p in &specs {
-        let bytes = cx
-            .host
-            .file(p)
-            .ok()
-            .and_then(|o| o.bytes().map(<[u8]>::to_vec))
-            .unwrap_or_default();
-        match crate::cdi::check_spec(&bytes) {
+    for (p, bytes) in specs {
+        match crate::cdi::check_spec(bytes) {
             Ok(s) => details.push(format!(
                 "{p}: {} devices of kind {} (cdiVersion {})",
                 s.devices.len(),
@@ -308,9 +301,13 @@ pub(crate) fn cdi_check(cx: &Context<'_>) -> Check {
 
 /// Which GPU path the host is set up for (the hook, CDI, both, none), and
 /// which one this toolkit version suits.
-pub(crate) fn strategy_check(cx: &Context<'_>, hooks: &Result<HookScan, ObserveError>) -> Check {
+pub(crate) fn strategy_check(
+    cx: &Context<'_>,
+    hooks: &Result<HookScan, ObserveError>,
+    specs: &Specs,
+) -> Check {
     let tk = cx.toolkit;
-    let refresh = crate::cdi::refresh_units(cx.host);
+    let refresh = &cx.refresh;
     let version = tk.version.map_or("unknown".to_owned(), |v| v.to_string());
     let recommended = if refresh.installed() || tk.refreshes_cdi_spec() {
         "cdi: NVIDIA's nvidia-cdi-refresh units (toolkit 1.18+) keep the spec current"
@@ -327,11 +324,11 @@ pub(crate) fn strategy_check(cx: &Context<'_>, hooks: &Result<HookScan, ObserveE
         .ok()
         .and_then(|s| s.nvidia(&cx.desired.hook_path))
         .map(|(p, _)| p.clone());
-    let specs = nvidia_cdi_specs(cx.host, &cdi_dirs(cx)).unwrap_or_default();
+    let specs: &[(TargetPath, Vec<u8>)] = specs.as_deref().unwrap_or_default();
     if let Some(h) = &hook {
         details.push(format!("hook: {h}"));
     }
-    details.extend(specs.iter().map(|s| format!("CDI spec: {s}")));
+    details.extend(specs.iter().map(|(s, _)| format!("CDI spec: {s}")));
     if let Some(Err(e)) = &cx.probes.cdi_generated {
         details.push(format!(
             "cannot tell whether the spec is stale: nvidia-ctk cdi generate: {e}"
@@ -397,8 +394,7 @@ fn stale_spec(cx: &Context<'_>) -> Option<TargetPath> {
     let Some(Ok(generated)) = &cx.probes.cdi_generated else {
         return None;
     };
-    let refresh = crate::cdi::refresh_units(cx.host);
-    let path = if refresh.installed() {
+    let path = if cx.refresh.installed() {
         TargetPath::new(crate::cdi::REFRESH_SPEC).ok()?
     } else {
         cx.desired.cdi_spec.clone()
@@ -408,6 +404,14 @@ fn stale_spec(cx: &Context<'_>) -> Option<TargetPath> {
         .strip_prefix(crate::cdi::MARKER.as_bytes())
         .unwrap_or(&bytes);
     (body != &generated[..]).then_some(path)
+}
+
+/// NVIDIA's CDI specs in the dirs Podman reads here, with their content.
+pub(crate) type Specs = Result<Vec<(TargetPath, Vec<u8>)>, crate::PlanError>;
+
+/// Reads [`Specs`] once for the checks that need them.
+pub(crate) fn nvidia_specs(cx: &Context<'_>) -> Specs {
+    nvidia_cdi_specs(cx.host, &cdi_dirs(cx))
 }
 
 /// The CDI spec dirs Podman reads here.

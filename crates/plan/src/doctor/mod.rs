@@ -161,16 +161,6 @@ impl Probes {
     }
 }
 
-/// Where executables are looked for under the root, in order.
-const BIN_DIRS: [&str; 6] = [
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
-
 /// The NVIDIA Container Toolkit's programs.
 pub const TOOLKIT_BINARIES: [&str; 5] = [
     "nvidia-container-runtime",
@@ -182,7 +172,7 @@ pub const TOOLKIT_BINARIES: [&str; 5] = [
 
 /// The first executable file named `name` in the usual bin directories.
 pub fn find_executable(host: &dyn Observe, name: &str) -> Option<TargetPath> {
-    BIN_DIRS
+    crate::facts::DEFAULT_PATH_DIRS
         .iter()
         .filter_map(|d| TargetPath::new(&format!("{d}/{name}")).ok())
         .find(|p| is_executable(host, p))
@@ -242,6 +232,8 @@ pub(crate) struct Context<'a> {
     pub conf: Result<Vec<ConfFile>, PlanError>,
     pub effective: Option<Effective>,
     pub default_runtime: Option<DefaultRuntime>,
+    /// NVIDIA's refresh units under the root.
+    pub refresh: crate::cdi::RefreshUnits,
 }
 
 impl Context<'_> {
@@ -281,9 +273,11 @@ pub fn run(
         effective,
         default_runtime,
         facts,
+        refresh: crate::cdi::refresh_units(host),
     };
     let config = toolkit::read_nvidia_config(desired, host);
     let scan = hooks::HookScan::read(&cx);
+    let specs = hooks::nvidia_specs(&cx);
     let mut checks = vec![
         podman_checks::podman_check(&cx),
         podman_checks::runtimes_check(&cx),
@@ -294,8 +288,8 @@ pub fn run(
         toolkit::debug_logs_check(&cx, &config),
         devices::gpu_devices_check(&cx, &config),
         devices::cgroups_check(&cx),
-        hooks::cdi_check(&cx),
-        hooks::strategy_check(&cx, &scan),
+        hooks::cdi_check(&cx, &specs),
+        hooks::strategy_check(&cx, &scan, &specs),
         devices::mounts_check(&cx),
         desired_state_check(&cx),
     ];
@@ -315,7 +309,7 @@ fn desired_state_check(cx: &Context<'_>) -> Check {
     let generates = desired.strategy == crate::Strategy::Cdi
         && desired.presence == crate::Presence::Present
         && desired.cdi_generated.is_none()
-        && !crate::cdi::refresh_units(cx.host).installed();
+        && !cx.refresh.installed();
     if generates {
         // `--strategy cdi`: the plan needs what nvidia-ctk prints now.
         match &cx.probes.cdi_generated {
