@@ -223,15 +223,8 @@ fn the_deb_installs_works_and_purges_without_a_trace() {
     }
     // /etc, /usr and /var as overlays: dpkg writes only to the upper
     // layers, which vanish with the namespace's temp dir.
-    let host = tempfile::tempdir().unwrap();
-    for d in ["etc", "usr", "var", "work/etc", "work/usr", "work/var"] {
-        fs::create_dir_all(host.path().join(d)).unwrap();
-    }
-    let script = r#"set -e
-for d in etc usr var; do
-  mount -t overlay overlay -o lowerdir=/$d,upperdir="$H/$d",workdir="$H/work/$d" /$d
-done
-dpkg -i "$DEB" >/dev/null
+    let host = Overlay::new();
+    let script = r#"dpkg -i "$DEB" >/dev/null
 dpkg -L gpu-setup | while read -r p; do
   if [ -d "$p" ]; then echo "D $p"; elif [ -e "$p" ]; then echo "F $p"; else echo "MISSING $p"; fi
 done >"$H/installed"
@@ -245,16 +238,7 @@ done <"$H/installed" >"$H/left"
 if dpkg -s gpu-setup >/dev/null 2>&1; then echo "still known to dpkg"; fi
 ls /var/lib/dpkg/info | grep '^gpu-setup\.' || true
 "#;
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", script])
-        .env("H", host.path())
-        .env("DEB", deb(&dist))
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .output()
-        .unwrap();
+    let out = host.sh(script, &[("DEB", deb(&dist).as_os_str())]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
@@ -382,5 +366,45 @@ fn the_tarball_and_the_checksums() {
     assert_eq!(
         fs::read_to_string(top.join("completions/gpu-setup")).unwrap(),
         ok_stdout(gpu_setup().args(["completions", "bash"]))
+    );
+}
+
+#[test]
+fn make_dist_names_each_missing_tool_and_how_to_get_it() {
+    // Only the shell's own tools on PATH: dist.sh stops before building
+    // or touching dist/.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["sed", "head", "git", "date", "dirname", "python3", "bash"] {
+        if let Some(p) = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+        {
+            std::os::unix::fs::symlink(p, bin.path().join(tool)).unwrap();
+        }
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dist_before = fs::read_dir(repo.join("dist")).map(|d| d.count()).ok();
+    let out = Command::new(bin.path().join("bash"))
+        .arg(repo.join("packaging/dist.sh"))
+        .env_clear()
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        "make dist needs `dpkg-deb`: apt-get install dpkg",
+        "make dist needs `objdump`: apt-get install binutils",
+        "make dist needs `rpmbuild`: apt-get install rpm",
+        "make dist needs `gzip`: apt-get install gzip",
+        "make dist needs `sha256sum`: apt-get install coreutils",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(
+        fs::read_dir(repo.join("dist")).map(|d| d.count()).ok(),
+        dist_before
     );
 }

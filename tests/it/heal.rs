@@ -172,7 +172,7 @@ fn the_units_watch_every_default_managed_file_and_run_heal_with_the_profile() {
 
 /// A simulated host: the upper layers of `/etc`, `/usr` and `/var`.
 struct Host {
-    dir: TempDir,
+    view: Overlay,
 }
 
 impl Host {
@@ -198,14 +198,8 @@ impl Host {
             );
         }
         let host = Host {
-            dir: tempfile::tempdir().unwrap(),
+            view: Overlay::new(),
         };
-        for d in ["etc", "usr", "var", "work/etc", "work/usr", "work/var"] {
-            fs::create_dir_all(host.dir.path().join(d)).unwrap();
-            fs::set_permissions(host.dir.path().join(d), fs::Permissions::from_mode(0o755))
-                .unwrap();
-        }
-        fs::set_permissions(host.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
         host.write(PROFILE, profile);
         let bin = host.upper("/usr/bin/gpu-setup");
         fs::create_dir_all(bin.parent().unwrap()).unwrap();
@@ -232,9 +226,8 @@ impl Host {
         .unwrap();
     }
 
-    /// Where a host path lives in the upper layers.
     fn upper(&self, host_path: &str) -> PathBuf {
-        self.dir.path().join(host_path.trim_start_matches('/'))
+        self.view.upper(host_path)
     }
 
     fn write(&self, host_path: &str, content: impl AsRef<[u8]>) {
@@ -250,19 +243,22 @@ impl Host {
     /// Runs `argv` in the simulated host, as systemd would (no terminal, its
     /// default `PATH`, no other variable).
     fn run(&self, argv: &[String]) -> Output {
-        let script = "set -e
-for d in etc usr var; do
-  mount -t overlay overlay -o lowerdir=/$d,upperdir=\"$H/$d\",workdir=\"$H/work/$d\" /$d
-done
-exec \"$@\"";
-        Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
-            .args(argv)
-            .env_clear()
-            .env("H", self.dir.path())
-            .env("PATH", SYSTEMD_PATH)
-            .output()
-            .unwrap()
+        // Each word as a variable, so no quoting can change it.
+        let names: Vec<String> = (0..argv.len()).map(|i| format!("A{i}")).collect();
+        let script = format!(
+            "PATH={SYSTEMD_PATH}\nexec {}",
+            names
+                .iter()
+                .map(|n| format!("\"${n}\""))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let env: Vec<(&str, &std::ffi::OsStr)> = names
+            .iter()
+            .zip(argv)
+            .map(|(n, a)| (n.as_str(), std::ffi::OsStr::new(a)))
+            .collect();
+        self.view.sh(&script, &env)
     }
 
     /// Runs the service's ExecStart; returns its exit code and JSON.
@@ -310,7 +306,7 @@ exec \"$@\"";
             }
         }
         let mut out = Vec::new();
-        walk(self.dir.path(), self.dir.path(), &mut out);
+        walk(self.view.path(), self.view.path(), &mut out);
         out.sort();
         out
     }
@@ -674,4 +670,29 @@ fn plan_and_apply_accept_a_profile_with_a_heal_key_and_ignore_it() {
     let with = ok_stdout(tree.cmd(&["plan", "--format", "json", "--profile"]).arg(&p));
     let without = ok_stdout(&mut tree.cmd(&["plan", "--format", "json"]));
     assert_eq!(with, without);
+}
+
+#[test]
+fn with_cdi_and_no_nvidia_ctk_heal_changes_nothing_and_says_why() {
+    let tree = Tree::stock();
+    let (_dir, p) = profile("strategy = \"cdi\"\nnvidia_ctk = \"/nonexistent/nvidia-ctk\"\n");
+    let before = tree.snapshot();
+    let out = tree
+        .cmd(&["--format", "json", "heal", "--profile"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["heal"]["skipped"],
+        "the NVIDIA Container Toolkit is not installed (`/nonexistent/nvidia-ctk` does not exist): nothing to heal"
+    );
+    assert_eq!(v["changed"], false);
+    assert_same(&tree.snapshot(), &before);
+    // Text: a note, and a line saying nothing was healed.
+    let out = tree.cmd(&["heal", "--profile"]).arg(&p).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Nothing healed.\n");
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("note: the NVIDIA Container Toolkit is not installed"));
 }

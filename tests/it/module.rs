@@ -102,6 +102,23 @@ fn errors_are_failed_results_naming_the_file_and_nothing_changes() {
     let (_, v) = module(&tree, json!({"state": "gone"}));
     assert_eq!(v["failed"], true);
     assert_eq!(v["msg"], "state must be present or absent, not \"gone\"");
+
+    // The diff is planned in process, with the same state dir rules.
+    tree.write(NV_CONFIG, fixture(UBUNTU_NV));
+    let before = tree.snapshot();
+    let (_, v) = module(
+        &tree,
+        json!({"state_dir": "var/lib/x", "_ansible_diff": true}),
+    );
+    assert_eq!(v["failed"], true);
+    assert!(
+        v["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid state_dir: "),
+        "{v}"
+    );
+    assert_same(&tree.snapshot(), &before);
 }
 
 #[test]

@@ -309,3 +309,22 @@ fn the_shipped_profile_template_with_cdi_leaves_the_runtime_alone() {
         "{out}"
     );
 }
+
+#[test]
+fn completions_are_printed_for_each_shell_and_others_are_refused() {
+    for (shell, marker) in [
+        ("bash", "complete -F _gpu__setup"),
+        ("zsh", "#compdef gpu-setup"),
+        ("fish", "complete -c gpu-setup"),
+    ] {
+        let out = ok_stdout(gpu_setup().args(["completions", shell]));
+        assert!(out.contains(marker), "{shell}: {out}");
+        assert!(out.contains("heal"), "{shell}: the subcommands are offered");
+    }
+    let err = fails(gpu_setup().args(["--color", "never", "completions", "tcsh"]));
+    assert!(err.contains("invalid value 'tcsh' for '<SHELL>'"), "{err}");
+    assert!(
+        err.contains("[possible values: bash, elvish, fish, powershell, zsh]"),
+        "{err}"
+    );
+}

@@ -313,3 +313,57 @@ pub fn changed_paths(v: &serde_json::Value) -> Vec<String> {
         .map(|f| f["path"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// This machine's `/etc`, `/usr` and `/var` as overlays in a private mount
+/// namespace: the machine's directories below (never written), the upper
+/// layers in a temp dir above, receiving every write. For programs that
+/// only work on `/` (dpkg, a unit's exact command); the namespace vanishes
+/// with each run.
+pub struct Overlay {
+    dir: TempDir,
+}
+
+impl Overlay {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["etc", "usr", "var", "work/etc", "work/usr", "work/var"] {
+            fs::create_dir_all(dir.path().join(d)).unwrap();
+            fs::set_permissions(dir.path().join(d), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        Overlay { dir }
+    }
+
+    /// The directory holding the upper layers (`etc/`, `usr/`, `var/`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where a host path lives in the upper layers.
+    pub fn upper(&self, host_path: &str) -> PathBuf {
+        self.dir.path().join(host_path.trim_start_matches('/'))
+    }
+
+    /// `sh -c SCRIPT` in the namespace, with only `env` and a `PATH` (`$H`
+    /// names the upper layers' directory).
+    pub fn sh(&self, script: &str, env: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
+        let mounts = "set -e
+for d in etc usr var; do
+  mount -t overlay overlay -o lowerdir=/$d,upperdir=\"$H/$d\",workdir=\"$H/work/$d\" /$d
+done
+";
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!("{mounts}{script}"))
+            .env_clear()
+            .env("H", self.dir.path())
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            );
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
