@@ -47,9 +47,12 @@ test-portable:
 	  echo "test-portable: dist/gpu-setup is not built (make dist): skipped"; \
 	fi
 
-## e2e: only the end-to-end cases with real Podman (root; see docs/testing.md).
+## e2e: only the end-to-end cases with real Podman: this machine's, and
+## the matrix of Debian chroots (root; see docs/testing.md). PODMAN=trixie
+## (or a comma list of bullseye, bookworm, trixie, sid) runs only those.
+PODMAN ?=
 e2e:
-	GPU_SETUP_REQUIRE_E2E=1 $(CARGO) test -p gpu-setup --test it e2e::
+	GPU_SETUP_REQUIRE_E2E=1 GPU_SETUP_PODMAN=$(PODMAN) $(CARGO) test -p gpu-setup --test it -- e2e:: matrix::
 
 ## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (docs/testing.md).
 ## Needs `cargo install cargo-fuzz`; RUSTC_BOOTSTRAP lets stable Rust build it.

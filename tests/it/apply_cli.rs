@@ -91,7 +91,7 @@ fn apply_json_reports_the_transaction_and_the_hashes_of_what_it_wrote() {
         .iter()
         .map(|w| w["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, ["no-cgroups-rootful"]);
+    assert_eq!(codes, ["version-unknown", "no-cgroups-rootful"]);
 }
 
 #[test]

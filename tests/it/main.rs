@@ -17,6 +17,7 @@ mod e2e;
 mod heal;
 mod kernel;
 mod man;
+mod matrix;
 mod module;
 mod packages;
 mod plan_cli;

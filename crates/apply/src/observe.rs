@@ -51,13 +51,13 @@ fn to_meta(st: &nix::sys::stat::FileStat) -> Meta {
     }
 }
 
-impl Observe for RootFs {
-    fn file(&self, path: &TargetPath) -> Result<Observed, ObserveError> {
+impl RootFs {
+    fn read_up_to(&self, path: &TargetPath, limit: u64) -> Result<Observed, ObserveError> {
         let walked = self.root.resolve_for_reading(path)?;
         let Some(dir) = walked.parent() else {
             return Ok(Observed::Absent);
         };
-        let opened = match dir.read(&walked.name, MAX_FILE_BYTES) {
+        let opened = match dir.read(&walked.name, limit) {
             Ok(Some(f)) => f,
             Ok(None) => return Ok(Observed::Absent),
             Err(e) => return Err(e.observe(path)),
@@ -69,6 +69,16 @@ impl Observe for RootFs {
             uid: opened.stat.st_uid,
             gid: opened.stat.st_gid,
         })
+    }
+}
+
+impl Observe for RootFs {
+    fn file(&self, path: &TargetPath) -> Result<Observed, ObserveError> {
+        self.read_up_to(path, MAX_FILE_BYTES)
+    }
+
+    fn large_file(&self, path: &TargetPath, limit: u64) -> Result<Observed, ObserveError> {
+        self.read_up_to(path, limit)
     }
 
     fn meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError> {

@@ -57,10 +57,14 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
 fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(cli)?;
     let note = session.recover_if_pending(printer)?;
-    let mut desired = desired_state(&args.settings)?;
+    let (mut desired, facts) = observe(
+        cli,
+        &session,
+        args.podman_version.as_deref(),
+        &args.settings,
+    )?;
     tracing::debug!(?desired, "desired state");
-    let facts = facts_for(cli, args.podman_version.as_deref(), &session.host, &desired)?;
-    generate_cdi(cli, &mut desired, &session)?;
+    generate_cdi(cli, &mut desired, &facts, &session)?;
     let mut plan = plan_with(&desired, &facts, &session.host)?;
     plan.warnings.extend(cdi_note(cli, &plan, &desired));
     plan.warnings.extend(note);
@@ -104,12 +108,26 @@ fn strict(on: bool, plan: &Plan) -> Result<()> {
 fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(cli)?;
     let host = &session.host;
-    let mut desired = desired_state(&args.settings)?;
+    let settings = settings_of(&args.settings)?;
+    let (mut desired, mut facts) =
+        observe_settings(cli, &session, args.podman_version.as_deref(), &settings)?;
+    // No strategy given: judge the host by the GPU path it has, so a
+    // correct CDI host passes and no hint undoes it.
+    if !desired.strategy_explicit {
+        if let Some(used) = gpu_setup_plan::doctor::strategy_in_use(&desired, &facts, host) {
+            if used != desired.strategy {
+                let s = Settings {
+                    strategy: Some(used),
+                    ..settings.clone()
+                };
+                desired = DesiredState::resolve(&s, &facts)?;
+            }
+        }
+    }
     desired.cdi_spec_written =
         crate::cdi::written_by_gpu_setup(&session.state, host, &desired.cdi_spec);
-    let mut facts = facts(cli, args.podman_version.as_deref())?;
     let real_root = env::is_real_root(&cli.global.root);
-    let probes = crate::probe::gather(host, &desired, real_root, args.podman_version.clone());
+    let probes = crate::probe::gather(host, &desired, &facts, real_root);
     tracing::debug!(?probes, "probes");
     if facts.podman_version.is_none() {
         facts.podman_version = probes
@@ -152,10 +170,14 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
     let note = session.recover_if_pending(printer)?;
     let (plan, manifest) = match &args.plan_file {
         None => {
-            let mut desired = desired_state(&args.settings)?;
-            let facts = facts_for(cli, args.podman_version.as_deref(), &session.host, &desired)?;
+            let (mut desired, facts) = observe(
+                cli,
+                &session,
+                args.podman_version.as_deref(),
+                &args.settings,
+            )?;
             // Generated once: the plan under the lock uses the same spec.
-            generate_cdi(cli, &mut desired, &session)?;
+            generate_cdi(cli, &mut desired, &facts, &session)?;
             let (plan, manifest) = converge(cli, &session, printer, &desired, &facts, note, false)?;
             finish(printer, &session, &plan, manifest.as_ref())?;
             strict(args.strict, &plan)?;
@@ -167,13 +189,12 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
             plan.warnings.extend(note);
             // Exactly what its settings give now: an edited plan, or one
             // naming files gpu-setup does not manage, is refused.
-            check_saved_matches(
-                cli,
-                file,
-                &saved,
-                &facts(cli, args.podman_version.as_deref())?,
-                &session,
+            let facts = crate::facts::versions(
+                &session.host,
+                env::is_real_root(&cli.global.root),
+                args.podman_version.as_deref(),
             )?;
+            check_saved_matches(cli, file, &saved, &facts, &session)?;
             if plan.is_empty() {
                 finish(printer, &session, &plan, None)?;
                 strict(args.strict, &plan)?;
@@ -269,13 +290,12 @@ fn heal(cli: &Cli, args: &HealArgs, printer: &Printer) -> Result<u8> {
         })
         .or(settings.heal)
         .unwrap_or_default();
-    let mut desired = DesiredState::from_settings(&settings)?;
+    let (mut desired, facts) = observe_settings(cli, &session, None, &settings)?;
     if let Some(why) = crate::heal::toolkit_absent(&desired, &session.host) {
         printer.healed(&Plan::default(), None, mode, Some(&why))?;
         return Ok(exit::OK);
     }
-    let facts = facts_for(cli, None, &session.host, &desired)?;
-    generate_cdi(cli, &mut desired, &session)?;
+    generate_cdi(cli, &mut desired, &facts, &session)?;
     match mode {
         HealMode::Report => {
             let mut plan = plan_with(&desired, &facts, &session.host)?;
@@ -316,6 +336,32 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(cli)?;
     let _lock = session.lock(printer)?;
     let target = transaction::rollback_target(&session.state, args.id)?;
+    // What the rollback leaves goes through the same checks as a plan:
+    // refused (unless --force) when it would break every podman command.
+    let breaks = rollback_breakage(cli, &session, &target)?;
+    if !breaks.is_empty() && !args.force {
+        let lines: Vec<String> = breaks
+            .iter()
+            .map(|w| format!("{}: {}", w.code, w.message))
+            .collect();
+        return Err(Hinted::new(
+            format!(
+                "rolling back transaction {} would break Podman: {}",
+                target.id,
+                lines.join("; ")
+            ),
+            format!(
+                "{}; or roll back anyway with `gpu-setup rollback {} --force`",
+                breaks
+                    .iter()
+                    .filter_map(|w| w.hint.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                target.id
+            ),
+        )
+        .into());
+    }
     // With --force, the files that changed since are overwritten; say where
     // their content is kept.
     let drifted: Vec<String> = if args.force {
@@ -348,6 +394,7 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
     let changes = transaction::changes(&session.state, &manifest)?;
     let plan = Plan {
         changes,
+        warnings: breaks,
         ..Plan::default()
     };
     let report = TxReport {
@@ -358,6 +405,27 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
     };
     ignore_broken_pipe(printer.rolled_back(&report))?;
     Ok(exit::OK)
+}
+
+/// What would make every podman command fail after undoing `target` that
+/// does not already now (a user's `[engine.runtimes_flags]` naming the
+/// runtime entry the rollback removes, say).
+fn rollback_breakage(
+    cli: &Cli,
+    session: &Session,
+    target: &gpu_setup_apply::journal::Manifest,
+) -> Result<Vec<gpu_setup_plan::Warning>> {
+    let facts = crate::facts::versions(&session.host, env::is_real_root(&cli.global.root), None)?;
+    let restored = transaction::changes(&session.state, target)?
+        .into_iter()
+        .map(|c| (c.path, c.before.bytes().map(<[u8]>::to_vec)))
+        .collect();
+    let after = gpu_setup_plan::Overlay::new(&session.host, restored);
+    let now = gpu_setup_plan::warnings::breakage(&facts, &session.host);
+    Ok(gpu_setup_plan::warnings::breakage(&facts, &after)
+        .into_iter()
+        .filter(|w| !now.contains(w))
+        .collect())
 }
 
 /// Everything a command that may change the host needs.
@@ -502,9 +570,9 @@ fn check_saved_matches(
     facts: &HostFacts,
     session: &Session,
 ) -> Result<()> {
-    let mut desired = DesiredState::from_settings(&saved.settings)
+    let mut desired = DesiredState::resolve(&saved.settings, facts)
         .with_context(|| format!("plan `{}` holds invalid settings", file.display()))?;
-    generate_cdi(cli, &mut desired, session)?;
+    generate_cdi(cli, &mut desired, facts, session)?;
     let mut facts = facts.clone();
     facts.packages = crate::packages::owners(&session.host, &desired);
     let now = plan_with(&desired, &facts, &session.host)?;
@@ -595,41 +663,42 @@ fn host(cli: &Cli) -> Result<RootFs> {
     }
 }
 
-/// [`facts`], and the packages that own the files `desired` manages.
-fn facts_for(
+/// The host facts (observed once: [`crate::facts`]) and the desired state
+/// they and the settings give. `podman_version`: `--podman-version`.
+fn observe(
     cli: &Cli,
+    session: &Session,
     podman_version: Option<&str>,
-    host: &RootFs,
-    desired: &DesiredState,
-) -> Result<HostFacts> {
-    let mut facts = facts(cli, podman_version)?;
-    facts.packages = crate::packages::owners(host, desired);
-    Ok(facts)
+    args: &SettingsArgs,
+) -> Result<(DesiredState, HostFacts)> {
+    observe_settings(cli, session, podman_version, &settings_of(args)?)
 }
 
-/// How Podman runs here. The environment describes the running system, so it
-/// only counts when `--root` is `/` (not for an image under another root).
-/// `podman_version`: `--podman-version`, checked.
-fn facts(cli: &Cli, podman_version: Option<&str>) -> Result<HostFacts> {
-    let mut facts = if env::is_real_root(&cli.global.root) {
-        env::host_facts()
-    } else {
-        HostFacts::default()
-    };
-    if let Some(v) = podman_version {
-        facts.podman_version = Some(gpu_setup_plan::PodmanVersion::parse(v).ok_or_else(|| {
-            Hinted::new(
-                format!("invalid --podman-version `{v}`"),
-                "give a version such as 4.9.3",
-            )
-        })?);
-    }
-    Ok(facts)
+/// [`observe`] for settings already merged.
+fn observe_settings(
+    cli: &Cli,
+    session: &Session,
+    podman_version: Option<&str>,
+    settings: &Settings,
+) -> Result<(DesiredState, HostFacts)> {
+    let real_root = env::is_real_root(&cli.global.root);
+    let mut facts = crate::facts::versions(&session.host, real_root, podman_version)?;
+    let desired = DesiredState::resolve(settings, &facts)?;
+    facts.packages = crate::packages::owners(&session.host, &desired);
+    Ok((desired, facts))
 }
 
 /// `--strategy cdi`: what `nvidia-ctk cdi generate` prints now, for the
 /// plan (see [`crate::cdi::prepare`]).
-fn generate_cdi(cli: &Cli, desired: &mut DesiredState, session: &Session) -> Result<()> {
+/// Refused first, before nvidia-ctk runs, when this Podman cannot use
+/// NVIDIA's specs.
+fn generate_cdi(
+    cli: &Cli,
+    desired: &mut DesiredState,
+    facts: &HostFacts,
+    session: &Session,
+) -> Result<()> {
+    gpu_setup_plan::plan::check_supported(desired, facts, None)?;
     crate::cdi::prepare(
         desired,
         &session.host,
@@ -640,11 +709,6 @@ fn generate_cdi(cli: &Cli, desired: &mut DesiredState, session: &Session) -> Res
 
 fn cdi_note(cli: &Cli, plan: &Plan, desired: &DesiredState) -> Option<gpu_setup_plan::Warning> {
     crate::cdi::note(plan, desired, env::is_real_root(&cli.global.root))
-}
-
-/// Built-in defaults, then the profile, then the flags.
-fn desired_state(args: &SettingsArgs) -> Result<DesiredState> {
-    Ok(DesiredState::from_settings(&settings_of(args)?)?)
 }
 
 /// The settings layers merged: built-in defaults, the profile, the flags.

@@ -61,13 +61,12 @@ fn host_facts_from(uid: u32, var: impl Fn(&str) -> Option<OsString>) -> HostFact
         })
         .unwrap_or_default();
     HostFacts {
-        podman_version: None,
         containers_conf_env: path(var(CONTAINERS_CONF)),
         containers_conf_override_env: path(var(CONTAINERS_CONF_OVERRIDE)),
         user_config_dir: config_home.and_then(|c| c.join("containers").ok()),
         uid,
         path_dirs,
-        packages: Vec::new(),
+        ..HostFacts::default()
     }
 }
 

@@ -6,6 +6,7 @@ mod cdi;
 mod commands;
 pub mod env;
 mod error;
+mod facts;
 mod heal;
 pub mod module;
 mod packages;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use gpu_setup_apply::RootFs;
 use gpu_setup_plan::desired::{Presence, Strategy};
-use gpu_setup_plan::{plan_with, DesiredState, HostFacts, Settings};
+use gpu_setup_plan::{plan_with, DesiredState, Settings};
 use serde_json::{json, Map, Value};
 
 /// The arguments that are settings, with their command-line flag.
@@ -351,15 +351,12 @@ fn settings_of(args: &Map<String, Value>) -> Result<Settings, String> {
 /// The plan's changes as Ansible diffs (the same plan `apply` makes, unless
 /// the host changes in between).
 fn planned_diff(s: &Settings, root: &Path, state_dir: &str) -> Result<Vec<Value>, String> {
-    let mut desired = DesiredState::from_settings(s).map_err(|e| gpu_setup_plan::error_text(&e))?;
     let real_root = crate::env::is_real_root(root);
-    let mut facts = if real_root {
-        crate::env::host_facts()
-    } else {
-        HostFacts::default()
-    };
     let host =
         RootFs::open(root).map_err(|e| format!("cannot open root `{}`: {e}", root.display()))?;
+    let mut facts = crate::facts::versions(&host, real_root, None).map_err(|e| format!("{e:#}"))?;
+    let mut desired =
+        DesiredState::resolve(s, &facts).map_err(|e| gpu_setup_plan::error_text(&e))?;
     facts.packages = crate::packages::owners(&host, &desired);
     let state_dir = gpu_setup_plan::TargetPath::new(state_dir)
         .map_err(|e| format!("invalid state_dir: {}", gpu_setup_plan::error_text(&e)))?;

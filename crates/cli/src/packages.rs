@@ -32,34 +32,38 @@ pub(crate) fn owners(host: &RootFs, desired: &DesiredState) -> Vec<Owner> {
     out
 }
 
-/// The rpm owners of `paths`; none when the root has no rpm database or
-/// `rpm` is not installed (or not trusted) here.
-fn rpm(host: &RootFs, paths: &[TargetPath]) -> Vec<Owner> {
+/// A query of the rpm database under the root: `rpm --root R --dbpath DB`
+/// with the vetted rpm of the running system, in a clean environment;
+/// `None` when the root has no rpm database or `rpm` is not installed (or
+/// not trusted) here.
+fn rpm_command(host: &RootFs) -> Option<Command> {
     // A database directory that holds something (Debian's rpm package
     // leaves an empty /var/lib/rpm).
-    let Some(db) = RPM_DBS.iter().find(|d| {
+    let db = RPM_DBS.iter().find(|d| {
         TargetPath::new(d).ok().is_some_and(|p| {
             matches!(host.meta(&p), Ok(Some(m)) if m.kind == Kind::Dir)
                 && host.list(&p).ok().flatten().is_some_and(|l| !l.is_empty())
         })
-    }) else {
-        return Vec::new();
-    };
-    let Some(rpm) = ["/usr/bin/rpm", "/bin/rpm"]
+    })?;
+    let rpm = ["/usr/bin/rpm", "/bin/rpm"]
         .iter()
         .map(Path::new)
-        .find(|p| p.is_file())
-    else {
-        return Vec::new();
-    };
-    let trusted = [0, nix::unistd::geteuid().as_raw()];
-    let rpm = match crate::vet::program(rpm, &trusted) {
+        .find(|p| p.is_file())?;
+    let rpm = match crate::vet::program(rpm, &crate::vet::trusted_uids()) {
         Ok(p) => p,
         Err(u) => {
             tracing::warn!(path = %u.path.display(), problem = %u.problem, "not running rpm");
-            return Vec::new();
+            return None;
         }
     };
+    let mut cmd = Command::new(&rpm);
+    crate::process::clean_env(&mut cmd);
+    cmd.arg("--root").arg(host.root()).args(["--dbpath", db]);
+    Some(cmd)
+}
+
+/// The rpm owners of `paths`; none when there is no rpm database to ask.
+fn rpm(host: &RootFs, paths: &[TargetPath]) -> Vec<Owner> {
     // Only the files that exist: rpm refuses a query for a missing one.
     let existing: Vec<&TargetPath> = paths
         .iter()
@@ -68,20 +72,46 @@ fn rpm(host: &RootFs, paths: &[TargetPath]) -> Vec<Owner> {
     if existing.is_empty() {
         return Vec::new();
     }
-    let mut cmd = Command::new(&rpm);
-    crate::process::clean_env(&mut cmd);
-    cmd.arg("--root")
-        .arg(host.root())
-        .args(["--dbpath", db])
-        .args([
-            "-qf",
-            "--queryformat",
-            "[%{FILENAMES}\\t%{FILEFLAGS:fflags}\\t%{=NAME}\\n]",
-        ])
-        .args(existing.iter().map(|p| p.as_str()));
+    let Some(mut cmd) = rpm_command(host) else {
+        return Vec::new();
+    };
+    cmd.args([
+        "-qf",
+        "--queryformat",
+        "[%{FILENAMES}\\t%{FILEFLAGS:fflags}\\t%{=NAME}\\n]",
+    ])
+    .args(existing.iter().map(|p| p.as_str()));
     // A file no package owns makes rpm exit 1 after printing the others.
     match crate::process::run_output(cmd, "rpm", TIMEOUT) {
         Ok((_, out, _)) => rpm_owners(&out, paths),
+        Err(e) => {
+            tracing::warn!(error = %e, "rpm query failed");
+            Vec::new()
+        }
+    }
+}
+
+/// The installed versions of `names` in the rpm database under the root:
+/// `(name, [epoch:]version-release)`; none when there is no database.
+pub(crate) fn rpm_versions(host: &RootFs, names: &[&str]) -> Vec<(String, String)> {
+    let Some(mut cmd) = rpm_command(host) else {
+        return Vec::new();
+    };
+    cmd.args([
+        "-q",
+        "--queryformat",
+        "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n",
+    ])
+    .args(names);
+    // A package not installed is a line "package X is not installed" and
+    // exit 1; the others are still printed.
+    match crate::process::run_output(cmd, "rpm", TIMEOUT) {
+        Ok((_, out, _)) => out
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(n, _)| names.contains(n))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect(),
         Err(e) => {
             tracing::warn!(error = %e, "rpm query failed");
             Vec::new()

@@ -204,6 +204,7 @@ impl Printer {
             Format::Json => self.json(&report.json()),
             Format::Text => {
                 self.changes(report.plan)?;
+                self.warnings(&report.plan.warnings)?;
                 for (path, copy) in report.kept {
                     self.note(&format!(
                         "`{path}` had changed since; what it held is kept in `{copy}`"

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use gpu_setup_apply::RootFs;
-use gpu_setup_plan::{DesiredState, Observe, Observed, Presence, Strategy, TargetPath};
+use gpu_setup_plan::{DesiredState, HostFacts, Observe, Observed, Presence, Strategy, TargetPath};
 
 use crate::process::first_line;
 use gpu_setup_plan::doctor::{find_executable, Probes, TOOLKIT_BINARIES};
@@ -14,16 +14,12 @@ use gpu_setup_plan::doctor::{find_executable, Probes, TOOLKIT_BINARIES};
 /// How long one probe may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Gathers the probes. `podman_version` (from `--podman-version`) wins over
-/// running Podman.
-pub fn gather(
-    host: &RootFs,
-    desired: &DesiredState,
-    real_root: bool,
-    podman_version: Option<String>,
-) -> Probes {
+/// Gathers the probes. The Podman version comes from the host facts
+/// (`--podman-version`, the package database); `podman --version` runs
+/// only when they do not know it, to say why Podman fails if it does.
+pub fn gather(host: &RootFs, desired: &DesiredState, facts: &HostFacts, real_root: bool) -> Probes {
     let mut probes = Probes {
-        podman_version,
+        podman_version: facts.podman_version.map(|v| format!("podman version {v}")),
         rootless: !nix::unistd::geteuid().is_root(),
         real_root,
         ..Probes::default()
@@ -85,7 +81,8 @@ fn cdi_now(host: &RootFs, desired: &DesiredState) -> Option<Result<Vec<u8>, Stri
     Some(crate::cdi::generate(ctk, json).map_err(|e| e.to_string()))
 }
 
-/// Runs a program and returns its stdout, or why it failed.
+/// Runs a program (vetted, clean environment, time limit) and returns its
+/// stdout, or why it failed.
 fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    crate::process::run_within(program, args, TIMEOUT)
+    crate::process::run_vetted(program, args, TIMEOUT)
 }

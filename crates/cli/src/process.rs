@@ -16,10 +16,31 @@ pub fn first_line(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Runs `program args`, killing it after `timeout`.
+/// Runs `program args`, killing it after `timeout` (tests).
+#[cfg(test)]
 pub fn run_within(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
     let mut cmd = Command::new(program);
     cmd.args(args).env_remove("GPU_SETUP_LOG");
+    run_command(cmd, program, timeout)
+}
+
+/// Runs a program of the host (`--version`, a probe): vetted first like
+/// every program gpu-setup runs as root (it and every directory above it
+/// root's or the caller's, not writable by others), in a clean
+/// environment, with no input and a time limit. Its stdout, or why not.
+pub fn run_vetted(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
+    let real = crate::vet::program(std::path::Path::new(program), &crate::vet::trusted_uids())
+        .map_err(|u| {
+            format!(
+                "refusing to run `{program}`: {} `{}` {}",
+                u.what,
+                u.path.display(),
+                u.problem
+            )
+        })?;
+    let mut cmd = Command::new(real);
+    clean_env(&mut cmd);
+    cmd.args(args);
     run_command(cmd, program, timeout)
 }
 

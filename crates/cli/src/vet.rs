@@ -6,6 +6,12 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// The owners a program (and every directory above it) may have: root
+/// and the caller.
+pub fn trusted_uids() -> [u32; 2] {
+    [0, nix::unistd::geteuid().as_raw()]
+}
+
 /// Why a program cannot be trusted: the path at fault and what is wrong.
 #[derive(Debug)]
 pub struct Untrusted {
@@ -64,7 +70,7 @@ fn problem_with(meta: &std::fs::Metadata, trusted: &[u32], sticky_ok: bool) -> O
 /// sticky (so no one else can rename what gpu-setup creates there).
 pub fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir, String> {
     let tmp = std::env::temp_dir();
-    let trusted = [0, nix::unistd::geteuid().as_raw()];
+    let trusted = trusted_uids();
     let real = std::fs::canonicalize(&tmp).map_err(|e| {
         format!(
             "cannot use the temporary directory `{}`: {e}",

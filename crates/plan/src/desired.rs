@@ -199,11 +199,29 @@ pub struct DesiredState {
     pub hook_path_explicit: bool,
     /// Whether the runtime path was given: then it means exactly that path.
     pub runtime_path_explicit: bool,
+    /// Whether the strategy was given (flag or profile). Otherwise `doctor`
+    /// judges the host by the GPU path it finds set up.
+    pub strategy_explicit: bool,
 }
 
 impl DesiredState {
-    /// Resolves settings over the built-in defaults, validating every value.
+    /// Resolves settings over the built-in defaults for any released
+    /// Podman, validating every value (see [`DesiredState::resolve`]).
     pub fn from_settings(s: &Settings) -> Result<Self, PlanError> {
+        Self::resolve(s, &crate::facts::HostFacts::default())
+    }
+
+    /// Resolves settings over the built-in defaults for the host `facts`
+    /// describe, validating every value. The defaults follow the facts:
+    /// Podman before 3.3 reads no drop-ins, so there the runtime entry goes
+    /// into `/etc/containers/containers.conf` (edited in place, created
+    /// when absent) unless `containers_conf` names a file.
+    pub fn resolve(s: &Settings, facts: &crate::facts::HostFacts) -> Result<Self, PlanError> {
+        let default_conf = if crate::upstream::Podman::new(facts.podman_version).reads_dropins() {
+            well_known::DEFAULT_DROPIN
+        } else {
+            well_known::ETC_CONTAINERS_CONF
+        };
         let file = |setting: &'static str, value: &Option<String>, default: &str| {
             TargetPath::file(value.as_deref().unwrap_or(default))
                 .map_err(|source| PlanError::Path { setting, source })
@@ -246,13 +264,10 @@ impl DesiredState {
             cdi_generated: None,
             cdi_spec_written: false,
             hook_path_explicit: s.hook_path.is_some(),
+            strategy_explicit: s.strategy.is_some(),
             runtime_path_explicit: s.runtime_path.is_some(),
             presence: s.state.unwrap_or_default(),
-            containers_conf: file(
-                "containers.conf path",
-                &s.containers_conf,
-                well_known::DEFAULT_DROPIN,
-            )?,
+            containers_conf: file("containers.conf path", &s.containers_conf, default_conf)?,
             runtime_name,
             runtime_path: file(
                 "runtime path",

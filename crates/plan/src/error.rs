@@ -151,6 +151,15 @@ pub enum PlanError {
         #[source]
         source: PathError,
     },
+    /// The host's Podman (or toolkit) cannot use what the settings ask
+    /// for; nothing is planned.
+    #[error("{message}")]
+    Unsupported {
+        /// What cannot work, and why (with the version and its source).
+        message: String,
+        /// What to do instead.
+        hint: String,
+    },
     /// An edit produced a file that does not mean what was intended. This is
     /// a bug in gpu-setup; nothing was written.
     #[error("internal error editing `{path}`: {message}")]
@@ -183,6 +192,7 @@ impl PlanError {
             PlanError::Setting { .. } | PlanError::Path { .. } => {
                 Some("see `gpu-setup plan --help` for the accepted values".to_owned())
             }
+            PlanError::Unsupported { hint, .. } => Some(hint.clone()),
             PlanError::Internal { .. } => Some(
                 "please report this bug with the file attached; use --containers-conf to choose another file meanwhile".to_owned(),
             ),

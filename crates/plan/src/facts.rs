@@ -3,7 +3,42 @@
 //! does not read the environment or run programs).
 
 use crate::paths::TargetPath;
-use crate::upstream::PodmanVersion;
+use crate::upstream::{PodmanVersion, ToolkitVersion};
+
+/// Where a version gpu-setup follows came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "from", content = "detail")]
+pub enum VersionSource {
+    /// `--podman-version` on the command line.
+    Flag,
+    /// The root's dpkg database (`/var/lib/dpkg/status`): the package and
+    /// its full version.
+    Dpkg(String),
+    /// The root's rpm database: the package and its full version.
+    Rpm(String),
+    /// The program itself (`podman --version`), on the running system.
+    Program(String),
+}
+
+impl std::fmt::Display for VersionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionSource::Flag => f.write_str("--podman-version"),
+            VersionSource::Dpkg(p) => write!(f, "dpkg: {p}"),
+            VersionSource::Rpm(p) => write!(f, "rpm: {p}"),
+            VersionSource::Program(p) => write!(f, "`{p}`"),
+        }
+    }
+}
+
+/// A version and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Detected<V> {
+    /// The version.
+    pub version: V,
+    /// Where it was read.
+    pub source: VersionSource,
+}
 
 /// How Podman is run, as far as it changes what it reads and finds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -11,6 +46,16 @@ pub struct HostFacts {
     /// Podman's version, when known (`podman --version`, or
     /// `--podman-version`); unknown: the rules of any released Podman.
     pub podman_version: Option<PodmanVersion>,
+    /// Where the Podman version came from (`None` with the version).
+    pub podman_source: Option<VersionSource>,
+    /// The NVIDIA Container Toolkit's version, when known (the root's
+    /// package database, or `nvidia-ctk --version` on the running system).
+    pub toolkit_version: Option<ToolkitVersion>,
+    /// Where the toolkit version came from.
+    pub toolkit_source: Option<VersionSource>,
+    /// Why a version is unknown (no package database names it and no
+    /// program could tell), for the note plan and doctor print.
+    pub unknown_why: Option<String>,
     /// `$CONTAINERS_CONF`: when set, Podman reads this file and no other
     /// (no main files, no drop-ins, no user files).
     pub containers_conf_env: Option<TargetPath>,

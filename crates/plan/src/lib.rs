@@ -25,7 +25,7 @@ pub mod warnings;
 pub use desired::{DesiredState, HealMode, Presence, ProfileError, Settings, Strategy};
 pub use error::{error_text, ObserveError, PlanError};
 pub use facts::HostFacts;
-pub use observe::{Kind, MemHost, Meta, Observe, Observed};
+pub use observe::{Kind, MemHost, Meta, Observe, Observed, Overlay};
 pub use paths::{managed_path_problem, well_known, PathError, TargetPath};
 pub use plan::{plan, plan_with, Action, Change, Plan};
 pub use render::{sha256, text_diff, unified_diff, PlanReport};

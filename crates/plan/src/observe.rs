@@ -82,6 +82,13 @@ pub trait Observe {
         let _ = limit;
         Ok(self.file(path)?.bytes().map(<[u8]>::to_vec))
     }
+    /// Reads a regular file of up to `limit` bytes, for the few files
+    /// larger than a managed file may be (a package database such as
+    /// `/var/lib/dpkg/status`). Otherwise like [`Observe::file`].
+    fn large_file(&self, path: &TargetPath, limit: u64) -> Result<Observed, ObserveError> {
+        let _ = limit;
+        self.file(path)
+    }
     /// The real path of a file gpu-setup manages: symbolic links on the way
     /// resolved inside the root, or refused (see `gpu-setup-apply`'s
     /// `safe_path`). `follow_target` allows the file itself to be a link.
@@ -95,6 +102,78 @@ pub trait Observe {
     /// Two paths lead to the same file when their real paths are equal.
     fn real_path(&self, path: &TargetPath) -> Result<Option<TargetPath>, ObserveError> {
         Ok(self.meta(path)?.map(|_| path.clone()))
+    }
+}
+
+/// A host as it will be after some files change: `changed` maps a path to
+/// its new content (`None`: removed); every other read goes to `host`. For
+/// checking what a command would leave behind before it runs (rollback).
+pub struct Overlay<'a> {
+    host: &'a dyn Observe,
+    changed: BTreeMap<TargetPath, Option<Vec<u8>>>,
+}
+
+impl<'a> Overlay<'a> {
+    /// `host` with `changed` applied.
+    pub fn new(host: &'a dyn Observe, changed: BTreeMap<TargetPath, Option<Vec<u8>>>) -> Self {
+        Overlay { host, changed }
+    }
+}
+
+impl Observe for Overlay<'_> {
+    fn file(&self, path: &TargetPath) -> Result<Observed, ObserveError> {
+        match self.changed.get(path) {
+            Some(Some(bytes)) => Ok(Observed::File {
+                bytes: bytes.clone(),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            }),
+            Some(None) => Ok(Observed::Absent),
+            None => self.host.file(path),
+        }
+    }
+    fn meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError> {
+        match self.changed.get(path) {
+            Some(Some(_)) => Ok(Some(Meta {
+                kind: Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            })),
+            Some(None) => Ok(None),
+            None => self.host.meta(path),
+        }
+    }
+    fn list(&self, dir: &TargetPath) -> Result<Option<Vec<String>>, ObserveError> {
+        let mut names = self.host.list(dir)?;
+        for (path, content) in &self.changed {
+            if path.parent().as_ref() != Some(dir) {
+                continue;
+            }
+            let list = names.get_or_insert_with(Vec::new);
+            let name = path.file_name().to_owned();
+            list.retain(|n| *n != name);
+            if content.is_some() {
+                list.push(name);
+            }
+        }
+        if let Some(l) = &mut names {
+            l.sort();
+        }
+        Ok(names)
+    }
+    fn link_meta(&self, path: &TargetPath) -> Result<Option<Meta>, ObserveError> {
+        if self.changed.contains_key(path) {
+            return self.meta(path);
+        }
+        self.host.link_meta(path)
+    }
+    fn real_path(&self, path: &TargetPath) -> Result<Option<TargetPath>, ObserveError> {
+        if self.changed.contains_key(path) {
+            return Ok(self.meta(path)?.map(|_| path.clone()));
+        }
+        self.host.real_path(path)
     }
 }
 

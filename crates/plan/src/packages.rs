@@ -90,6 +90,74 @@ impl Owner {
 /// Where dpkg keeps its per-package file lists.
 pub const DPKG_INFO: &str = "/var/lib/dpkg/info";
 
+/// dpkg's database of installed packages and their versions (dpkg(1),
+/// "FILES"; deb822 paragraphs).
+pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+
+/// The largest dpkg status file read (a desktop's is a few MiB).
+pub const DPKG_STATUS_LIMIT: u64 = 64 << 20;
+
+/// The packages that carry Podman, by package manager name.
+pub const PODMAN_PACKAGES: [&str; 1] = ["podman"];
+
+/// The packages that carry the NVIDIA Container Toolkit, preferred first:
+/// from v1.11 `nvidia-container-toolkit-base` holds nvidia-ctk and the
+/// runtime, and `nvidia-container-toolkit` the hook; both carry the same
+/// version.
+pub const TOOLKIT_PACKAGES: [&str; 2] =
+    ["nvidia-container-toolkit-base", "nvidia-container-toolkit"];
+
+/// The installed version of `package` in a dpkg status file: the
+/// `Version` of its paragraph whose `Status` is `install ok installed`
+/// (or any `... installed` state). `None` when it is not installed.
+pub fn dpkg_installed_version(status: &str, package: &str) -> Option<String> {
+    status.split("\n\n").find_map(|para| {
+        let mut name = None;
+        let mut state = None;
+        let mut version = None;
+        for line in para.lines() {
+            if let Some(v) = line.strip_prefix("Package:") {
+                name = Some(v.trim());
+            } else if let Some(v) = line.strip_prefix("Status:") {
+                state = Some(v.trim());
+            } else if let Some(v) = line.strip_prefix("Version:") {
+                version = Some(v.trim());
+            }
+        }
+        let installed = state.is_some_and(|s| s.split_whitespace().nth(2) == Some("installed"));
+        (name == Some(package) && installed)
+            .then(|| version.map(str::to_owned))
+            .flatten()
+    })
+}
+
+/// The upstream part of a package version: `1:5.4.2+ds1-2` is 5.4.2
+/// (Debian's epoch and revision, rpm's release dropped).
+pub fn upstream_version(package_version: &str) -> Option<crate::upstream::Version> {
+    let no_epoch = package_version
+        .split_once(':')
+        .map_or(package_version, |(_, v)| v);
+    crate::upstream::Version::parse(no_epoch)
+}
+
+/// The first of `packages` dpkg has installed under the root, with its
+/// upstream version: `(package version, version)`.
+pub fn dpkg_version(
+    host: &dyn Observe,
+    packages: &[&str],
+) -> Option<(String, crate::upstream::Version)> {
+    let path = TargetPath::new(DPKG_STATUS).ok()?;
+    let Ok(Observed::File { bytes, .. }) = host.large_file(&path, DPKG_STATUS_LIMIT) else {
+        return None;
+    };
+    let status = std::str::from_utf8(&bytes).ok()?;
+    packages.iter().find_map(|p| {
+        let full = dpkg_installed_version(status, p)?;
+        let v = upstream_version(&full)?;
+        Some((format!("{p} {full}"), v))
+    })
+}
+
 /// The dpkg packages that own `paths`, from the `*.list` files under the
 /// root (the files `dpkg -S` reads). A list that cannot be read is skipped.
 pub fn dpkg_owners(host: &dyn Observe, paths: &[TargetPath]) -> Vec<Owner> {
@@ -220,6 +288,34 @@ mod tests {
         );
         assert!(nv.behaviour().starts_with("a dpkg conffile: "));
         assert!(dpkg_owners(&MemHost::new(), &paths).is_empty());
+    }
+
+    #[test]
+    fn dpkg_status_gives_the_installed_version() {
+        // Paragraphs as dpkg writes them (Debian 12 and 13).
+        let status = "Package: podman\nStatus: install ok installed\nPriority: optional\nVersion: 4.3.1+ds1-8+deb12u1+b3\nDescription: tool\n long text\n\nPackage: crun\nStatus: deinstall ok config-files\nVersion: 1.8.1-1\n\nPackage: nvidia-container-toolkit-base\nStatus: install ok installed\nVersion: 1.17.9-1\n";
+        assert_eq!(
+            dpkg_installed_version(status, "podman").as_deref(),
+            Some("4.3.1+ds1-8+deb12u1+b3")
+        );
+        // Removed but its conffiles kept: not installed.
+        assert_eq!(dpkg_installed_version(status, "crun"), None);
+        assert_eq!(dpkg_installed_version(status, "runc"), None);
+        assert_eq!(
+            upstream_version("1:5.4.2+ds1-2").unwrap().to_string(),
+            "5.4.2"
+        );
+        assert_eq!(
+            upstream_version("4.9.4-12.el9").unwrap().to_string(),
+            "4.9.4"
+        );
+        let host = MemHost::new().with_file(DPKG_STATUS, status);
+        let (full, v) = dpkg_version(&host, &TOOLKIT_PACKAGES).unwrap();
+        assert_eq!(
+            (full.as_str(), v.to_string().as_str()),
+            ("nvidia-container-toolkit-base 1.17.9-1", "1.17.9")
+        );
+        assert_eq!(dpkg_version(&MemHost::new(), &PODMAN_PACKAGES), None);
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub fn plan_with(
     facts: &HostFacts,
     host: &dyn Observe,
 ) -> Result<Plan, PlanError> {
+    check_supported(desired, facts, desired.cdi_generated.as_deref())?;
     let mut changes = Vec::new();
     // The files are read and written at their resolved paths; warnings
     // look at the paths Podman uses.
@@ -153,6 +154,8 @@ pub fn plan_with(
         &refresh,
     )?;
     warnings.retain(|w| w.code != "no-cgroups-rootful" || no_cgroups_changes);
+    // An unknown version matters to what is about to be written.
+    warnings.retain(|w| w.code != "version-unknown" || !changes.is_empty());
     warnings.extend(
         followed
             .into_iter()
@@ -199,6 +202,58 @@ pub fn plan_with(
         warnings,
         packages,
     })
+}
+
+/// Refuses a desired state this host's Podman cannot use: the CDI strategy
+/// where Podman cannot read NVIDIA's specs (before 4.3), or a spec (`spec`:
+/// what nvidia-ctk generated) whose `cdiVersion` is newer than this
+/// Podman's CDI library accepts ([`crate::upstream::Podman::max_cdi_version`]).
+/// Nothing is planned then, so nothing changes. An unknown Podman version
+/// refuses nothing.
+pub fn check_supported(
+    d: &DesiredState,
+    facts: &HostFacts,
+    spec: Option<&[u8]>,
+) -> Result<(), PlanError> {
+    if d.presence != Presence::Present || d.strategy != Strategy::Cdi {
+        return Ok(());
+    }
+    let rules = crate::upstream::Podman::new(facts.podman_version);
+    let (Some(v), from) = (facts.podman_version, facts.podman_source.as_ref()) else {
+        return Ok(());
+    };
+    let from = from.map(|f| format!(" ({f})")).unwrap_or_default();
+    if !rules.reads_nvidia_cdi_specs() {
+        let why = if rules.reads_cdi_specs() {
+            "it reads only CDI specs older than the 0.5.0 that NVIDIA's device names (`0`, `1`) need"
+        } else {
+            "it does not read CDI specs at all (3.2 and later do)"
+        };
+        return Err(PlanError::Unsupported {
+            message: format!(
+                "--strategy cdi needs Podman 4.3 or later, and this host has Podman {v}{from}: {why}, so `--device nvidia.com/gpu=all` would fail and the working hook would be gone"
+            ),
+            hint: "keep the hook (gpu-setup apply --strategy hook), or upgrade Podman to 4.3 or later first".to_owned(),
+        });
+    }
+    let (Some(max), Some(spec)) = (rules.max_cdi_version(), spec) else {
+        return Ok(());
+    };
+    let Ok(summary) = crate::cdi::check_spec(spec) else {
+        // An invalid spec has its own, more precise error.
+        return Ok(());
+    };
+    match crate::upstream::Version::parse(&summary.cdi_version) {
+        Some(declared) if declared > max => Err(PlanError::Unsupported {
+            message: format!(
+                "the CDI spec nvidia-ctk generated declares cdiVersion {declared}, and Podman {v}{from} accepts at most {max}: Podman would refuse the spec"
+            ),
+            hint: format!(
+                "upgrade Podman, or keep the hook (gpu-setup apply --strategy hook); an older nvidia-ctk may generate cdiVersion {max}"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The desired state with each managed file's path resolved on the host

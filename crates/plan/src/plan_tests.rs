@@ -653,3 +653,177 @@ fn a_runtime_entry_whose_first_existing_path_is_the_runtime_is_left_alone() {
     });
     assert!(summary(&plan(&d, &other).unwrap()).contains(&(conf.to_owned(), Action::Modify)));
 }
+
+/// Facts for a host whose dpkg database names Podman `version`.
+fn podman(version: &str) -> HostFacts {
+    HostFacts {
+        podman_version: crate::Version::parse(version),
+        podman_source: Some(crate::facts::VersionSource::Dpkg(format!(
+            "podman {version}"
+        ))),
+        ..HostFacts::default()
+    }
+}
+
+#[test]
+fn podman_before_3_3_gets_the_entry_in_the_main_file_it_reads() {
+    // containers/common v0.40 (Podman 3.3) brought drop-ins; 3.0.1 opens
+    // only /usr/share's and /etc's containers.conf (seen here).
+    let facts = podman("3.0.1");
+    let d = DesiredState::resolve(&Settings::default(), &facts).unwrap();
+    assert_eq!(
+        d.containers_conf.as_str(),
+        "/etc/containers/containers.conf"
+    );
+    let host = stock();
+    let p = plan_with(&d, &facts, &host).unwrap();
+    assert_eq!(
+        summary(&p)[0],
+        ("/etc/containers/containers.conf".to_owned(), Action::Create)
+    );
+    assert!(
+        !codes(&p).contains(&"containers-conf-not-read"),
+        "{:?}",
+        codes(&p)
+    );
+    let text = String::from_utf8(p.changes[0].after.clone().unwrap()).unwrap();
+    assert_eq!(
+        text,
+        "[engine.runtimes]\nnvidia = [\"/usr/bin/nvidia-container-runtime\"]\n"
+    );
+    // Asked for the drop-in anyway: warned, with a hint this version reads.
+    let s = Settings {
+        containers_conf: Some("/etc/containers/containers.conf.d/99-nvidia.conf".into()),
+        ..Settings::default()
+    };
+    let d = DesiredState::resolve(&s, &facts).unwrap();
+    let p = plan_with(&d, &facts, &host).unwrap();
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "containers-conf-not-read")
+        .unwrap();
+    assert_eq!(
+        w.hint.as_deref(),
+        Some("Podman 3.0.1 reads no drop-ins (3.3 and later do): pass --containers-conf /etc/containers/containers.conf (the default for this version), or upgrade Podman")
+    );
+    // From 3.3 on, the drop-in.
+    let d = DesiredState::resolve(&Settings::default(), &podman("3.3.0")).unwrap();
+    assert_eq!(
+        d.containers_conf.as_str(),
+        "/etc/containers/containers.conf.d/99-nvidia.conf"
+    );
+}
+
+const NVIDIA_SPEC: &str = "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n- name: \"0\"\n  containerEdits: {}\n- name: all\n  containerEdits: {}\n";
+
+#[test]
+fn cdi_is_refused_where_podman_cannot_use_nvidia_specs() {
+    let host = stock();
+    for (version, why) in [
+        ("3.0.1", "it does not read CDI specs at all (3.2 and later do)"),
+        ("4.2.0", "it reads only CDI specs older than the 0.5.0 that NVIDIA's device names (`0`, `1`) need"),
+    ] {
+        let err = plan_with(&cdi(NVIDIA_SPEC), &podman(version), &host).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("--strategy cdi needs Podman 4.3 or later, and this host has Podman {version} (dpkg: podman {version}): {why}, so `--device nvidia.com/gpu=all` would fail and the working hook would be gone")
+        );
+        assert_eq!(
+            err.hint().as_deref(),
+            Some("keep the hook (gpu-setup apply --strategy hook), or upgrade Podman to 4.3 or later first")
+        );
+    }
+    // 4.3.1 takes cdiVersion 0.5.0, not 0.6.0 (its CDI library's newest).
+    assert!(plan_with(&cdi(NVIDIA_SPEC), &podman("4.3.1"), &host).is_ok());
+    let newer = NVIDIA_SPEC.replace("0.5.0", "0.6.0");
+    let err = plan_with(&cdi(&newer), &podman("4.3.1"), &host).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the CDI spec nvidia-ctk generated declares cdiVersion 0.6.0, and Podman 4.3.1 (dpkg: podman 4.3.1) accepts at most 0.5.0: Podman would refuse the spec"
+    );
+    assert!(plan_with(&cdi(&newer), &podman("4.7.0"), &host).is_ok());
+    // Unknown version: nothing refused. The hook and absent: never.
+    assert!(plan_with(&cdi(&newer), &HostFacts::default(), &host).is_ok());
+    assert!(plan_with(&DesiredState::default(), &podman("3.0.1"), &host).is_ok());
+}
+
+#[test]
+fn refresh_units_on_podman_5_5_0_to_5_5_2_are_warned_about() {
+    // containers/common v0.63.x default.go: /etc/cdi only (podman#26569).
+    let host = stock().with_file(
+        "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
+        "[Path]\n",
+    );
+    let d = desired(Settings {
+        strategy: Some(crate::Strategy::Cdi),
+        ..Settings::default()
+    });
+    let p = plan_with(&d, &podman("5.5.1"), &host).unwrap();
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "cdi-spec-not-read")
+        .unwrap();
+    assert_eq!(w.level, crate::Level::Warning);
+    assert!(w.message.starts_with("Podman 5.5.1 reads CDI specs from [\"/etc/cdi\"], which does not include `/var/run/cdi`"), "{w:?}");
+    let p = plan_with(&d, &podman("5.5.3"), &host).unwrap();
+    assert!(!codes(&p).contains(&"cdi-spec-not-read"), "{:?}", codes(&p));
+}
+
+#[test]
+fn files_an_older_podman_does_not_read_are_noted() {
+    let host = stock().with_file("/root/.config/containers/containers.conf", "[engine]\n");
+    let facts = HostFacts {
+        containers_conf_override_env: Some(TargetPath::new("/etc/override.conf").unwrap()),
+        user_config_dir: Some(TargetPath::new("/root/.config/containers").unwrap()),
+        ..podman("4.3.1")
+    };
+    let p = plan_with(&DesiredState::default(), &facts, &host).unwrap();
+    let c = codes(&p);
+    assert!(
+        c.contains(&"conf-override-ignored") && c.contains(&"user-config-ignored"),
+        "{c:?}"
+    );
+    // Podman 5.0 reads both (4.5: the override; 5.0: root's user files).
+    let facts = HostFacts {
+        podman_version: crate::Version::parse("5.0.0"),
+        ..facts
+    };
+    let p = plan_with(&DesiredState::default(), &facts, &host).unwrap();
+    let c = codes(&p);
+    assert!(
+        !c.contains(&"conf-override-ignored") && !c.contains(&"user-config-ignored"),
+        "{c:?}"
+    );
+    assert!(c.contains(&"gpus-flag-is-cdi"), "{c:?}");
+}
+
+#[test]
+fn what_would_break_every_podman_command_is_found() {
+    // Podman 5.7+ refuses runtimes_flags for a runtime without an entry.
+    let host = stock().with_file(
+        "/etc/containers/containers.conf.d/50-flags.conf",
+        "[engine.runtimes_flags]\nnvidia = [\"--debug\"]\n",
+    );
+    let b = crate::warnings::breakage(&podman("5.8.6"), &host);
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0].code, "runtime-flags-orphaned");
+    assert!(crate::warnings::breakage(&podman("5.6.0"), &host).is_empty());
+    // With the entry (an overlay of what a change would leave): fine.
+    let entry = crate::Overlay::new(
+        &host,
+        [(
+            TargetPath::new("/etc/containers/containers.conf.d/99-nvidia.conf").unwrap(),
+            Some(b"[engine.runtimes]\nnvidia = [\"/usr/bin/nvidia-container-runtime\"]\n".to_vec()),
+        )]
+        .into_iter()
+        .collect(),
+    );
+    assert!(crate::warnings::breakage(&podman("5.8.6"), &entry).is_empty());
+    let bad = stock().with_file("/etc/containers/containers.conf", "[engine\n");
+    assert_eq!(
+        crate::warnings::breakage(&podman("4.3.1"), &bad)[0].code,
+        "containers-conf-invalid"
+    );
+}

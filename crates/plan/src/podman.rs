@@ -308,7 +308,11 @@ impl Effective {
     pub fn cdi_dirs(&self, rules: Podman) -> Vec<String> {
         match &self.cdi_spec_dirs {
             Some((dirs, _)) if rules.honours_cdi_spec_dirs() => dirs.clone(),
-            _ => well_known::CDI_DIRS.iter().map(|d| d.to_string()).collect(),
+            _ => rules
+                .default_cdi_dirs()
+                .iter()
+                .map(|d| d.to_string())
+                .collect(),
         }
     }
 }

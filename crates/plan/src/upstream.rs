@@ -1,8 +1,9 @@
 //! Which Podman and NVIDIA Container Toolkit version does what: every
 //! version rule gpu-setup follows, in one place, each with the upstream
 //! source it comes from (`../shared/docs/podman-nvidia-facts.md` has the
-//! longer story). Podman 6 is not released: its rules (from Podman main,
-//! 2026-05) are provisional and apply only when a 6.x version is given.
+//! longer story). Podman 6.0.0-rc1 is tagged (2026-06-12) but 6.0 is not
+//! released: its rules (from Podman main, 2026-05) are provisional and
+//! apply only when a 6.x version is given.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -54,12 +55,16 @@ impl fmt::Display for Version {
 /// A Podman version.
 pub type PodmanVersion = Version;
 
-/// The newest released Podman (tag v5.8.2); 6.x rules are provisional.
+/// The newest released Podman (tag v5.8.3, 2026-06-12, the day v6.0.0-rc1
+/// was tagged in podman-container-tools/podman); 6.x rules are provisional.
 pub const NEWEST_RELEASED_PODMAN: Version = Version {
     major: 5,
     minor: 8,
-    patch: 2,
+    patch: 3,
 };
+
+/// The newest Podman pre-release whose rules gpu-setup has (v6.0.0-rc1).
+pub const NEWEST_PODMAN_PRERELEASE: &str = "6.0.0-rc1";
 
 /// Podman's rules, for a known version or, when the version is unknown,
 /// for any released Podman: a rule that makes Podman read more (a file, an
@@ -161,6 +166,75 @@ impl Podman {
     /// container-device-interface), checked here with 4.3.1. Unknown: yes.
     pub fn reads_cdi_specs(self) -> bool {
         self.since(3, 2)
+    }
+
+    /// The newest `cdiVersion` this Podman's vendored CDI library accepts
+    /// (tags.cncf.io/container-device-interface `specs-go/version.go`, as
+    /// vendored by each Podman tag): 0.2.0 up to 4.0 (3.2-3.4 read only
+    /// `/etc/cdi/*.json`), 0.4.0 in 4.1-4.2, 0.5.0 in 4.3-4.6, 0.6.0 in
+    /// 4.7-5.0, 0.7.0 from 5.1. `None`: no CDI at all (before 3.2).
+    /// Unknown version: the newest.
+    pub fn max_cdi_version(self) -> Option<Version> {
+        let v = |minor| Version {
+            major: 0,
+            minor,
+            patch: 0,
+        };
+        match self.version {
+            Some(_) if !self.reads_cdi_specs() => None,
+            Some(p) if !p.at_least(4, 1) => Some(v(2)),
+            Some(p) if !p.at_least(4, 3) => Some(v(4)),
+            Some(p) if !p.at_least(4, 7) => Some(v(5)),
+            Some(p) if !p.at_least(5, 1) => Some(v(6)),
+            _ => Some(v(7)),
+        }
+    }
+
+    /// Can use the specs NVIDIA generates: their device names (`0`, `1`)
+    /// need `cdiVersion` 0.5.0, so Podman 4.3 and later (seen here: 3.0.1
+    /// fails `stat nvidia.com/gpu=all`; 4.3.1, 5.4.2, 5.8.6 resolve it).
+    /// Unknown: yes.
+    pub fn reads_nvidia_cdi_specs(self) -> bool {
+        self.since(4, 3)
+    }
+
+    /// The CDI spec dirs this Podman reads when `cdi_spec_dirs` is not
+    /// set: `/etc/cdi` and `/var/run/cdi`, except 3.2-3.4 (the pre-0.3
+    /// library: `/etc/cdi` only) and 5.5.0-5.5.2 (containers/common
+    /// v0.63.x `pkg/config/default.go` lists `/etc/cdi` only; fixed in
+    /// v0.64.0, containers/podman#26569).
+    pub fn default_cdi_dirs(self) -> &'static [&'static str] {
+        const BOTH: &[&str] = &["/etc/cdi", "/var/run/cdi"];
+        const ETC: &[&str] = &["/etc/cdi"];
+        match self.version {
+            Some(v) if v.at_least(3, 2) && !v.at_least(4, 0) => ETC,
+            Some(v) if v.at_least(5, 5) && !v.at_least(5, 6) && v.patch <= 2 => ETC,
+            _ => BOTH,
+        }
+    }
+
+    /// Turns `--gpus all` into the CDI request `nvidia.com/gpu=all`:
+    /// Podman 5.0 (containers/podman `pkg/specgenutil/specgen.go`), so on
+    /// a host with only the hook `--gpus` fails with `unresolvable CDI
+    /// devices`. Unknown: no (only a known 5.x says so).
+    pub fn gpus_flag_means_cdi(self) -> bool {
+        self.version.is_some_and(|v| v.at_least(5, 0))
+    }
+
+    /// Runs on cgroup v1 hosts: every version before 6.0 (6.0 drops cgroup
+    /// v1: podman-container-tools/podman v6.0.0-rc1 release notes;
+    /// provisional).
+    pub fn supports_cgroup_v1(self) -> bool {
+        !self.single_main_file()
+    }
+
+    /// The rules followed, for messages: `Podman 4.3.1`, or `any released
+    /// Podman` when the version is unknown.
+    pub fn describe(self) -> String {
+        match self.version {
+            Some(v) => format!("Podman {v}"),
+            None => "any released Podman".to_owned(),
+        }
     }
 }
 
@@ -298,6 +372,46 @@ mod tests {
             ["crun", "runc", "kata"]
         );
         assert_eq!(any.default_runtime_candidates().last(), Some(&"ocijail"));
+    }
+
+    #[test]
+    fn cdi_rules_follow_the_cdi_library_each_podman_vendors() {
+        let p = |s: &str| Podman::new(v(s));
+        let max = |s: &str| p(s).max_cdi_version().map(|v| v.to_string());
+        // Podman's vendored tags.cncf.io/container-device-interface per tag
+        // (specs-go/version.go): the newest cdiVersion each accepts.
+        assert_eq!(max("3.0.1"), None);
+        assert_eq!(max("3.4.4").as_deref(), Some("0.2.0"));
+        assert_eq!(max("4.0.2").as_deref(), Some("0.2.0"));
+        assert_eq!(max("4.2.0").as_deref(), Some("0.4.0"));
+        assert_eq!(max("4.3.1").as_deref(), Some("0.5.0"));
+        assert_eq!(max("4.6.2").as_deref(), Some("0.5.0"));
+        assert_eq!(max("4.7.0").as_deref(), Some("0.6.0"));
+        assert_eq!(max("5.0.3").as_deref(), Some("0.6.0"));
+        assert_eq!(max("5.1.0").as_deref(), Some("0.7.0"));
+        assert_eq!(
+            Podman::new(None)
+                .max_cdi_version()
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("0.7.0")
+        );
+        // NVIDIA's device names need 0.5.0: Podman 4.3 (seen here: 3.0.1
+        // fails, 4.3.1 / 5.4.2 / 5.8.6 resolve nvidia.com/gpu=all).
+        assert!(!p("4.2.0").reads_nvidia_cdi_specs() && p("4.3.0").reads_nvidia_cdi_specs());
+        assert!(Podman::new(None).reads_nvidia_cdi_specs());
+        // containers/common v0.63.x lists only /etc/cdi (podman#26569).
+        assert_eq!(p("5.5.2").default_cdi_dirs(), ["/etc/cdi"]);
+        assert_eq!(p("5.5.3").default_cdi_dirs(), ["/etc/cdi", "/var/run/cdi"]);
+        assert_eq!(p("5.4.2").default_cdi_dirs(), ["/etc/cdi", "/var/run/cdi"]);
+        assert_eq!(p("3.4.4").default_cdi_dirs(), ["/etc/cdi"]);
+        // --gpus means CDI from 5.0 (pkg/specgenutil/specgen.go).
+        assert!(!p("4.9.4").gpus_flag_means_cdi() && p("5.0.0").gpus_flag_means_cdi());
+        assert!(!Podman::new(None).gpus_flag_means_cdi());
+        // 6.0 drops cgroup v1.
+        assert!(p("5.8.6").supports_cgroup_v1() && !p("6.0.0").supports_cgroup_v1());
+        assert_eq!(p("3.0.1").describe(), "Podman 3.0.1");
+        assert_eq!(Podman::new(None).describe(), "any released Podman");
     }
 
     #[test]

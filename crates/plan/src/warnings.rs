@@ -68,6 +68,11 @@ pub(crate) fn collect(
             Some(env) => format!(
                 "$CONTAINERS_CONF is set to `{env}`: Podman then reads that file alone (no drop-ins); unset it, or pass --containers-conf {env}"
             ),
+            None if !rules.reads_dropins() => format!(
+                "{} reads no drop-ins (3.3 and later do): pass --containers-conf {} (the default for this version), or upgrade Podman",
+                rules.describe(),
+                well_known::ETC_CONTAINERS_CONF
+            ),
             None => format!(
                 "use a `.conf` file in {} (the default) or one of the main files {} and {}",
                 well_known::ETC_DROPIN_DIR,
@@ -81,6 +86,7 @@ pub(crate) fn collect(
             Some(hint),
         ));
     }
+    version_notes(facts, rules, host, &mut out)?;
     if present {
         let dirs: Vec<TargetPath> = podman::effective(&files)
             .cdi_dirs(rules)
@@ -96,6 +102,17 @@ pub(crate) fn collect(
                 hook_warnings(d, host, &files, &mut out)?;
                 hook_executable_warnings(d, host, &mut out)?;
                 cdi_conflicts(host, &dirs, removed, refresh, &mut out)?;
+                if rules.gpus_flag_means_cdi() {
+                    out.push(Warning {
+                        code: Cow::Borrowed("gpus-flag-is-cdi"),
+                        level: Level::Info,
+                        message: format!(
+                            "{} turns `--gpus all` into the CDI request nvidia.com/gpu=all (5.0 and later do): with the hook alone it fails with `unresolvable CDI devices`",
+                            rules.describe()
+                        ),
+                        hint: Some("the hook gives every container the GPUs: run them without --gpus; or use CDI: gpu-setup apply --strategy cdi".to_owned()),
+                    });
+                }
             }
             Strategy::Cdi => {
                 cdi_strategy_warnings(d, rules, host, &files, &dirs, refresh, &mut out)?
@@ -141,6 +158,117 @@ pub(crate) fn collect(
         }
     }
     Ok(out)
+}
+
+/// What would make every podman command fail on `host` as it is (or will
+/// be: see [`crate::observe::Overlay`]), whatever gpu-setup manages: a
+/// containers.conf Podman cannot read, `{append=...}` before 4.8, flags for
+/// a runtime without an entry (5.7+), a default runtime that resolves to
+/// nothing. The same checks a plan makes, for what `rollback` leaves.
+pub fn breakage(facts: &HostFacts, host: &dyn Observe) -> Vec<Warning> {
+    let rules = Podman::new(facts.podman_version);
+    let files = match podman::conf_files(facts, host, None) {
+        Ok((files, _)) => files,
+        Err(e) => {
+            return vec![warn(
+                "containers-conf-invalid",
+                format!(
+                    "Podman cannot read its configuration: {}: every podman command fails",
+                    crate::error::error_text(&e)
+                ),
+                e.hint(),
+            )]
+        }
+    };
+    let eff = podman::effective(&files);
+    let mut out = Vec::new();
+    if !rules.accepts_append_attribute() && !eff.attributed.is_empty() {
+        out.push(warn(
+            "append-attribute-refused",
+            format!(
+                "{} does not accept `{{append=true}}` (4.8 and later do), which {} use: every podman command fails",
+                rules.describe(),
+                eff.attributed.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+            ),
+            Some("remove the `{append=...}` tables from those arrays".to_owned()),
+        ));
+    }
+    if rules.has_runtimes_flags() {
+        for (name, from) in &eff.runtimes_flags {
+            if !eff.runtimes.contains_key(name) {
+                out.push(warn(
+                    "runtime-flags-orphaned",
+                    format!(
+                        "`{from}` sets [engine.runtimes_flags] {name} while no file defines that runtime: Podman 5.7 and later then fail every command"
+                    ),
+                    Some(format!("remove `{name}` from [engine.runtimes_flags] in `{from}`")),
+                ));
+            }
+        }
+    }
+    if let Some((name, from)) = &eff.default_runtime {
+        let resolves = podman::default_runtime(&eff, rules, host, &facts.path_dirs())
+            .is_some_and(|d| d.path.is_some());
+        if !resolves {
+            out.push(warn(
+                "default-runtime-missing",
+                format!("`[engine] runtime = \"{name}\"` (in `{from}`) resolves to no installed runtime: every podman command fails"),
+                Some("set `[engine] runtime` to an installed runtime such as \"runc\"".to_owned()),
+            ));
+        }
+    }
+    out
+}
+
+/// What the Podman version on the host means for every command: files and
+/// variables it does not read, and a version gpu-setup could not learn.
+fn version_notes(
+    facts: &HostFacts,
+    rules: Podman,
+    host: &dyn Observe,
+    out: &mut Vec<Warning>,
+) -> Result<(), PlanError> {
+    if let Some(why) = &facts.unknown_why {
+        out.push(Warning {
+            code: Cow::Borrowed("version-unknown"),
+            level: Level::Info,
+            message: format!("{why}: gpu-setup follows the rules of any released Podman"),
+            hint: Some("pass --podman-version VERSION to plan for one Podman".to_owned()),
+        });
+    }
+    if let (Some(o), false) = (
+        &facts.containers_conf_override_env,
+        rules.reads_conf_override(),
+    ) {
+        out.push(Warning {
+            code: Cow::Borrowed("conf-override-ignored"),
+            level: Level::Info,
+            message: format!(
+                "$CONTAINERS_CONF_OVERRIDE names `{o}`, which {} does not read (4.5 and later do)",
+                rules.describe()
+            ),
+            hint: None,
+        });
+    }
+    if let Some(dir) = &facts.user_config_dir {
+        if !facts.rootless() && !rules.root_reads_user_config() {
+            for name in ["containers.conf", "containers.conf.d"] {
+                let Ok(p) = dir.join(name) else { continue };
+                if host.meta(&p)?.is_some() {
+                    out.push(Warning {
+                        code: Cow::Borrowed("user-config-ignored"),
+                        level: Level::Info,
+                        message: format!(
+                            "`{p}` exists, but {} run as root does not read it (5.0 and later do)",
+                            rules.describe()
+                        ),
+                        hint: None,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn runtime_warnings(d: &DesiredState, files: &[ConfFile], out: &mut Vec<Warning>) {
@@ -305,6 +433,23 @@ fn cdi_strategy_warnings(
             ),
             hint: None,
         });
+        let refresh_dir = TargetPath::new(crate::cdi::REFRESH_SPEC)
+            .ok()
+            .and_then(|p| p.parent());
+        if let Some(dir) = refresh_dir.filter(|d| !dirs.contains(d)) {
+            let shown: Vec<&str> = dirs.iter().map(TargetPath::as_str).collect();
+            out.push(warn(
+                "cdi-spec-not-read",
+                format!(
+                    "{} reads CDI specs from {shown:?}, which does not include `{dir}` where NVIDIA's refresh units write theirs: `--device nvidia.com/gpu=all` fails",
+                    rules.describe()
+                ),
+                Some(format!(
+                    "upgrade Podman (5.5.0-5.5.2 read only /etc/cdi by default; containers/podman#26569), or add \"{dir}\" to `[engine] cdi_spec_dirs`, or set NVIDIA_CTK_CDI_OUTPUT_FILE_PATH={} in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env",
+                    well_known::DEFAULT_CDI_SPEC
+                )),
+            ));
+        }
         if !refresh.enabled {
             out.push(warn(
                 "cdi-refresh-disabled",

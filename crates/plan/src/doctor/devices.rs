@@ -204,6 +204,14 @@ pub(crate) fn cgroups_check(cx: &Context<'_>) -> Check {
         )
         .hint("set `[engine] runtime = \"runc\"` in containers.conf, or boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1)");
     }
+    if version != "v2 (unified)" && !cx.rules.supports_cgroup_v1() {
+        return Check::new(
+            "cgroups",
+            Status::Fail,
+            format!("cgroup {version}, {who}: {} does not run on cgroup v1 (6.0 dropped it; provisional)", cx.rules.describe()),
+        )
+        .hint("boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1), or keep Podman 5.x");
+    }
     if probes.rootless && version != "v2 (unified)" {
         return Check::new(
             "cgroups",

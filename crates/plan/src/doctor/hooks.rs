@@ -202,7 +202,16 @@ pub(crate) fn hooks_check(cx: &Context<'_>, scan: &Result<HookScan, ObserveError
             }
             _ => None,
         });
+    let cdi = cx.desired.strategy == crate::Strategy::Cdi;
     let Some((path, info)) = scan.nvidia(&cx.desired.hook_path) else {
+        if cdi {
+            return Check::new(
+                "hooks",
+                Status::Ok,
+                "no NVIDIA OCI hook, as the CDI strategy wants (CDI gives containers their GPUs)",
+            )
+            .details(details);
+        }
         if let Some((path, exe)) = skipped_nvidia {
             return Check::new(
                 "hooks",
@@ -225,6 +234,20 @@ pub(crate) fn hooks_check(cx: &Context<'_>, scan: &Result<HookScan, ObserveError
     };
     if cx.rules.hooks_as_create_runtime() {
         details.push("Podman 5.0 and later pass hooks.d prestart hooks to the runtime as createRuntime hooks".to_owned());
+    }
+    if cdi {
+        let hint = if *path == cx.desired.hook_file {
+            "gpu-setup apply --strategy cdi removes it".to_owned()
+        } else {
+            format!("remove `{path}` (a package may own it: `dpkg -S` or `rpm -qf` says which)")
+        };
+        return Check::new(
+            "hooks",
+            Status::Warn,
+            format!("NVIDIA hook `{path}` runs `{}` for every container beside CDI: NVIDIA documents the two as conflicting", info.executable),
+        )
+        .hint(hint)
+        .details(details);
     }
     Check::new(
         "hooks",
@@ -309,7 +332,9 @@ pub(crate) fn strategy_check(
     let tk = cx.toolkit;
     let refresh = &cx.refresh;
     let version = tk.version.map_or("unknown".to_owned(), |v| v.to_string());
-    let recommended = if refresh.installed() || tk.refreshes_cdi_spec() {
+    let recommended = if !cx.rules.reads_nvidia_cdi_specs() {
+        "hook: this Podman cannot use NVIDIA's CDI specs (4.3 and later can)"
+    } else if refresh.installed() || tk.refreshes_cdi_spec() {
         "cdi: NVIDIA's nvidia-cdi-refresh units (toolkit 1.18+) keep the spec current"
     } else if tk.version.is_some() && !tk.generates_cdi() {
         "hook: this toolkit (before 1.12) cannot generate CDI specs"
@@ -317,7 +342,8 @@ pub(crate) fn strategy_check(
         "cdi: gpu-setup apply --strategy cdi generates the spec; the heal units regenerate it after a driver upgrade"
     };
     let mut details = vec![format!(
-        "toolkit {version}: recommended strategy {recommended}"
+        "{}, toolkit {version}: recommended strategy {recommended}",
+        cx.rules.describe()
     )];
     let hook = hooks
         .as_ref()
@@ -348,7 +374,11 @@ pub(crate) fn strategy_check(
         (Some(_), true) => Check::new(
             "strategy",
             Status::Ok,
-            "hook: containers get GPUs through the NVIDIA OCI hook",
+            if cx.rules.gpus_flag_means_cdi() {
+                "hook: containers get GPUs through the NVIDIA OCI hook (run them without `--gpus`: Podman 5.0 and later turn it into a CDI request, which fails without a spec)"
+            } else {
+                "hook: containers get GPUs through the NVIDIA OCI hook"
+            },
         )
         .details(details),
         (None, false) => {
@@ -379,13 +409,57 @@ pub(crate) fn strategy_check(
             Status::Fail,
             "no GPU path: neither the NVIDIA hook nor an NVIDIA CDI spec",
         )
-        .hint(if recommended.starts_with("hook") {
+        .hint(if recommended.starts_with("hook") || !can_generate(cx) {
             "gpu-setup apply --strategy hook"
         } else {
             "gpu-setup apply --strategy cdi"
         })
         .details(details),
     }
+}
+
+/// Whether `--strategy cdi` can work here: NVIDIA's refresh units own the
+/// spec, or the nvidia-ctk it would run exists.
+fn can_generate(cx: &Context<'_>) -> bool {
+    cx.refresh.installed()
+        || TargetPath::new(cx.desired.nvidia_ctk.as_str())
+            .ok()
+            .is_some_and(|p| super::is_executable(cx.host, &p))
+}
+
+/// The GPU path the host is set up for, when one is: the NVIDIA hook (in
+/// Podman's hooks dirs, running either of the hook binaries) or, without
+/// it, an NVIDIA CDI spec Podman reads. `doctor` judges the host by it
+/// when no strategy is given.
+pub fn strategy_in_use(
+    cx_desired: &crate::DesiredState,
+    facts: &crate::HostFacts,
+    host: &dyn crate::Observe,
+) -> Option<crate::Strategy> {
+    let probes = super::Probes::default();
+    let rules = crate::upstream::Podman::new(facts.podman_version);
+    let conf = crate::podman::conf_files(facts, host, None).map(|(f, _)| f);
+    let effective = conf.as_ref().ok().map(|f| crate::podman::effective(f));
+    let cx = Context {
+        desired: cx_desired,
+        facts: facts.clone(),
+        host,
+        probes: &probes,
+        rules,
+        toolkit: crate::upstream::Toolkit::new(facts.toolkit_version),
+        conf,
+        effective,
+        default_runtime: None,
+        refresh: crate::cdi::refresh_units(host),
+    };
+    let hook = HookScan::read(&cx)
+        .ok()
+        .is_some_and(|s| s.nvidia(&cx_desired.hook_path).is_some());
+    if hook {
+        return Some(crate::Strategy::Hook);
+    }
+    let specs = nvidia_specs(&cx).ok().unwrap_or_default();
+    (!specs.is_empty()).then_some(crate::Strategy::Cdi)
 }
 
 /// The CDI spec that differs from what `nvidia-ctk cdi generate` printed
@@ -418,7 +492,12 @@ pub(crate) fn nvidia_specs(cx: &Context<'_>) -> Specs {
 pub(crate) fn cdi_dirs(cx: &Context<'_>) -> Vec<TargetPath> {
     let dirs = match &cx.effective {
         Some(e) => e.cdi_dirs(cx.rules),
-        None => well_known::CDI_DIRS.iter().map(|d| d.to_string()).collect(),
+        None => cx
+            .rules
+            .default_cdi_dirs()
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
     };
     dirs.iter()
         .filter_map(|d| TargetPath::new(d).ok())
@@ -631,7 +710,7 @@ mod tests {
         );
         assert!(
             c.details[0].starts_with(
-                "toolkit 1.13.5: recommended strategy cdi: gpu-setup apply --strategy cdi"
+                "Podman 4.3.1, toolkit 1.13.5: recommended strategy cdi: gpu-setup apply --strategy cdi"
             ),
             "{c:#?}"
         );

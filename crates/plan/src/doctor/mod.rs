@@ -27,6 +27,8 @@ pub mod hooks;
 pub mod podman_checks;
 pub mod toolkit;
 
+pub use hooks::strategy_in_use;
+
 /// How a check came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -268,7 +270,7 @@ pub fn run(
         host,
         probes,
         rules,
-        toolkit: Toolkit::new(probes.toolkit_version()),
+        toolkit: Toolkit::new(probes.toolkit_version().or(facts.toolkit_version)),
         conf,
         effective,
         default_runtime,

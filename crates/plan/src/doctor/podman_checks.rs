@@ -139,15 +139,28 @@ pub(super) fn podman_check(cx: &Context<'_>) -> Check {
     };
     details.insert(0, format!("config model: {model}"));
     if !cx.rules.reads_dropins() {
+        let ours = &cx.desired.containers_conf;
+        if cx.desired.manage_runtime
+            && ours
+                .parent()
+                .is_some_and(|d| d.as_str() == well_known::ETC_DROPIN_DIR)
+        {
+            return Check::new(
+                "podman",
+                Status::Warn,
+                format!("Podman {v} does not read containers.conf.d drop-ins (3.3 and later do), and `{ours}` is one"),
+            )
+            .hint(format!(
+                "upgrade Podman, or edit the main file: gpu-setup apply --containers-conf {}",
+                well_known::ETC_CONTAINERS_CONF
+            ))
+            .details(details);
+        }
         return Check::new(
             "podman",
-            Status::Warn,
-            format!("Podman {v} does not read containers.conf.d drop-ins (3.3 and later do)"),
+            Status::Ok,
+            format!("Podman {v}: {model}, no drop-ins (3.3 and later read them)"),
         )
-        .hint(format!(
-            "upgrade Podman, or edit the main file: gpu-setup apply --containers-conf {}",
-            well_known::ETC_CONTAINERS_CONF
-        ))
         .details(details);
     }
     Check::new(
@@ -220,6 +233,14 @@ pub(super) fn runtimes_check(cx: &Context<'_>) -> Check {
     let default_text = format!("default runtime {shown_default} (`{default_path}`, {where_set})");
     let name = &cx.desired.runtime_name;
     let Some((paths, from)) = eff.runtimes.get(name) else {
+        if !cx.desired.manage_runtime {
+            return Check::new(
+                "runtimes",
+                Status::Ok,
+                format!("no `{name}` runtime entry, which the CDI strategy does not use; {default_text}"),
+            )
+            .details(details);
+        }
         return Check::new(
             "runtimes",
             Status::Fail,

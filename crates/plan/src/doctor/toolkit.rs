@@ -33,6 +33,33 @@ pub(crate) fn toolkit_check(cx: &Context<'_>) -> Check {
     }
     let has = |n: &str| found.contains_key(n);
     let hint = "install the NVIDIA Container Toolkit (package nvidia-container-toolkit, from NVIDIA's repository)";
+    if cx.desired.strategy == crate::Strategy::Cdi {
+        // CDI needs only what makes the spec: nvidia-ctk, or NVIDIA's
+        // refresh units (which run it); not the runtime, hook or CLI.
+        if has("nvidia-ctk") || cx.refresh.installed() {
+            let version = cx
+                .probes
+                .tool_versions
+                .get("nvidia-ctk")
+                .map(|v| format!(" ({v})"))
+                .unwrap_or_default();
+            return Check::new(
+                "toolkit",
+                Status::Ok,
+                format!(
+                    "NVIDIA Container Toolkit installed{version}: nvidia-ctk makes the CDI spec"
+                ),
+            )
+            .details(details);
+        }
+        return Check::new(
+            "toolkit",
+            Status::Fail,
+            "nvidia-ctk is not installed: nothing can generate the CDI spec",
+        )
+        .hint(format!("{hint}; version 1.12 or later ships nvidia-ctk"))
+        .details(details);
+    }
     if !has("nvidia-container-runtime")
         && !has("nvidia-container-runtime-hook")
         && !has("nvidia-container-toolkit")
