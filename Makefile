@@ -39,7 +39,7 @@ test: lint
 
 ## test-portable: the CLI suites against dist/gpu-setup (skipped, saying so,
 ## when it is not built; CI builds it).
-PORTABLE_SUITES = plan_cli:: apply_cli:: bad_input:: doctor:: cdi:: heal:: packages:: module:: corpus:: provisioning::
+PORTABLE_SUITES = plan_cli:: apply_cli:: bad_input:: doctor:: cdi:: heal:: packages:: module:: corpus:: provisioning:: matrix::
 test-portable:
 	@if [ -x dist/gpu-setup ]; then \
 	  GPU_SETUP_TEST_BINARY=$(CURDIR)/dist/gpu-setup $(CARGO) test -p gpu-setup --test it -- $(PORTABLE_SUITES); \

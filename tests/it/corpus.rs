@@ -256,3 +256,92 @@ fn every_corpus_pair_plans_then_is_configured_through_the_cli() {
         }
     }
 }
+
+/// What the NVIDIA toolkit's own config package reads from each file
+/// (`config-judge`, built from NVIDIA's source at the version given:
+/// `../shared/tools/nvidia-container-toolkit`), one JSON object a file.
+fn judge(version: &str, files: &[&std::path::Path]) -> Option<Vec<Value>> {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/tools/nvidia-container-toolkit")
+        .join(version)
+        .join("config-judge");
+    if !bin.exists() {
+        assert!(
+            std::env::var_os("GPU_SETUP_REQUIRE_E2E").is_none(),
+            "CI has ../shared/tools/nvidia-container-toolkit: {} is missing",
+            bin.display()
+        );
+        eprintln!("skipped: {} is missing", bin.display());
+        return None;
+    }
+    let out = std::process::Command::new(&bin)
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+    )
+}
+
+#[test]
+fn the_toolkits_own_reader_sees_our_settings_and_nothing_else_changed() {
+    // Every corpus config.toml, also with CRLF line endings and without
+    // its final newline, edited as gpu-setup edits it; then read by the
+    // real toolkit (v1.17.9 and v1.20.0) before and after.
+    let settings = Settings {
+        cli_debug_log: Some("/var/log/nvidia-container-toolkit.log".into()),
+        runtime_debug_log: Some("/var/log/nvidia-container-runtime.log".into()),
+        ..Settings::default()
+    };
+    let desired = DesiredState::from_settings(&settings).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut pairs = Vec::new();
+    for name in fixture_names("nvidia-config.toml") {
+        let stock = fixture(&format!("nvidia-config.toml/{name}"));
+        let crlf = stock.replace('\n', "\r\n");
+        let bare = stock.trim_end_matches('\n').to_owned();
+        for (variant, original) in [("lf", stock.clone()), ("crlf", crlf), ("no-eol", bare)] {
+            let host = MemHost::new()
+                .with_file(NV_CONFIG, original.clone())
+                .with_dir("/var/log", 0o755);
+            let p = plan(&desired, &host).unwrap();
+            let after = after_text(&p, NV_CONFIG);
+            let before_file = dir.path().join(format!("{name}.{variant}.before.toml"));
+            let after_file = dir.path().join(format!("{name}.{variant}.after.toml"));
+            std::fs::write(&before_file, &original).unwrap();
+            std::fs::write(&after_file, &after).unwrap();
+            pairs.push((format!("{name} ({variant})"), before_file, after_file));
+        }
+    }
+    assert_eq!(pairs.len(), 24);
+    for version in ["v1.17.9", "v1.20.0"] {
+        let files: Vec<&std::path::Path> = pairs
+            .iter()
+            .flat_map(|(_, b, a)| [b.as_path(), a.as_path()])
+            .collect();
+        let Some(read) = judge(version, &files) else {
+            return;
+        };
+        for ((name, _, _), pair) in pairs.iter().zip(read.chunks(2)) {
+            let (before, after) = (&pair[0], &pair[1]);
+            assert!(before.get("error").is_none(), "{version} {name}: {before}");
+            assert!(after.get("error").is_none(), "{version} {name}: {after}");
+            let mut expected = before["config"].clone();
+            let cli = &mut expected["NVIDIAContainerCLIConfig"];
+            cli["NoCgroups"] = Value::Bool(true);
+            cli["Debug"] = "/var/log/nvidia-container-toolkit.log".into();
+            expected["NVIDIAContainerRuntimeConfig"]["DebugFilePath"] =
+                "/var/log/nvidia-container-runtime.log".into();
+            assert_eq!(after["config"], expected, "{version} {name}");
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod dist;
 mod doctor;
 mod e2e;
 mod heal;
+mod host_facts;
 mod kernel;
 mod man;
 mod matrix;

@@ -91,23 +91,25 @@ fn can_run(suite: &str) -> bool {
     false
 }
 
-/// The gpu-setup binary to put in the chroot: the portable one (glibc
-/// 2.17, from `make dist`) when built, else the test build, which needs
-/// the glibc it was linked against (not bullseye's 2.31).
+/// The gpu-setup binary to put in the chroot: `GPU_SETUP_TEST_BINARY`
+/// when set (`make test-portable` runs the matrix again with the portable
+/// binary from `make dist`), else the test build, except on bullseye,
+/// whose glibc (2.31) is older than the one the test build links against:
+/// there the portable binary (glibc 2.17).
 fn binary(suite: &str) -> Option<PathBuf> {
+    if std::env::var_os("GPU_SETUP_TEST_BINARY").is_some() || suite != "bullseye" {
+        return Some(bin());
+    }
     let portable = repo().join("dist/gpu-setup");
     if portable.exists() {
         return Some(portable);
     }
-    if suite == "bullseye" {
-        assert!(
-            std::env::var_os("GPU_SETUP_REQUIRE_E2E").is_none(),
-            "the bullseye matrix needs dist/gpu-setup (make dist): CI builds it first"
-        );
-        eprintln!("skipped: bullseye needs the portable binary (make dist)");
-        return None;
-    }
-    Some(bin())
+    assert!(
+        std::env::var_os("GPU_SETUP_REQUIRE_E2E").is_none(),
+        "the bullseye matrix needs dist/gpu-setup (make dist): CI builds it first"
+    );
+    eprintln!("skipped: bullseye needs the portable binary (make dist)");
+    None
 }
 
 /// The chroot of `suite`, built when missing.
@@ -420,6 +422,23 @@ fn cdi_case(suite: &str, expected: &str) {
         );
         return;
     }
+    // The real nvidia-ctk without a driver: gpu-setup names its error
+    // line (not the warnings before it), and nothing changed.
+    r.assert_rc("nodriver", 1);
+    let err = r.stderr("nodriver");
+    assert!(
+        err.starts_with("error: cannot generate the CDI spec: `/usr/bin/nvidia-ctk cdi generate` failed: failed to generate CDI spec: failed to create device CDI specs: failed to construct device spec generators: failed to initialize NVML: ERROR_LIBRARY_NOT_FOUND\n"),
+        "{suite}: {err}"
+    );
+    r.assert_rc("notloaded", 1);
+    let err = r.stderr("notloaded");
+    assert!(err.contains("Driver Not Loaded"), "{suite}: {err}");
+    assert_eq!(
+        r.files("failed"),
+        r.files("hooked"),
+        "{suite}: nothing changed"
+    );
+
     r.assert_rc("plan", 0);
     r.assert_rc("apply", 0);
     let spec = r.file("nvidia.yaml");
@@ -446,6 +465,34 @@ fn cdi_case(suite: &str, expected: &str) {
     assert_eq!(r.stdout("list"), "nvidia.com/gpu=0\nnvidia.com/gpu=all\n");
     r.assert_rc("run", 0);
     assert_eq!(r.stdout("run"), "char\n", "{suite}");
+    // Two specs of one dir defining the same devices: Podman and
+    // nvidia-ctk refuse them, and so do doctor and plan --strict.
+    assert_ne!(r.rc("conflict_run"), 0);
+    assert!(
+        r.stderr("conflict_run")
+            .contains("unresolvable CDI devices nvidia.com/gpu=all"),
+        "{suite}: {}",
+        r.stderr("conflict_run")
+    );
+    let listed = r.stdout("conflict_list") + &r.stderr("conflict_list");
+    assert!(listed.contains("conflicting device"), "{suite}: {listed}");
+    r.assert_rc("conflict_doctor", 1);
+    let cdi = r.check("conflict_doctor", "cdi");
+    assert_eq!(cdi["status"], "fail", "{cdi:#}");
+    assert!(
+        cdi["message"]
+            .as_str()
+            .unwrap()
+            .contains("define nvidia.com/gpu=0 in one directory"),
+        "{cdi:#}"
+    );
+    r.assert_rc("conflict_strict", 1);
+    assert!(
+        r.stderr("conflict_strict")
+            .contains("warning[cdi-device-conflict]"),
+        "{suite}: {}",
+        r.stderr("conflict_strict")
+    );
     // doctor passes a correct CDI host, told the strategy or not.
     for step in ["doctor", "doctor_cdi"] {
         r.assert_rc(step, 0);

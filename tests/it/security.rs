@@ -601,3 +601,137 @@ fn a_state_dir_that_is_a_symlink_is_refused() {
     );
     assert_same(&tree.snapshot(), &before);
 }
+
+/// A directory owned by user 1000 (who can rename what is in it), holding
+/// a root-owned image tree: the admin's `/srv/build/mal/img`.
+fn image_below_a_user_dir() -> (Tree, tempfile::TempDir, std::path::PathBuf) {
+    let tree = Tree::stock();
+    let outer = tempfile::Builder::new()
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    fs::set_permissions(outer.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mal = outer.path().join("mal");
+    fs::create_dir(&mal).unwrap();
+    nix::unistd::chown(&mal, Some(1000.into()), Some(1000.into())).unwrap();
+    let img = mal.join("img");
+    symlink(tree.root(), &img).unwrap();
+    (tree, outer, img)
+}
+
+#[test]
+fn r14_a_root_below_a_directory_another_user_owns_is_refused() {
+    if !need_root("chown to another user") {
+        return;
+    }
+    // The attack: the user owning `mal/` runs `mv img img.orig && ln -s /
+    // img`; root's `--root .../mal/img apply` would then write the host's
+    // /etc. Whatever `img` is now, a root reached through a directory
+    // another user owns is refused, and nothing is written.
+    let (tree, _outer, img) = image_below_a_user_dir();
+    let before = tree.snapshot();
+    for cmd in ["plan", "apply"] {
+        let err = fails(
+            gpu_setup()
+                .args(["--color", "never", "--root"])
+                .arg(&img)
+                .arg(cmd),
+        );
+        let mal = fs::canonicalize(img.parent().unwrap()).unwrap();
+        assert_eq!(
+            err,
+            format!(
+                "error: cannot use root `{}`\n  caused by: `{}` is owned by user 1000, not root or you\nhint: every directory from `/` down to --root must belong to root (or you) and be writable by no one else: another user could swap the tree for a link to the real `/`\n",
+                img.display(),
+                mal.display()
+            ),
+            "{cmd}"
+        );
+    }
+    assert_same(&tree.snapshot(), &before);
+}
+
+#[test]
+fn r14_a_root_that_is_a_link_to_slash_is_the_real_root() {
+    if !need_root("reads the machine's package database as the real root") {
+        return;
+    }
+    // A trusted link to `/` (root's, in a root-owned directory) names the
+    // machine itself: gpu-setup then treats it as the real root (the
+    // environment counts, programs may be run), not as an image. Seen in
+    // what plan says about the Podman version: from this machine's own
+    // dpkg database (Debian's Podman here), where an image tree without
+    // one would say `version-unknown`.
+    let dir = root_only_tempdir();
+    let link = dir.path().join("slash");
+    symlink("/", &link).unwrap();
+    let out = gpu_setup()
+        .args(["--color", "never", "--log-level", "debug", "--root"])
+        .arg(&link)
+        .args(["plan", "--format", "json"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let real = gpu_setup()
+        .args([
+            "--color",
+            "never",
+            "--log-level",
+            "debug",
+            "plan",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let real_log = String::from_utf8_lossy(&real.stderr);
+    let versions = |l: &str| {
+        l.lines()
+            .find(|l| l.contains("versions podman="))
+            .map(str::to_owned)
+    };
+    assert!(versions(&real_log).is_some(), "{real_log}");
+    assert_eq!(versions(&log), versions(&real_log), "{log}");
+}
+
+#[test]
+fn r15_plan_out_apply_file_and_profile_check_every_directory_above_them() {
+    if !need_root("chown to another user") {
+        return;
+    }
+    // A user-owned ancestor could be swapped for a link: root's write of a
+    // plan would land in a directory of the attacker's choosing (apt.conf.d
+    // parses every file), or root would read any root-owned file as a plan
+    // or a profile. The file's own directory is root's here; one above it
+    // is not.
+    let tree = Tree::stock();
+    let (_, _outer, img) = image_below_a_user_dir();
+    let user_dir = img.parent().unwrap().to_path_buf();
+    let inner = user_dir.join("inner");
+    fs::create_dir(&inner).unwrap();
+    let plan = inner.join("plan.json");
+    let profile = inner.join("gpu-setup.toml");
+    fs::write(&profile, "no_cgroups = false\n").unwrap();
+    fs::set_permissions(&profile, fs::Permissions::from_mode(0o600)).unwrap();
+    let before = tree.snapshot();
+    let shown = fs::canonicalize(&user_dir).unwrap();
+    let expect = |what: &Path, err: &str| {
+        assert!(
+            err.contains(&format!(
+                "refusing `{}`: `{}` on the way to it is owned by user 1000, not root or you, so another user could change what root does",
+                what.display(),
+                shown.display()
+            )),
+            "{err}"
+        );
+    };
+    let err = fails(&mut tree.cmd(&["plan", "--out", plan.to_str().unwrap()]));
+    expect(&plan, &err);
+    assert!(!plan.exists());
+    let err = fails(&mut tree.cmd(&["plan", "--profile", profile.to_str().unwrap()]));
+    expect(&profile, &err);
+    fs::write(&plan, "{}").unwrap();
+    fs::set_permissions(&plan, fs::Permissions::from_mode(0o600)).unwrap();
+    let err = fails(&mut tree.cmd(&["apply", plan.to_str().unwrap()]));
+    expect(&plan, &err);
+    assert_same(&tree.snapshot(), &before);
+}

@@ -23,6 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ -e "$chroot/.done" ] || { echo "enter.sh: $chroot is not a complete chroot" >&2; exit 2; }
 
 exec unshare -m --propagation private bash -euo pipefail -c '
+trap '"'"'echo "enter.sh: line $LINENO failed" >&2'"'"' ERR
 chroot=$1 scratch=$2 scenario=$3 here=$4
 mkdir -p "$scratch/upper" "$scratch/work" "$scratch/root"
 mount -t overlay overlay -o "lowerdir=$chroot,upperdir=$scratch/upper,workdir=$scratch/work" "$scratch/root"

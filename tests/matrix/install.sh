@@ -9,11 +9,13 @@
 # (bullseye: 2.31) each is run through this machine's own dynamic loader
 # and libc, copied into /opt/glibc (the same binary, another libc).
 set -euo pipefail
+trap 'echo "install.sh: line $LINENO failed" >&2' ERR
 r=${NEWROOT:?}
 install -m 0755 "${GPU_SETUP_BIN:?}" "$r/usr/local/bin/gpu-setup"
 tk=${NVIDIA_TOOLKIT:?}
 need() { objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1 | cut -d_ -f2; }
-have=$(chroot "$r" /usr/bin/ldd --version | head -1 | grep -o '[0-9.]*$')
+# (sed reads all of ldd's output: no SIGPIPE under pipefail.)
+have=$(chroot "$r" /usr/bin/ldd --version 2>/dev/null | sed -n '1s/.* //p')
 wrap=0
 if [ "$(printf '%s\n%s\n' "$(need "$tk/nvidia-ctk")" "$have" | sort -V | tail -1)" != "$have" ]; then
   wrap=1
@@ -42,3 +44,7 @@ CLI
 chmod 0755 "$r/usr/bin/nvidia-container-cli"
 mkdir -p "$r/etc/nvidia-container-runtime"
 install -m 0644 "${NVIDIA_CONFIG:?}" "$r/etc/nvidia-container-runtime/config.toml"
+# A stub libnvidia-ml.so.1 whose init says "Driver Not Loaded" (the
+# toolkit's src/fakenvml), for a scenario to put in place when it wants.
+mkdir -p "$r/opt/fakenvml"
+gcc -shared -fPIC -o "$r/opt/fakenvml/libnvidia-ml.so.1" "$tk/../src/fakenvml/fake-nvml.c"

@@ -40,6 +40,16 @@ pub enum TxKind {
     Rollback,
 }
 
+impl TxKind {
+    /// `apply` or `rollback`, as `history` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxKind::Apply => "apply",
+            TxKind::Rollback => "rollback",
+        }
+    }
+}
+
 /// Where a transaction stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -11,6 +11,7 @@ pub mod lock;
 mod observe;
 pub mod safe_path;
 pub mod transaction;
+pub mod trust;
 mod write;
 
 pub use error::{ApplyError, Drift, StepError};

@@ -68,31 +68,33 @@ fn split(path: &Path) -> Result<(PathBuf, std::ffi::OsString), LocalFileError> {
     Ok((dir, name.to_owned()))
 }
 
-/// The directory holding `path`, opened and checked (owned by root or the
-/// caller, not writable by group or others), and the file's name in it.
+/// The directory holding `path`, reached by the trusted walk from `/`
+/// ([`crate::trust`]: every directory on the way owned by root or the
+/// caller and not writable by others, a sticky one above excepted; the
+/// file's own directory strictly), and the file's name in it.
 fn trusted_dir(path: &Path) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString), LocalFileError> {
     let (dir, name) = split(path)?;
-    let dir_fd = open_dir(path, &dir)?;
-    let dir_st = fstat(&dir_fd).map_err(|e| LocalFileError::Io {
-        step: "inspect the directory of",
-        path: path.to_owned(),
-        source: e.into(),
-    })?;
-    check(path, "its directory", &dir_st)?;
-    Ok((dir_fd, name))
-}
-
-fn open_dir(path: &Path, dir: &Path) -> Result<std::os::fd::OwnedFd, LocalFileError> {
-    nix::fcntl::open(
-        dir,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| LocalFileError::Io {
-        step: "open the directory of",
-        path: path.to_owned(),
-        source: e.into(),
-    })
+    match crate::trust::open_dir(&dir) {
+        Ok(walked) => Ok((walked.fd, name)),
+        Err(crate::trust::TrustError::Untrusted { path: at, problem }) => {
+            // Which directory: the file's own, or one above it.
+            let own = std::fs::canonicalize(&dir).is_ok_and(|d| d == at);
+            let what = if own {
+                "its directory".to_owned()
+            } else {
+                format!("`{}` on the way to it", at.display())
+            };
+            Err(LocalFileError::Untrusted {
+                path: path.to_owned(),
+                problem: format!("{what} {problem}, so another user could change what root does"),
+            })
+        }
+        Err(crate::trust::TrustError::Io { source, .. }) => Err(LocalFileError::Io {
+            step: "open the directory of",
+            path: path.to_owned(),
+            source,
+        }),
+    }
 }
 
 /// Refuses a node another user owns or that group or others can write.

@@ -26,6 +26,19 @@ impl RootFs {
         })
     }
 
+    /// Like [`RootFs::open`], with `--root`'s trusted walk
+    /// ([`Root::open_checked`]).
+    pub fn open_checked(root: &Path) -> Result<Self, crate::trust::TrustError> {
+        Ok(Self {
+            root: Root::open_checked(root)?,
+        })
+    }
+
+    /// Whether the root is the machine's own `/`.
+    pub fn is_real_root(&self) -> bool {
+        self.root.is_real_root()
+    }
+
     /// The root directory as given.
     pub fn root(&self) -> &Path {
         self.root.path()

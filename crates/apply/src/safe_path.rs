@@ -345,6 +345,8 @@ struct RootInner {
     dir: Dir,
     path: PathBuf,
     trusted: [u32; 2],
+    /// Whether the root is the machine's own `/` (same device and inode).
+    real_root: bool,
 }
 
 impl Root {
@@ -357,18 +359,47 @@ impl Root {
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
+        Self::from_fd(fd, path, path)
+    }
+
+    /// Opens `path` as the root by the trusted walk ([`crate::trust`]):
+    /// every directory from `/` down to it, and the root itself, owned by
+    /// root or the caller and not writable by others (a sticky directory
+    /// above it, like /tmp, is fine), links only when root or the caller
+    /// owns them. A root that resolves to the machine's `/` is the real
+    /// root, whatever path named it.
+    pub fn open_checked(path: &Path) -> Result<Root, crate::trust::TrustError> {
+        let walked = crate::trust::open_dir(path)?;
+        // Paths under the root are shown relative to the path as given.
+        Self::from_fd(walked.fd, path, path).map_err(|source| crate::trust::TrustError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    fn from_fd(fd: std::os::fd::OwnedFd, path: &Path, real: &Path) -> io::Result<Root> {
         let shown = TargetPath::new("/").map_err(io::Error::other)?;
+        let st = fstat(fd.as_fd())?;
+        let slash = nix::sys::stat::stat("/")?;
+        let real_root = (st.st_dev, st.st_ino) == (slash.st_dev, slash.st_ino);
         Ok(Root {
             inner: Arc::new(RootInner {
                 dir: Dir {
                     fd,
                     shown,
-                    real: path.to_path_buf(),
+                    real: real.to_path_buf(),
                 },
                 path: path.to_path_buf(),
                 trusted: trusted_uids(),
+                real_root,
             }),
         })
+    }
+
+    /// Whether this root is the machine's own `/`: the environment then
+    /// describes it, programs can be asked, and undoing touches the host.
+    pub fn is_real_root(&self) -> bool {
+        self.inner.real_root
     }
 
     /// The root as given.

@@ -20,7 +20,7 @@ use gpu_setup_plan::{
 };
 
 use crate::args::{
-    ApplyArgs, Cli, Command, DoctorArgs, HealArgs, PlanArgs, RollbackArgs, SettingsArgs,
+    ApplyArgs, Cli, Command, DoctorArgs, GlobalArgs, HealArgs, PlanArgs, RollbackArgs, SettingsArgs,
 };
 use crate::env;
 use crate::error::Hinted;
@@ -33,11 +33,11 @@ const SAVED_PLAN_LIMIT: u64 = 8 * MAX_FILE_BYTES;
 /// Runs the command and returns the exit code.
 pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
     match &cli.command {
-        Command::Plan(args) => plan(cli, args, printer),
-        Command::Apply(args) => apply(cli, args, printer),
-        Command::Rollback(args) => rollback(cli, args, printer),
-        Command::Doctor(args) => doctor(cli, args, printer),
-        Command::Heal(args) => heal(cli, args, printer),
+        Command::Plan(args) => plan(&cli.global, args, printer),
+        Command::Apply(args) => apply(&cli.global, args, printer),
+        Command::Rollback(args) => rollback(&cli.global, args, printer),
+        Command::Doctor(args) => doctor(&cli.global, args, printer),
+        Command::Heal(args) => heal(&cli.global, args, printer),
         Command::Completions(args) => {
             use clap::CommandFactory;
             let mut out = Vec::new();
@@ -46,37 +46,93 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::History => {
-            let session = Session::new(cli)?;
-            let history = session.state.history()?;
+            let history = history(&cli.global)?;
             ignore_broken_pipe(printer.history(&history))?;
             Ok(exit::OK)
         }
     }
 }
 
-fn plan(cli: &Cli, args: &PlanArgs, printer: &Printer) -> Result<u8> {
-    let session = Session::new(cli)?;
-    let note = session.recover_if_pending(printer)?;
-    let (mut desired, facts) = observe(
-        cli,
-        &session,
-        args.podman_version.as_deref(),
-        &args.settings,
-    )?;
-    tracing::debug!(?desired, "desired state");
-    generate_cdi(cli, &mut desired, &facts, &session)?;
-    let mut plan = plan_with(&desired, &facts, &session.host)?;
-    plan.warnings.extend(cdi_note(cli, &plan, &desired));
-    plan.warnings.extend(note);
+fn plan(g: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<u8> {
+    let settings = settings_of(&args.settings)?;
+    let planned = planned(g, &settings, args.podman_version.as_deref(), printer)?;
     if let Some(out) = &args.out {
-        save_plan(&plan, &desired, &session.root, out)?;
+        save_plan(&planned.plan, &planned.desired, &planned.root, out)?;
     }
-    ignore_broken_pipe(printer.plan(&plan))?;
-    strict(args.strict, &plan)?;
-    Ok(if args.detailed_exitcode && !plan.is_empty() {
+    ignore_broken_pipe(printer.plan(&planned.plan))?;
+    strict(args.strict, &planned.plan)?;
+    Ok(if args.detailed_exitcode && !planned.plan.is_empty() {
         exit::CHANGES
     } else {
         exit::OK
+    })
+}
+
+/// A plan and the desired state it was made for.
+pub(crate) struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// The desired state.
+    pub desired: DesiredState,
+    /// The root it was planned under.
+    pub root: PathBuf,
+}
+
+/// The engine's plan: host facts observed once, the desired state they and
+/// `settings` give, the CDI spec generated when needed, the plan. Changes
+/// no managed file (it finishes undoing a transaction a crash interrupted).
+pub(crate) fn planned(
+    g: &GlobalArgs,
+    settings: &Settings,
+    podman_version: Option<&str>,
+    printer: &Printer,
+) -> Result<Planned> {
+    let session = Session::new(g)?;
+    let note = session.recover_if_pending(printer)?;
+    let (mut desired, facts) = observe_settings(&session, podman_version, settings)?;
+    tracing::debug!(?desired, "desired state");
+    generate_cdi(&mut desired, &facts, &session)?;
+    let mut plan = plan_with(&desired, &facts, &session.host)?;
+    plan.warnings
+        .extend(cdi_note(session.host.is_real_root(), &plan, &desired));
+    plan.warnings.extend(note);
+    Ok(Planned {
+        plan,
+        desired,
+        root: session.root,
+    })
+}
+
+/// What an `apply` did: the plan it carried out, its transaction (`None`:
+/// nothing to do), and the interrupted transactions it undid first.
+pub(crate) struct Applied {
+    /// The plan.
+    pub plan: Plan,
+    /// The transaction, when anything changed.
+    pub manifest: Option<gpu_setup_apply::journal::Manifest>,
+    /// Interrupted transactions undone first.
+    pub recovered: Vec<u64>,
+}
+
+/// The engine's apply: [`planned`], then, when anything is to change, one
+/// transaction under the lock (planned again there).
+pub(crate) fn applied(
+    g: &GlobalArgs,
+    settings: &Settings,
+    podman_version: Option<&str>,
+    printer: &Printer,
+) -> Result<Applied> {
+    let session = Session::new(g)?;
+    let note = session.recover_if_pending(printer)?;
+    let (mut desired, facts) = observe_settings(&session, podman_version, settings)?;
+    // Generated once: the plan under the lock uses the same spec.
+    generate_cdi(&mut desired, &facts, &session)?;
+    let (plan, manifest) = converge(&session, printer, &desired, &facts, note, false)?;
+    let recovered = session.recovered.borrow().clone();
+    Ok(Applied {
+        plan,
+        manifest,
+        recovered,
     })
 }
 
@@ -105,12 +161,12 @@ fn strict(on: bool, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
-    let session = Session::new(cli)?;
+fn doctor(g: &GlobalArgs, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
+    let session = Session::new(g)?;
     let host = &session.host;
     let settings = settings_of(&args.settings)?;
     let (mut desired, mut facts) =
-        observe_settings(cli, &session, args.podman_version.as_deref(), &settings)?;
+        observe_settings(&session, args.podman_version.as_deref(), &settings)?;
     // No strategy given: judge the host by the GPU path it has, so a
     // correct CDI host passes and no hint undoes it.
     if !desired.strategy_explicit {
@@ -126,7 +182,7 @@ fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
     }
     desired.cdi_spec_written =
         crate::cdi::written_by_gpu_setup(&session.state, host, &desired.cdi_spec);
-    let real_root = env::is_real_root(&cli.global.root);
+    let real_root = session.host.is_real_root();
     let probes = crate::probe::gather(host, &desired, &facts, real_root);
     tracing::debug!(?probes, "probes");
     if facts.podman_version.is_none() {
@@ -144,7 +200,7 @@ fn doctor(cli: &Cli, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
     })
 }
 
-fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
+fn apply(g: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
     crate::sudo::elevate_if_asked(args.sudo)?;
     if args.plan_file.is_some() {
         let given = args.settings.given();
@@ -166,24 +222,23 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
             .into());
         }
     }
-    let session = Session::new(cli)?;
+    let Some(file) = &args.plan_file else {
+        let settings = settings_of(&args.settings)?;
+        let a = applied(g, &settings, args.podman_version.as_deref(), printer)?;
+        let report = TxReport {
+            plan: &a.plan,
+            manifest: a.manifest.as_ref(),
+            recovered: &a.recovered,
+            kept: &[],
+        };
+        ignore_broken_pipe(printer.applied(&report))?;
+        strict(args.strict, &a.plan)?;
+        return Ok(exit::OK);
+    };
+    let session = Session::new(g)?;
     let note = session.recover_if_pending(printer)?;
-    let (plan, manifest) = match &args.plan_file {
-        None => {
-            let (mut desired, facts) = observe(
-                cli,
-                &session,
-                args.podman_version.as_deref(),
-                &args.settings,
-            )?;
-            // Generated once: the plan under the lock uses the same spec.
-            generate_cdi(cli, &mut desired, &facts, &session)?;
-            let (plan, manifest) = converge(cli, &session, printer, &desired, &facts, note, false)?;
-            finish(printer, &session, &plan, manifest.as_ref())?;
-            strict(args.strict, &plan)?;
-            return Ok(exit::OK);
-        }
-        Some(file) => {
+    let (plan, manifest) = {
+        {
             let saved = load_plan(file, &session.root)?;
             let mut plan = saved_to_plan(&saved, &session.host)?;
             plan.warnings.extend(note);
@@ -191,10 +246,10 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
             // naming files gpu-setup does not manage, is refused.
             let facts = crate::facts::versions(
                 &session.host,
-                env::is_real_root(&cli.global.root),
+                session.host.is_real_root(),
                 args.podman_version.as_deref(),
             )?;
-            check_saved_matches(cli, file, &saved, &facts, &session)?;
+            check_saved_matches(file, &saved, &facts, &session)?;
             if plan.is_empty() {
                 finish(printer, &session, &plan, None)?;
                 strict(args.strict, &plan)?;
@@ -234,7 +289,6 @@ fn apply(cli: &Cli, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
 /// waited). Nothing to do: no lock, no journal, no write of any kind.
 /// `heal`: record the drift repaired in the manifest.
 fn converge(
-    cli: &Cli,
     session: &Session,
     printer: &Printer,
     desired: &DesiredState,
@@ -244,7 +298,8 @@ fn converge(
 ) -> Result<(Plan, Option<gpu_setup_apply::journal::Manifest>)> {
     let make_plan = || {
         plan_with(desired, facts, &session.host).map(|mut p| {
-            p.warnings.extend(cdi_note(cli, &p, desired));
+            p.warnings
+                .extend(cdi_note(session.host.is_real_root(), &p, desired));
             p.warnings.extend(note.clone());
             p
         })
@@ -278,8 +333,8 @@ fn converge(
 /// drifted), for the heal units. Settings come from the profile (the units
 /// pass /etc/gpu-setup.toml) and flags; the profile's `heal` key, or
 /// `--mode`, says whether to repair or report.
-fn heal(cli: &Cli, args: &HealArgs, printer: &Printer) -> Result<u8> {
-    let session = Session::new(cli)?;
+fn heal(g: &GlobalArgs, args: &HealArgs, printer: &Printer) -> Result<u8> {
+    let session = Session::new(g)?;
     let note = session.recover_if_pending(printer)?;
     let settings = settings_of(&args.settings)?;
     let mode = args
@@ -290,12 +345,12 @@ fn heal(cli: &Cli, args: &HealArgs, printer: &Printer) -> Result<u8> {
         })
         .or(settings.heal)
         .unwrap_or_default();
-    let (mut desired, facts) = observe_settings(cli, &session, None, &settings)?;
+    let (mut desired, facts) = observe_settings(&session, None, &settings)?;
     if let Some(why) = crate::heal::toolkit_absent(&desired, &session.host) {
         printer.healed(&Plan::default(), None, mode, Some(&why))?;
         return Ok(exit::OK);
     }
-    generate_cdi(cli, &mut desired, &facts, &session)?;
+    generate_cdi(&mut desired, &facts, &session)?;
     match mode {
         HealMode::Report => {
             let mut plan = plan_with(&desired, &facts, &session.host)?;
@@ -308,7 +363,7 @@ fn heal(cli: &Cli, args: &HealArgs, printer: &Printer) -> Result<u8> {
             })
         }
         HealMode::Apply => {
-            let (plan, manifest) = converge(cli, &session, printer, &desired, &facts, note, true)?;
+            let (plan, manifest) = converge(&session, printer, &desired, &facts, note, true)?;
             printer.healed(&plan, manifest.as_ref(), mode, None)?;
             Ok(exit::OK)
         }
@@ -331,15 +386,46 @@ fn finish(
     ignore_broken_pipe(printer.applied(&report))
 }
 
-fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
+fn rollback(g: &GlobalArgs, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
     crate::sudo::elevate_if_asked(args.sudo)?;
-    let session = Session::new(cli)?;
+    let r = rolled_back(g, args.id, args.force, printer)?;
+    let report = TxReport {
+        plan: &r.plan,
+        manifest: Some(&r.manifest),
+        recovered: &r.recovered,
+        kept: &r.kept,
+    };
+    ignore_broken_pipe(printer.rolled_back(&report))?;
+    Ok(exit::OK)
+}
+
+/// What a rollback did.
+pub(crate) struct RolledBack {
+    /// What it restored, as changes (and what it found would break Podman,
+    /// with --force, as warnings).
+    pub plan: Plan,
+    /// The rollback's own transaction.
+    pub manifest: gpu_setup_apply::journal::Manifest,
+    /// Files overwritten with --force: (path, where their content is kept).
+    pub kept: Vec<(String, String)>,
+    /// Interrupted transactions undone first.
+    pub recovered: Vec<u64>,
+}
+
+/// The engine's rollback of transaction `id` (default: the last applied).
+pub(crate) fn rolled_back(
+    g: &GlobalArgs,
+    id: Option<u64>,
+    force: bool,
+    printer: &Printer,
+) -> Result<RolledBack> {
+    let session = Session::new(g)?;
     let _lock = session.lock(printer)?;
-    let target = transaction::rollback_target(&session.state, args.id)?;
+    let target = transaction::rollback_target(&session.state, id)?;
     // What the rollback leaves goes through the same checks as a plan:
     // refused (unless --force) when it would break every podman command.
-    let breaks = rollback_breakage(cli, &session, &target)?;
-    if !breaks.is_empty() && !args.force {
+    let breaks = rollback_breakage(&session, &target)?;
+    if !breaks.is_empty() && !force {
         let lines: Vec<String> = breaks
             .iter()
             .map(|w| format!("{}: {}", w.code, w.message))
@@ -364,7 +450,7 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
     }
     // With --force, the files that changed since are overwritten; say where
     // their content is kept.
-    let drifted: Vec<String> = if args.force {
+    let drifted: Vec<String> = if force {
         transaction::drift(&session.ctx(), &target)?
             .into_iter()
             .map(|d| d.path)
@@ -372,7 +458,7 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
     } else {
         Vec::new()
     };
-    let manifest = transaction::rollback(&session.ctx(), &target, args.force)?;
+    let manifest = transaction::rollback(&session.ctx(), &target, force)?;
     let kept: Vec<(String, String)> = manifest
         .files
         .iter()
@@ -397,25 +483,28 @@ fn rollback(cli: &Cli, args: &RollbackArgs, printer: &Printer) -> Result<u8> {
         warnings: breaks,
         ..Plan::default()
     };
-    let report = TxReport {
-        plan: &plan,
-        manifest: Some(&manifest),
-        recovered: &session.recovered.borrow(),
-        kept: &kept,
-    };
-    ignore_broken_pipe(printer.rolled_back(&report))?;
-    Ok(exit::OK)
+    let recovered = session.recovered.borrow().clone();
+    Ok(RolledBack {
+        plan,
+        manifest,
+        kept,
+        recovered,
+    })
+}
+
+/// The journal's transactions, newest first.
+pub(crate) fn history(g: &GlobalArgs) -> Result<Vec<gpu_setup_apply::journal::Manifest>> {
+    Ok(Session::new(g)?.state.history()?)
 }
 
 /// What would make every podman command fail after undoing `target` that
 /// does not already now (a user's `[engine.runtimes_flags]` naming the
 /// runtime entry the rollback removes, say).
 fn rollback_breakage(
-    cli: &Cli,
     session: &Session,
     target: &gpu_setup_apply::journal::Manifest,
 ) -> Result<Vec<gpu_setup_plan::Warning>> {
-    let facts = crate::facts::versions(&session.host, env::is_real_root(&cli.global.root), None)?;
+    let facts = crate::facts::versions(&session.host, session.host.is_real_root(), None)?;
     let restored = transaction::changes(&session.state, target)?
         .into_iter()
         .map(|c| (c.path, c.before.bytes().map(<[u8]>::to_vec)))
@@ -442,9 +531,9 @@ struct Session {
 }
 
 impl Session {
-    fn new(cli: &Cli) -> Result<Self> {
-        let host = host(cli)?;
-        let state_dir = TargetPath::new(&cli.global.state_dir).map_err(|e| {
+    fn new(g: &GlobalArgs) -> Result<Self> {
+        let host = host(g)?;
+        let state_dir = TargetPath::new(&g.state_dir).map_err(|e| {
             anyhow::Error::new(e).context(Hinted::new(
                 "invalid --state-dir".to_owned(),
                 "--state-dir takes an absolute path, resolved under --root",
@@ -457,7 +546,7 @@ impl Session {
             host,
             fs: gpu_setup_apply::fs::for_run(),
             actor: std::cell::OnceCell::new(),
-            lock_timeout: Duration::from_secs(cli.global.lock_timeout),
+            lock_timeout: Duration::from_secs(g.lock_timeout),
             recovered: RefCell::new(Vec::new()),
         })
     }
@@ -564,7 +653,6 @@ fn load_plan(file: &Path, root: &Path) -> Result<SavedPlan> {
 /// Refuses a saved plan whose changes are not what its own settings give
 /// on this host now (the files are unchanged: [`saved_to_plan`] checked).
 fn check_saved_matches(
-    cli: &Cli,
     file: &Path,
     saved: &SavedPlan,
     facts: &HostFacts,
@@ -572,7 +660,7 @@ fn check_saved_matches(
 ) -> Result<()> {
     let mut desired = DesiredState::resolve(&saved.settings, facts)
         .with_context(|| format!("plan `{}` holds invalid settings", file.display()))?;
-    generate_cdi(cli, &mut desired, facts, session)?;
+    generate_cdi(&mut desired, facts, session)?;
     let mut facts = facts.clone();
     facts.packages = crate::packages::owners(&session.host, &desired);
     let now = plan_with(&desired, &facts, &session.host)?;
@@ -644,13 +732,26 @@ fn saved_to_plan(saved: &SavedPlan, host: &dyn Observe) -> Result<Plan> {
     })
 }
 
-/// The host under `--root`, which must be a directory; opened once.
-fn host(cli: &Cli) -> Result<RootFs> {
-    let root = &cli.global.root;
+/// The host under `--root`, which must be a directory: reached once by the
+/// trusted walk from `/` (every directory on the way root's or the
+/// caller's and not writable by others, docs/security.md R14), then used
+/// by its descriptor. A root that is the machine's `/` is the real root,
+/// whatever path (or link) named it.
+fn host(g: &GlobalArgs) -> Result<RootFs> {
+    let root = &g.root;
     let hint = "--root takes the directory to treat as `/` (an image or a test tree)";
     match fs::metadata(root) {
-        Ok(m) if m.is_dir() => RootFs::open(root)
-            .with_context(|| Hinted::new(format!("cannot open root `{}`", root.display()), hint)),
+        Ok(m) if m.is_dir() => RootFs::open_checked(root).map_err(|e| {
+            let untrusted = matches!(e, gpu_setup_apply::trust::TrustError::Untrusted { .. });
+            anyhow::Error::new(e).context(Hinted::new(
+                format!("cannot use root `{}`", root.display()),
+                if untrusted {
+                    "every directory from `/` down to --root must belong to root (or you) and be writable by no one else: another user could swap the tree for a link to the real `/`"
+                } else {
+                    hint
+                },
+            ))
+        }),
         Ok(_) => Err(Hinted::new(
             format!("root `{}` is not a directory", root.display()),
             hint,
@@ -665,23 +766,12 @@ fn host(cli: &Cli) -> Result<RootFs> {
 
 /// The host facts (observed once: [`crate::facts`]) and the desired state
 /// they and the settings give. `podman_version`: `--podman-version`.
-fn observe(
-    cli: &Cli,
-    session: &Session,
-    podman_version: Option<&str>,
-    args: &SettingsArgs,
-) -> Result<(DesiredState, HostFacts)> {
-    observe_settings(cli, session, podman_version, &settings_of(args)?)
-}
-
-/// [`observe`] for settings already merged.
 fn observe_settings(
-    cli: &Cli,
     session: &Session,
     podman_version: Option<&str>,
     settings: &Settings,
 ) -> Result<(DesiredState, HostFacts)> {
-    let real_root = env::is_real_root(&cli.global.root);
+    let real_root = session.host.is_real_root();
     let mut facts = crate::facts::versions(&session.host, real_root, podman_version)?;
     let desired = DesiredState::resolve(settings, &facts)?;
     facts.packages = crate::packages::owners(&session.host, &desired);
@@ -692,23 +782,22 @@ fn observe_settings(
 /// plan (see [`crate::cdi::prepare`]).
 /// Refused first, before nvidia-ctk runs, when this Podman cannot use
 /// NVIDIA's specs.
-fn generate_cdi(
-    cli: &Cli,
-    desired: &mut DesiredState,
-    facts: &HostFacts,
-    session: &Session,
-) -> Result<()> {
+fn generate_cdi(desired: &mut DesiredState, facts: &HostFacts, session: &Session) -> Result<()> {
     gpu_setup_plan::plan::check_supported(desired, facts, None)?;
     crate::cdi::prepare(
         desired,
         &session.host,
         &session.state,
-        env::is_real_root(&cli.global.root),
+        session.host.is_real_root(),
     )
 }
 
-fn cdi_note(cli: &Cli, plan: &Plan, desired: &DesiredState) -> Option<gpu_setup_plan::Warning> {
-    crate::cdi::note(plan, desired, env::is_real_root(&cli.global.root))
+fn cdi_note(
+    real_root: bool,
+    plan: &Plan,
+    desired: &DesiredState,
+) -> Option<gpu_setup_plan::Warning> {
+    crate::cdi::note(plan, desired, real_root)
 }
 
 /// The settings layers merged: built-in defaults, the profile, the flags.

@@ -1,17 +1,19 @@
 //! Ansible module mode. Ansible runs a binary module with one argument: a
-//! file holding a JSON object of arguments. gpu-setup then plans (in
-//! process, for the diff) and, unless in check mode, runs its own `apply`
-//! with the same settings as flags, and prints exactly one JSON object:
-//! `changed`, `failed` (on error), `msg`, `warnings`, `transaction`, and
-//! with `_ansible_diff` a `diff` list of `{before, after, before_header,
-//! after_header}`.
+//! file holding a JSON object of arguments. gpu-setup then runs the same
+//! engine as its commands, in process (plan in check mode, else apply; or
+//! rollback), and prints exactly one JSON object: `changed`, `failed` (on
+//! error), `msg`, `warnings`, `transaction`, and with `_ansible_diff` a
+//! `diff` list of `{before, after, before_header, after_header}`.
 
 use std::path::{Path, PathBuf};
 
-use gpu_setup_apply::RootFs;
+use gpu_setup_apply::journal::{Status, TxKind};
 use gpu_setup_plan::desired::{Presence, Strategy};
-use gpu_setup_plan::{plan_with, DesiredState, Settings};
+use gpu_setup_plan::Settings;
 use serde_json::{json, Map, Value};
+
+use crate::args::{ColorChoice, Format, GlobalArgs};
+use crate::printer::{Printer, TxReport};
 
 /// The arguments that are settings, with their command-line flag.
 const SETTINGS: &[(&str, &str)] = &[
@@ -74,7 +76,9 @@ fn is_subcommand(word: &std::ffi::OsStr) -> bool {
     let Some(word) = word.to_str() else {
         return false;
     };
+    // `help` too: clap's word for help, whether or not it is a subcommand.
     word.starts_with('-')
+        || word == "help"
         || crate::args::Cli::command()
             .get_subcommands()
             .any(|c| c.get_name() == word || c.get_all_aliases().any(|a| a == word))
@@ -112,125 +116,106 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
     }
     let check = flag(args, "_ansible_check_mode")?;
     let want_diff = flag(args, "_ansible_diff")?;
-
-    // Every argument as a command-line word; the values are checked by the
-    // same parser as the command line.
-    let mut globals = vec![
-        "--format".to_owned(),
-        "json".to_owned(),
-        "--color".to_owned(),
-        "never".to_owned(),
-    ];
-    for (name, opt) in GLOBALS {
-        if let Some(v) = text(args, name)? {
-            globals.extend([opt.to_string(), v]);
-        }
-    }
+    let g = globals(args)?;
+    // The engine's own output is the module's JSON: nothing else is printed.
+    let printer = Printer::new(Format::Json, ColorChoice::Never, true, true);
     if flag(args, "rollback")? {
-        return rollback(args, &globals, check);
+        return rollback(args, &g, &printer, check);
     }
     for key in ["transaction", "force"] {
         if args.contains_key(key) {
             return Err(format!("argument {key} needs rollback: true"));
         }
     }
-    let mut settings_args = Vec::new();
-    for (name, opt) in SETTINGS {
-        match (*name, text(args, name)?) {
-            (_, None) => {}
-            ("allow_unsafe_log_path" | "follow_symlinks", Some(v)) => {
-                if parse_bool(name, &v)? {
-                    settings_args.push(opt.to_string());
-                }
-            }
-            ("no_cgroups", Some(v)) => {
-                settings_args.extend([opt.to_string(), parse_bool(name, &v)?.to_string()])
-            }
-            (_, Some(v)) => settings_args.extend([opt.to_string(), v]),
-        }
-    }
-
     // Checked here, with the module's own messages, before anything runs.
     let settings = settings_of(args)?;
-    let root = text(args, "root")?.unwrap_or_else(|| "/".to_owned());
-    let state_dir =
-        text(args, "state_dir")?.unwrap_or_else(|| crate::args::DEFAULT_STATE_DIR.to_owned());
-    let diff = if want_diff {
-        Some(planned_diff(&settings, Path::new(&root), &state_dir)?)
+    let (plan, manifest, recovered) = if check {
+        let p = crate::commands::planned(&g, &settings, None, &printer).map_err(message)?;
+        (p.plan, None, Vec::new())
     } else {
-        None
+        let a = crate::commands::applied(&g, &settings, None, &printer).map_err(message)?;
+        (a.plan, a.manifest, a.recovered)
     };
-
-    let command = if check { "plan" } else { "apply" };
-    let mut argv = globals.clone();
-    argv.push(command.to_owned());
-    argv.extend(settings_args);
-    let result = gpu_setup(&argv)?;
-    let changed = result["changed"].as_bool().unwrap_or(false);
-    let warnings: Vec<String> = result["warnings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|w| w["level"] == "warning")
-        .map(|w| {
-            format!(
-                "{}: {}",
-                w["code"].as_str().unwrap_or(""),
-                w["message"].as_str().unwrap_or("")
-            )
-        })
+    let changed = !plan.is_empty();
+    let warnings: Vec<String> = plan
+        .warnings
+        .iter()
+        .filter(|w| w.level == gpu_setup_plan::Level::Warning)
+        .map(|w| format!("{}: {}", w.code, w.message))
         .collect();
-    let files = result["files"].as_array().map_or(0, Vec::len);
-    let msg = match (changed, check) {
+    let files = match &manifest {
+        Some(_) => TxReport {
+            plan: &plan,
+            manifest: manifest.as_ref(),
+            recovered: &recovered,
+            kept: &[],
+        }
+        .json()["files"]
+            .clone(),
+        None => serde_json::to_value(gpu_setup_plan::PlanReport::new(&plan))
+            .map_err(|e| e.to_string())?["files"]
+            .clone(),
+    };
+    let count = plan.changes.len();
+    let transaction = manifest.as_ref().map(|m| m.id);
+    let msg = match (changed, transaction) {
         (false, _) => "the host is configured: nothing to change".to_owned(),
-        (true, true) => format!("{files} file(s) would change (check mode)"),
-        (true, false) => format!(
-            "transaction {} changed {files} file(s); undo with `gpu-setup rollback {}`",
-            result["transaction"], result["transaction"]
-        ),
+        (true, None) => format!("{count} file(s) would change (check mode)"),
+        (true, Some(id)) => {
+            format!("transaction {id} changed {count} file(s); undo with `gpu-setup rollback {id}`")
+        }
     };
     let mut v = json!({
         "changed": changed,
         "msg": msg,
         "warnings": warnings,
-        "transaction": result.get("transaction").cloned().unwrap_or(Value::Null),
-        "files": result["files"].clone(),
+        "transaction": transaction,
+        "files": files,
     });
-    if let Some(diff) = diff {
-        v["diff"] = Value::Array(diff);
+    if want_diff {
+        v["diff"] = Value::Array(diff_of(&plan));
     }
     Ok(v)
 }
 
-/// Runs `gpu-setup ARGS` (this same binary) and reads its one JSON object;
-/// a failure becomes the module's message (with the hint).
-fn gpu_setup(args: &[String]) -> Result<Value, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find gpu-setup itself: {e}"))?;
-    let out = std::process::Command::new(exe)
-        .args(args)
-        .env_remove("GPU_SETUP_LOG")
-        .output()
-        .map_err(|e| format!("cannot run gpu-setup: {e}"))?;
-    let result: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|_| String::from_utf8_lossy(&out.stderr).trim().to_owned())?;
-    if !out.status.success() {
-        let mut msg = result["error"]
-            .as_str()
-            .unwrap_or("gpu-setup failed")
-            .to_owned();
-        if let Some(hint) = result["hint"].as_str() {
-            msg.push_str(&format!(" (hint: {hint})"));
-        }
-        return Err(msg);
+/// The global options the arguments give (`root`, `state_dir`).
+fn globals(args: &Map<String, Value>) -> Result<GlobalArgs, String> {
+    let root = text(args, "root")?.unwrap_or_else(|| "/".to_owned());
+    let state_dir =
+        text(args, "state_dir")?.unwrap_or_else(|| crate::args::DEFAULT_STATE_DIR.to_owned());
+    // Checked with the module's own words (the engine would say
+    // `--state-dir`, a flag the module does not have).
+    gpu_setup_plan::TargetPath::new(&state_dir)
+        .map_err(|e| format!("invalid state_dir: {}", gpu_setup_plan::error_text(&e)))?;
+    Ok(GlobalArgs {
+        root: PathBuf::from(root),
+        format: Format::Json,
+        color: ColorChoice::Never,
+        quiet: true,
+        log_level: crate::args::LogLevel::Warn,
+        state_dir,
+        lock_timeout: 30,
+    })
+}
+
+/// An engine error as the module's message, with its hint.
+fn message(e: anyhow::Error) -> String {
+    match crate::error::hint_of(&e, false) {
+        Some(hint) => format!("{e} (hint: {hint})"),
+        None => e.to_string(),
     }
-    Ok(result)
 }
 
 /// `rollback: true`: undoes the last transaction when it is an applied
 /// `apply` (or `transaction: ID` when that one is still applied), and
 /// otherwise changes nothing, so running the rollback playbook twice undoes
 /// one transaction, not two.
-fn rollback(args: &Map<String, Value>, globals: &[String], check: bool) -> Result<Value, String> {
+fn rollback(
+    args: &Map<String, Value>,
+    g: &GlobalArgs,
+    printer: &Printer,
+    check: bool,
+) -> Result<Value, String> {
     let settings: Vec<&str> = SETTINGS
         .iter()
         .map(|(n, _)| *n)
@@ -259,34 +244,26 @@ fn rollback(args: &Map<String, Value>, globals: &[String], check: bool) -> Resul
             ))
         }
     };
-    let mut history_args = globals.to_vec();
-    history_args.push("history".to_owned());
-    let history = gpu_setup(&history_args)?;
-    let txs = history["transactions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let history = crate::commands::history(g).map_err(message)?;
     let target = match wanted {
-        Some(id) => txs.iter().find(|t| t["id"] == id).cloned(),
-        None => txs.first().cloned(),
+        Some(id) => history.iter().find(|t| t.id == id),
+        None => history.first(),
     };
-    let undoable = target
-        .as_ref()
-        .filter(|t| t["kind"] == "apply" && t["status"] == "applied");
+    let undoable = target.filter(|t| t.kind == TxKind::Apply && t.status == Status::Applied);
     let Some(target) = undoable else {
-        let msg = match (&target, wanted) {
+        let msg = match (target, wanted) {
             (None, Some(id)) => return Err(format!("no transaction {id} (see gpu-setup history)")),
             (None, None) => "no transaction yet: nothing to roll back".to_owned(),
-            (Some(t), _) => {
-                format!(
+            (Some(t), _) => format!(
                 "the last transaction ({}, {} {}) is not an applied apply: nothing to roll back",
-                t["id"], t["kind"].as_str().unwrap_or(""), t["status"].as_str().unwrap_or("")
-            )
-            }
+                t.id,
+                t.kind.as_str(),
+                t.status.as_str()
+            ),
         };
         return Ok(json!({"changed": false, "msg": msg, "transaction": Value::Null}));
     };
-    let id = target["id"].as_u64().unwrap_or_default();
+    let id = target.id;
     if check {
         return Ok(json!({
             "changed": true,
@@ -294,19 +271,21 @@ fn rollback(args: &Map<String, Value>, globals: &[String], check: bool) -> Resul
             "transaction": Value::Null,
         }));
     }
-    let mut rollback_args = globals.to_vec();
-    rollback_args.extend(["rollback".to_owned(), id.to_string()]);
-    if force {
-        rollback_args.push("--force".to_owned());
+    let r = crate::commands::rolled_back(g, Some(id), force, printer).map_err(message)?;
+    let report = TxReport {
+        plan: &r.plan,
+        manifest: Some(&r.manifest),
+        recovered: &r.recovered,
+        kept: &r.kept,
     }
-    let result = gpu_setup(&rollback_args)?;
+    .json();
     Ok(json!({
         "changed": true,
-        "msg": format!("rolled back transaction {id} as transaction {}", result["transaction"]),
-        "transaction": result["transaction"],
+        "msg": format!("rolled back transaction {id} as transaction {}", r.manifest.id),
+        "transaction": r.manifest.id,
         "rolled_back": id,
-        "files": result["files"],
-        "kept": result.get("kept").cloned().unwrap_or(Value::Null),
+        "files": report["files"],
+        "kept": report.get("kept").cloned().unwrap_or(Value::Null),
     }))
 }
 
@@ -348,28 +327,9 @@ fn settings_of(args: &Map<String, Value>) -> Result<Settings, String> {
     Ok(s)
 }
 
-/// The plan's changes as Ansible diffs (the same plan `apply` makes, unless
-/// the host changes in between).
-fn planned_diff(s: &Settings, root: &Path, state_dir: &str) -> Result<Vec<Value>, String> {
-    let real_root = crate::env::is_real_root(root);
-    let host =
-        RootFs::open(root).map_err(|e| format!("cannot open root `{}`: {e}", root.display()))?;
-    let mut facts = crate::facts::versions(&host, real_root, None).map_err(|e| format!("{e:#}"))?;
-    let mut desired =
-        DesiredState::resolve(s, &facts).map_err(|e| gpu_setup_plan::error_text(&e))?;
-    facts.packages = crate::packages::owners(&host, &desired);
-    let state_dir = gpu_setup_plan::TargetPath::new(state_dir)
-        .map_err(|e| format!("invalid state_dir: {}", gpu_setup_plan::error_text(&e)))?;
-    let state = gpu_setup_apply::journal::StateDir::new(host.opened(), &state_dir);
-    crate::cdi::prepare(&mut desired, &host, &state, real_root).map_err(|e| {
-        match crate::error::hint_of(&e, false) {
-            Some(hint) => format!("{e} (hint: {hint})"),
-            None => e.to_string(),
-        }
-    })?;
-    let plan = plan_with(&desired, &facts, &host).map_err(|e| gpu_setup_plan::error_text(&e))?;
-    Ok(plan
-        .changes
+/// The plan's changes as Ansible diffs.
+fn diff_of(plan: &gpu_setup_plan::Plan) -> Vec<Value> {
+    plan.changes
         .iter()
         .map(|c| {
             let text =
@@ -381,7 +341,7 @@ fn planned_diff(s: &Settings, root: &Path, state_dir: &str) -> Result<Vec<Value>
                 "after": text(c.after.as_deref()),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// A string argument (numbers and booleans given unquoted are accepted as
@@ -448,6 +408,8 @@ mod tests {
         // A subcommand word is always a subcommand, even as a file.
         assert!(arguments(&argv("gpu_setup", std::path::Path::new("plan"))).is_none());
         assert!(is_subcommand(std::ffi::OsStr::new("history")));
+        assert!(is_subcommand(std::ffi::OsStr::new("help")));
+        assert!(arguments(&argv("gpu_setup", std::path::Path::new("help"))).is_none());
         assert!(!is_subcommand(plan.as_os_str()));
     }
 

@@ -455,7 +455,9 @@ impl<'a> FileJson<'a> {
 }
 
 impl TxReport<'_> {
-    fn json(&self) -> serde_json::Value {
+    /// The JSON `apply` and `rollback` print (the module reports the same
+    /// `files`).
+    pub fn json(&self) -> serde_json::Value {
         let files: Vec<FileJson<'_>> = self
             .manifest
             .map(|m| m.files.iter().map(FileJson::of).collect())

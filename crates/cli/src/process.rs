@@ -60,10 +60,58 @@ pub fn run_command(cmd: Command, program: &str, timeout: Duration) -> Result<Str
     if status.success() {
         Ok(out)
     } else {
-        Err(first_line(&err)
+        Err(error_line(&err)
             .or_else(|| first_line(&out))
             .unwrap_or_else(|| format!("{program} exited with {status}")))
     }
+}
+
+/// The line of a failed program's stderr that says why: the last
+/// `level=error` (or `fatal`) line of a logrus logger (nvidia-ctk prints
+/// several `level=warning` and `level=info` lines first, the error last),
+/// else the first line.
+pub fn error_line(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.contains("level=error") || l.contains("level=fatal"))
+        .map(|l| logrus_msg(l).unwrap_or_else(|| l.to_owned()))
+        .or_else(|| first_line(stderr))
+}
+
+/// The `msg="..."` of a logrus text line, unquoted (`\"` and `\n` as
+/// logrus escapes them).
+fn logrus_msg(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("msg=\"")?;
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push_str("; "),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// The most of a child's stdout or stderr gpu-setup keeps (a CDI spec is at
+/// most 1 MiB; versions and rpm's answers are far smaller).
+pub const OUTPUT_LIMIT: u64 = 4 << 20;
+
+/// Reads a child's stream in a thread: at most [`OUTPUT_LIMIT`] bytes kept
+/// (lossy UTF-8), the rest read and dropped until the child closes it.
+fn bounded_reader(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let _ = (&mut stream).take(OUTPUT_LIMIT).read_to_end(&mut kept);
+        let _ = std::io::copy(&mut stream, &mut std::io::sink());
+        String::from_utf8_lossy(&kept).into_owned()
+    })
 }
 
 /// Runs a prepared command, killing it after `timeout`: its exit status,
@@ -84,17 +132,18 @@ pub fn run_output(
         .map_err(|e| format!("cannot run {program}: {e}"))?;
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
+    // Each stream in its own thread: a child that fills its stderr pipe
+    // while gpu-setup waits on its stdout would otherwise block both. Each
+    // keeps at most OUTPUT_LIMIT bytes and drains the rest, so a child
+    // cannot make gpu-setup hold unbounded output.
+    let stdout = child.stdout.take().map(bounded_reader);
+    let stderr = child.stderr.take().map(bounded_reader);
     std::thread::spawn(move || {
-        let mut out = String::new();
-        let mut err = String::new();
-        if let Some(s) = stdout.as_mut() {
-            let _ = s.read_to_string(&mut out);
-        }
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.read_to_string(&mut err);
-        }
+        let collect = |h: Option<std::thread::JoinHandle<String>>| {
+            h.and_then(|h| h.join().ok()).unwrap_or_default()
+        };
+        let out = collect(stdout);
+        let err = collect(stderr);
         let _ = tx.send((child.wait(), out, err));
     });
     match rx.recv_timeout(timeout) {
@@ -131,9 +180,28 @@ mod tests {
             run_within("sh", &["-c", "echo; echo boom >&2; exit 3"], TIMEOUT).unwrap_err(),
             "boom"
         );
+        // nvidia-ctk's way: warnings first, the error last.
+        let ctk = "level=warning msg=\"Could not locate libcuda.so\"\nlevel=info msg=\"Auto-detected mode as 'nvml'\"\nlevel=error msg=\"failed to generate CDI spec: failed to initialize NVML: ERROR_LIBRARY_NOT_FOUND\"\n";
+        assert_eq!(
+            error_line(ctk).unwrap(),
+            "failed to generate CDI spec: failed to initialize NVML: ERROR_LIBRARY_NOT_FOUND"
+        );
+        assert_eq!(
+            error_line("time=\"x\" level=error msg=\"a \\\"b\\\"\\nc\"\n").unwrap(),
+            "a \"b\"; c"
+        );
         assert_eq!(
             run_within("sh", &["-c", "exec sleep 30"], Duration::from_millis(200)).unwrap_err(),
             "sh did not answer within 0.2 s"
+        );
+        // More than a pipe's worth on stderr before stdout ends: no
+        // deadlock; and output beyond the limit is dropped, not kept.
+        let noisy = "head -c 200000 /dev/zero >&2; echo done";
+        assert_eq!(run_within("sh", &["-c", noisy], TIMEOUT).unwrap(), "done\n");
+        let huge = format!("head -c {} /dev/zero; echo", OUTPUT_LIMIT + 1000);
+        assert_eq!(
+            run_within("sh", &["-c", &huge], TIMEOUT).unwrap().len() as u64,
+            OUTPUT_LIMIT
         );
         assert!(run_within("/nonexistent/podman", &[], TIMEOUT)
             .unwrap_err()

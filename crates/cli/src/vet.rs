@@ -1,7 +1,8 @@
 //! Vetting a program gpu-setup runs as root (`sudo` re-running this binary,
 //! `nvidia-ctk`): it, and every directory from `/` down to it, must be owned
-//! by a trusted user and not writable by group or others, or whoever can
-//! change it gets root.
+//! by a trusted user and not writable by group or others (a directory may
+//! be sticky, like /tmp: others cannot rename or remove what is not
+//! theirs), or whoever can change it gets root.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,10 @@ pub fn program(program: &Path, trusted: &[u32]) -> Result<PathBuf, Untrusted> {
             path: path.to_owned(),
             problem: e.to_string(),
         })?;
-        if let Some(problem) = problem_with(&meta, trusted, false) {
+        // A directory may be sticky and writable by others (/tmp): no one
+        // else can rename or remove what root or the caller owns there. The
+        // program itself may not.
+        if let Some(problem) = problem_with(&meta, trusted, what == "directory") {
             return Err(Untrusted {
                 what,
                 path: path.to_owned(),

@@ -25,34 +25,177 @@ pub struct SpecSummary {
     pub kind: String,
     /// The device names.
     pub devices: Vec<String>,
+    /// The host device nodes the spec names (`hostPath`, else `path`), in
+    /// the spec-wide edits and every device's.
+    pub device_nodes: Vec<String>,
 }
 
+/// The `cdiVersion`s the CDI library knows (tags.cncf.io/container-device-interface
+/// `specs-go/version.go`, main 2026: 0.1.0 to 0.8.0, 1.0.0, 1.1.0);
+/// anything else is refused ("invalid version").
+pub const KNOWN_CDI_VERSIONS: [&str; 10] = [
+    "0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "1.0.0", "1.1.0",
+];
+
+// The spec as the CDI library reads it: `yaml.UnmarshalStrict` into
+// `specs-go/config.go`'s types, so a field it does not know is an error.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawSpec {
     cdi_version: Option<String>,
     kind: Option<String>,
     #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
     devices: Vec<RawDevice>,
+    #[serde(default)]
+    container_edits: Option<RawEdits>,
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawDevice {
     name: Option<String>,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    container_edits: Option<RawEdits>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawEdits {
+    #[serde(default, rename = "env")]
+    _env: Vec<String>,
+    #[serde(default)]
+    device_nodes: Vec<RawNode>,
+    #[serde(default, rename = "hooks")]
+    _hooks: Vec<RawHook>,
+    #[serde(default)]
+    mounts: Vec<RawMount>,
+    intel_rdt: Option<serde_yaml_ng::Value>,
+    #[serde(default, rename = "additionalGids")]
+    additional_gids: Vec<u32>,
+    #[serde(default)]
+    net_devices: Vec<serde_yaml_ng::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawNode {
+    path: Option<String>,
+    host_path: Option<String>,
+    #[serde(rename = "type")]
+    _kind: Option<String>,
+    #[serde(rename = "major")]
+    _major: Option<i64>,
+    #[serde(rename = "minor")]
+    _minor: Option<i64>,
+    #[serde(rename = "fileMode")]
+    _file_mode: Option<u32>,
+    #[serde(rename = "permissions")]
+    _permissions: Option<String>,
+    #[serde(rename = "uid")]
+    _uid: Option<u32>,
+    #[serde(rename = "gid")]
+    _gid: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawMount {
+    #[serde(rename = "hostPath")]
+    _host_path: Option<String>,
+    #[serde(rename = "containerPath")]
+    _container_path: Option<String>,
+    #[serde(default, rename = "options")]
+    _options: Vec<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawHook {
+    #[serde(rename = "hookName")]
+    _hook_name: Option<String>,
+    #[serde(rename = "path")]
+    _path: Option<String>,
+    #[serde(default, rename = "args")]
+    _args: Vec<String>,
+    #[serde(default, rename = "env")]
+    _env: Vec<String>,
+    #[serde(rename = "timeout")]
+    _timeout: Option<i64>,
+}
+
+/// The deepest YAML nesting a spec may have. NVIDIA's specs nest 6 deep; a
+/// hostile one 100,000 deep made the parser take minutes.
+const MAX_NESTING: usize = 64;
+
+/// Refuses text nested deeper than [`MAX_NESTING`] before the YAML parser
+/// sees it: flow collections (`[`, `{` outside quotes) and block
+/// indentation (one level per two columns, the least YAML allows with a
+/// sequence inside a mapping).
+fn check_nesting(text: &str) -> Result<(), String> {
+    for (n, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches([' ', '-']).len();
+        if indent / 2 > MAX_NESTING {
+            return Err(format!(
+                "line {}: nested deeper than {MAX_NESTING} levels",
+                n + 1
+            ));
+        }
+    }
+    let (mut depth, mut quote) = (0usize, None::<char>);
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!("nested deeper than {MAX_NESTING} levels"));
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A CDI name label: starts with a letter (or, `digit_start`, a digit),
+/// ends with a letter or digit, and holds only letters, digits and `extra`.
+fn valid_label(s: &str, digit_start: bool, extra: &[u8]) -> bool {
+    let first = s.bytes().next();
+    let last = s.bytes().last();
+    first.is_some_and(|b| b.is_ascii_alphabetic() || (digit_start && b.is_ascii_digit()))
+        && last.is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 /// Checks a spec the way the CDI library refuses one
 /// (tags.cncf.io/container-device-interface `pkg/cdi/spec.go`,
-/// `pkg/parser`): it parses (YAML, of which JSON is a subset),
-/// `cdiVersion` is a version, `kind` is `vendor.tld/class`, and there is at
-/// least one device, each with a valid name.
+/// `pkg/parser`, `specs-go/version.go`): it parses strictly (YAML, of which
+/// JSON is a subset; no field the library does not know), `cdiVersion` is
+/// a known version and not older than the features the spec uses, `kind`
+/// is `vendor.tld/class`, and there is at least one device, each with a
+/// valid name.
 pub fn check_spec(bytes: &[u8]) -> Result<SpecSummary, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())?;
+    check_nesting(text)?;
     let raw: RawSpec = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
         Some(l) => format!("line {}, column {}: {e}", l.line(), l.column()),
         None => e.to_string(),
     })?;
-    let cdi_version = raw.cdi_version.ok_or("it has no `cdiVersion`")?;
+    let cdi_version = raw.cdi_version.clone().ok_or("it has no `cdiVersion`")?;
     let parts: Vec<&str> = cdi_version.split('.').collect();
     if parts.len() != 3
         || parts
@@ -61,16 +204,17 @@ pub fn check_spec(bytes: &[u8]) -> Result<SpecSummary, String> {
     {
         return Err(format!("`cdiVersion` {cdi_version:?} is not a version"));
     }
-    let kind = raw.kind.ok_or("it has no `kind`")?;
+    if !KNOWN_CDI_VERSIONS.contains(&cdi_version.as_str()) {
+        return Err(format!(
+            "`cdiVersion` {cdi_version:?} is not a CDI version the CDI library knows ({})",
+            KNOWN_CDI_VERSIONS.join(", ")
+        ));
+    }
+    let kind = raw.kind.clone().ok_or("it has no `kind`")?;
     let valid_kind = kind.split_once('/').is_some_and(|(vendor, class)| {
         vendor.contains('.')
-            && vendor
-                .split('.')
-                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-            && !class.is_empty()
-            && class
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && valid_label(vendor, false, b"-_.")
+            && valid_label(class, false, b"-_.")
     });
     if !valid_kind {
         return Err(format!(
@@ -81,25 +225,122 @@ pub fn check_spec(bytes: &[u8]) -> Result<SpecSummary, String> {
         return Err("it defines no device".to_owned());
     }
     let mut devices = Vec::new();
-    for d in raw.devices {
-        let name = d.name.ok_or("a device has no `name`")?;
-        let valid = name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-        if !valid {
+    for d in &raw.devices {
+        let name = d.name.clone().ok_or("a device has no `name`")?;
+        if !valid_label(&name, true, b"-_.:") {
             return Err(format!("device name {name:?} is not valid"));
         }
         devices.push(name);
     }
+    let required = required_version(&raw);
+    let declared = crate::upstream::Version::parse(&cdi_version);
+    if declared.is_some_and(|d| d < required.0) {
+        return Err(format!(
+            "it declares cdiVersion {cdi_version} but {} needs {} or later",
+            required.1, required.0
+        ));
+    }
+    let edits = raw.container_edits.iter().chain(
+        raw.devices
+            .iter()
+            .filter_map(|d| d.container_edits.as_ref()),
+    );
+    let device_nodes = edits
+        .flat_map(|e| &e.device_nodes)
+        .filter_map(|n| n.host_path.clone().or_else(|| n.path.clone()))
+        .collect();
     Ok(SpecSummary {
         cdi_version,
         kind,
         devices,
+        device_nodes,
     })
+}
+
+/// The oldest `cdiVersion` the features a spec uses need, and the first
+/// such feature (`specs-go/version.go` `requiresV040` ... `requiresV110`).
+fn required_version(raw: &RawSpec) -> (crate::upstream::Version, &'static str) {
+    let v = |minor, major| crate::upstream::Version {
+        major,
+        minor,
+        patch: 0,
+    };
+    let all_edits: Vec<&RawEdits> = raw
+        .container_edits
+        .iter()
+        .chain(
+            raw.devices
+                .iter()
+                .filter_map(|d| d.container_edits.as_ref()),
+        )
+        .collect();
+    let any = |f: &dyn Fn(&RawEdits) -> bool| all_edits.iter().any(|e| f(e));
+    if any(&|e| !e.net_devices.is_empty()) {
+        return (v(1, 1), "`netDevices`");
+    }
+    if any(&|e| e.intel_rdt.is_some()) {
+        return (v(7, 0), "`intelRdt`");
+    }
+    if any(&|e| !e.additional_gids.is_empty()) {
+        return (v(7, 0), "`additionalGids`");
+    }
+    let class_dot = raw
+        .kind
+        .as_deref()
+        .and_then(|k| k.split_once('/'))
+        .is_some_and(|(_, c)| c.contains('.'));
+    if !raw.annotations.is_empty() || raw.devices.iter().any(|d| !d.annotations.is_empty()) {
+        return (v(6, 0), "annotations");
+    }
+    if class_dot {
+        return (v(6, 0), "a `.` in the kind's class");
+    }
+    if raw.devices.iter().any(|d| {
+        d.name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+    }) {
+        return (v(5, 0), "a device name starting with a digit");
+    }
+    if any(&|e| e.device_nodes.iter().any(|n| n.host_path.is_some())) {
+        return (v(5, 0), "a device node's `hostPath`");
+    }
+    if any(&|e| e.mounts.iter().any(|m| m.kind.is_some())) {
+        return (v(4, 0), "a mount's `type`");
+    }
+    (v(3, 0), "the spec")
+}
+
+/// A device two specs of one directory define: the CDI library drops both
+/// (`pkg/cdi/cache.go`: "conflicting device"), so Podman says
+/// `unresolvable CDI devices` and `nvidia-ctk cdi list` `conflicting
+/// device`. The same device in two directories is no conflict: the later
+/// directory wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// `kind=name`.
+    pub device: String,
+    /// The specs defining it, in one directory.
+    pub specs: Vec<TargetPath>,
+}
+
+/// The conflicts among `specs` (path, content); specs that do not parse
+/// are skipped (they are reported on their own).
+pub fn conflicts(specs: &[(TargetPath, Vec<u8>)]) -> Vec<Conflict> {
+    let mut seen: std::collections::BTreeMap<(Option<TargetPath>, String), Vec<TargetPath>> =
+        std::collections::BTreeMap::new();
+    for (path, bytes) in specs {
+        let Ok(s) = check_spec(bytes) else { continue };
+        for d in &s.devices {
+            seen.entry((path.parent(), format!("{}={d}", s.kind)))
+                .or_default()
+                .push(path.clone());
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, paths)| paths.len() > 1)
+        .map(|((_, device), specs)| Conflict { device, specs })
+        .collect()
 }
 
 /// The bytes gpu-setup writes for a generated spec: the marker line first
@@ -222,6 +463,83 @@ mod tests {
             bad("cdiVersion: [\n")
         );
         assert!(bad("\u{fffd}").starts_with("line 1, column 1: "));
+    }
+
+    #[test]
+    fn versions_features_fields_and_nesting_are_checked_like_the_cdi_library() {
+        let bad = |text: &str| check_spec(text.as_bytes()).unwrap_err();
+        // specs-go/version.go: only known versions.
+        assert!(
+            bad("cdiVersion: 0.9.0\nkind: nvidia.com/gpu\ndevices: [{name: a}]\n")
+                .starts_with("`cdiVersion` \"0.9.0\" is not a CDI version the CDI library knows")
+        );
+        // requiresV050: a device name starting with a digit, a hostPath.
+        assert_eq!(
+            bad("cdiVersion: 0.4.0\nkind: nvidia.com/gpu\ndevices: [{name: \"0\"}]\n"),
+            "it declares cdiVersion 0.4.0 but a device name starting with a digit needs 0.5.0 or later"
+        );
+        assert_eq!(
+            bad(&SPEC.replace("0.5.0", "0.4.0")),
+            "it declares cdiVersion 0.4.0 but a device node's `hostPath` needs 0.5.0 or later"
+        );
+        // requiresV060: annotations; requiresV070: additionalGids.
+        assert_eq!(
+            bad("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\nannotations: {a: b}\ndevices: [{name: a}]\n"),
+            "it declares cdiVersion 0.5.0 but annotations needs 0.6.0 or later"
+        );
+        assert_eq!(
+            bad("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices: [{name: a, containerEdits: {additionalGids: [44]}}]\n"),
+            "it declares cdiVersion 0.6.0 but `additionalGids` needs 0.7.0 or later"
+        );
+        // UnmarshalStrict: an unknown field is an error.
+        assert!(bad(
+            "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: [{name: a, containerEdit: {}}]\n"
+        )
+        .contains("unknown field `containerEdit`"));
+        // Name rules: a name ends with a letter or digit.
+        assert_eq!(
+            bad("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: [{name: a-}]\n"),
+            "device name \"a-\" is not valid"
+        );
+        // Nesting is bounded before the parser runs.
+        let deep = format!(
+            "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\nx: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(bad(&deep), "nested deeper than 64 levels");
+        let indented: String = (0..200)
+            .map(|i| format!("{}a{i}:\n", " ".repeat(i * 2)))
+            .collect();
+        assert!(
+            bad(&indented).ends_with("nested deeper than 64 levels"),
+            "{}",
+            bad(&indented)
+        );
+        // The device nodes a spec names, for the host check.
+        assert_eq!(
+            check_spec(SPEC.as_bytes()).unwrap().device_nodes,
+            ["/dev/null"]
+        );
+    }
+
+    #[test]
+    fn the_same_device_in_two_specs_of_one_dir_conflicts() {
+        let tp = |s: &str| TargetPath::new(s).unwrap();
+        let specs = vec![
+            (tp("/etc/cdi/nvidia.yaml"), SPEC.as_bytes().to_vec()),
+            (tp("/etc/cdi/nvidia.json"), SPEC.as_bytes().to_vec()),
+            (tp("/var/run/cdi/nvidia.yaml"), SPEC.as_bytes().to_vec()),
+        ];
+        assert_eq!(
+            conflicts(&specs),
+            [Conflict {
+                device: "nvidia.com/gpu=all".to_owned(),
+                specs: vec![tp("/etc/cdi/nvidia.yaml"), tp("/etc/cdi/nvidia.json")],
+            }]
+        );
+        // Across dirs: the later wins, no conflict.
+        assert!(conflicts(&[specs[0].clone(), specs[2].clone()]).is_empty());
     }
 
     #[test]

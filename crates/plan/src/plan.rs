@@ -163,6 +163,15 @@ pub fn plan_with(
             .map(|(_, w)| w),
     );
     warnings.extend(corrupt);
+    let after: std::collections::BTreeMap<TargetPath, Option<Vec<u8>>> = changes
+        .iter()
+        .map(|c| (c.path.clone(), c.after.clone()))
+        .collect();
+    warnings.extend(warnings::cdi_conflicts_after(
+        warn_about,
+        facts,
+        &crate::observe::Overlay::new(host, after),
+    )?);
     let managed = [
         &desired.containers_conf,
         &desired.nvidia_config,

@@ -220,6 +220,52 @@ pub fn breakage(facts: &HostFacts, host: &dyn Observe) -> Vec<Warning> {
     out
 }
 
+/// NVIDIA CDI specs that define the same device in one directory, on the
+/// host as the plan leaves it (`after`): the CDI library drops both, so
+/// `--device nvidia.com/gpu=...` fails (`pkg/cdi/cache.go`; seen here with
+/// Podman 4.3.1 and the real `nvidia-ctk cdi list`: `conflicting device`).
+pub(crate) fn cdi_conflicts_after(
+    d: &DesiredState,
+    facts: &HostFacts,
+    after: &dyn Observe,
+) -> Result<Vec<Warning>, PlanError> {
+    if d.presence != Presence::Present {
+        return Ok(Vec::new());
+    }
+    let rules = Podman::new(facts.podman_version);
+    let Ok((files, _)) = podman::conf_files(facts, after, None) else {
+        return Ok(Vec::new());
+    };
+    let dirs: Vec<TargetPath> = podman::effective(&files)
+        .cdi_dirs(rules)
+        .iter()
+        .filter_map(|s| TargetPath::new(s).ok())
+        .collect();
+    let specs = nvidia_cdi_specs(after, &dirs)?;
+    Ok(crate::cdi::conflicts(&specs)
+        .into_iter()
+        .map(|c| {
+            let shown: Vec<String> = c.specs.iter().map(|p| format!("`{p}`")).collect();
+            let others: Vec<String> = c
+                .specs
+                .iter()
+                .filter(|p| **p != d.cdi_spec)
+                .map(|p| format!("`{p}`"))
+                .collect();
+            warn(
+                "cdi-device-conflict",
+                format!(
+                    "{} define {} in one directory: the CDI library drops both, and `--device {}` fails with `unresolvable CDI devices`",
+                    shown.join(" and "),
+                    c.device,
+                    c.device
+                ),
+                Some(format!("remove {} (keep one spec per device and directory)", others.join(", "))),
+            )
+        })
+        .collect())
+}
+
 /// What the Podman version on the host means for every command: files and
 /// variables it does not read, and a version gpu-setup could not learn.
 fn version_notes(

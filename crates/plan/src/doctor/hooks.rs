@@ -299,6 +299,24 @@ pub(crate) fn cdi_check(cx: &Context<'_>, specs: &Specs) -> Check {
         .hint("regenerate it: gpu-setup apply --strategy cdi (or `nvidia-ctk cdi generate`)")
         .details(details);
     }
+    let conflicts = crate::cdi::conflicts(specs);
+    if let Some(c) = conflicts.first() {
+        let shown: Vec<String> = c.specs.iter().map(|p| format!("`{p}`")).collect();
+        return Check::new(
+            "cdi",
+            Status::Fail,
+            format!(
+                "{} define {} in one directory: Podman refuses it (`unresolvable CDI devices`) and `nvidia-ctk cdi list` says `conflicting device`",
+                shown.join(" and "),
+                c.device
+            ),
+        )
+        .hint(format!(
+            "keep one spec per device and directory: remove all of them but one (gpu-setup's is `{}`)",
+            cx.desired.cdi_spec
+        ))
+        .details(details);
+    }
     if !cx.rules.reads_cdi_specs() {
         let v = cx.rules.version.map(|v| v.to_string()).unwrap_or_default();
         return Check::new(
