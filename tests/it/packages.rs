@@ -404,3 +404,62 @@ fn run_ok(cmd: &mut Command) {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{cmd:?}: {out:?}");
 }
+
+/// Names and contents of the files in a directory.
+fn dir_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().into_string().unwrap(),
+                fs::read(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn r18_rpm_reads_a_copy_of_an_images_database_under_a_relative_root_too() {
+    // The review: a relative --root made rpm fail and the plan show no
+    // packages; a read-only plan made rpm's sqlite backend create
+    // rpmdb.sqlite-wal and -shm in the image.
+    let Some(tree) = rpm_tree() else { return };
+    let db = tree.real("/var/lib/rpm");
+    let before = dir_files(&db);
+    let parent = tree.root().parent().unwrap();
+    let name = tree.root().file_name().unwrap().to_str().unwrap();
+    let out = gpu_setup()
+        .current_dir(parent)
+        .args([
+            "--color", "never", "--root", name, "plan", "--format", "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["packages"].as_array().unwrap().len(), 2, "{v:#}");
+    assert_eq!(
+        dir_files(&db),
+        before,
+        "the image's rpm database is untouched"
+    );
+    // And the toolkit's version comes from that database (host facts).
+    let out = gpu_setup()
+        .args(["--color", "never", "--log-level", "debug", "--root"])
+        .arg(tree.root())
+        .args(["plan"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("toolkit=Some(Version { major: 1, minor: 13, patch: 5 })"),
+        "{log}"
+    );
+}

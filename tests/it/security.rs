@@ -735,3 +735,98 @@ fn r15_plan_out_apply_file_and_profile_check_every_directory_above_them() {
     expect(&plan, &err);
     assert_same(&tree.snapshot(), &before);
 }
+
+#[test]
+fn r16_a_managed_file_another_user_owns_is_given_to_root() {
+    if !need_root("chown to another user") {
+        return;
+    }
+    // config.toml owned by user 1000: that user could add `path = ...`, a
+    // program NVIDIA's hook runs as root. Already as desired, it still
+    // gets a change: the same bytes, written as root's.
+    let tree = Tree::stock();
+    ok_stdout(&mut tree.cmd(&["apply"]));
+    let cfg = tree.real(NV_CONFIG);
+    let bytes = fs::read(&cfg).unwrap();
+    nix::unistd::chown(&cfg, Some(1000.into()), Some(1000.into())).unwrap();
+    let out = tree.cmd(&["plan", "--detailed-exitcode"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("warning[managed-file-owner]: `{NV_CONFIG}` is owned by user 1000, not root: that user can change what root runs through it\n")),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "# give `{NV_CONFIG}` to root: it is owned by user 1000, who could change what root runs"
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    ok_stdout(&mut tree.cmd(&["apply"]));
+    let m = fs::metadata(&cfg).unwrap();
+    assert_eq!((m.uid(), fs::read(&cfg).unwrap()), (0, bytes));
+    let out = tree.cmd(&["plan", "--detailed-exitcode"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Rollback restores the bytes, never the other user's ownership.
+    ok_stdout(&mut tree.cmd(&["rollback"]));
+    assert_eq!(fs::metadata(&cfg).unwrap().uid(), 0);
+}
+
+#[test]
+fn r17_terminal_escapes_in_host_names_are_shown_not_obeyed() {
+    // A dpkg list whose package name retitles the terminal and erases the
+    // line above, owning the managed config.toml.
+    let tree = Tree::stock();
+    let evil = "evil\u{1b}]0;PWNED\u{7}\u{1b}[1A\u{1b}[2K";
+    tree.write(
+        &format!("/var/lib/dpkg/info/{evil}.list"),
+        format!("{NV_CONFIG}\n"),
+    );
+    let out = tree.cmd(&["plan"]).output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(
+        err.contains("belongs to package evil\\x1b]0;PWNED\\x07\\x1b[1A\\x1b[2K (dpkg)"),
+        "{err}"
+    );
+    // JSON keeps the name exact (escaped as JSON escapes it).
+    let out = tree.cmd(&["plan", "--format", "json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"][1]["package"]["package"], evil, "{v:#}");
+}
+
+#[test]
+fn r13_doctor_runs_no_probe_another_user_could_have_replaced() {
+    if !need_root("a private mount namespace with overlays on /usr") {
+        return;
+    }
+    // The review: a user-owned /usr/local/bin/nvidia-ctk was refused by
+    // --strategy cdi but run as root by doctor (its --version probe). On
+    // this machine (in a namespace, /usr an overlay), such a program is
+    // put where doctor looks; doctor must not run it.
+    let ov = Overlay::new();
+    let marker = ov.path().join("ran");
+    let bin = crate::util::bin();
+    let script = format!(
+        "mkdir -p /usr/local/bin
+printf '#!/bin/sh\\ntouch {}\\necho 1.0\\n' > /usr/local/bin/nvidia-ctk
+chmod 0755 /usr/local/bin/nvidia-ctk
+chown 1000:1000 /usr/local/bin/nvidia-ctk
+\"$BIN\" --color never doctor --format json > \"$H/doctor.json\" || true
+",
+        marker.display()
+    );
+    let out = ov.sh(&script, &[("BIN", bin.as_os_str())]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!marker.exists(), "doctor ran a program user 1000 owns");
+    let doctor: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(ov.path().join("doctor.json")).unwrap()).unwrap();
+    assert!(doctor["checks"].is_array(), "{doctor:#}");
+}

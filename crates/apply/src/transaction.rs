@@ -136,6 +136,9 @@ pub struct Op {
     /// Mode, owner and xattrs of the new file. `None`: keep the current
     /// file's, or [`NEW_FILE_MODE`] owned by the caller for a new file.
     pub attrs: Option<Attrs>,
+    /// With `attrs` `None`: a current owner other than root and the caller
+    /// is replaced by the caller (a planned change: docs/security.md R16).
+    pub owner_to_caller: bool,
 }
 
 impl Op {
@@ -146,6 +149,7 @@ impl Op {
             expect: Expect::observed(&c.before),
             after: c.after.clone(),
             attrs: None,
+            owner_to_caller: true,
         }
     }
 }
@@ -462,7 +466,14 @@ fn write_entry(
                 let attrs = op
                     .attrs
                     .clone()
-                    .or_else(|| before.as_ref().map(|b| never_writable_by_others(&b.attrs)))
+                    .or_else(|| {
+                        before.as_ref().map(|b| {
+                            never_writable_by_others(
+                                &b.attrs,
+                                op.owner_to_caller.then_some(ctx.actor),
+                            )
+                        })
+                    })
                     .unwrap_or_else(|| new_file_attrs(ctx.actor));
                 Some(FileState {
                     sha256: sha256(bytes),
@@ -498,11 +509,18 @@ fn error_chain(e: &StepError) -> String {
 }
 
 /// A replaced file keeps its owner, mode and xattrs, except that it is never
-/// left writable by group or others (root processes act on these files);
-/// rollback restores the exact mode.
-fn never_writable_by_others(attrs: &Attrs) -> Attrs {
+/// left writable by group or others (root processes act on these files:
+/// R7), nor, for a planned change (`to_caller`), owned by a user other than
+/// root and the caller (R16); rollback restores the exact mode, and never
+/// hands a file back to another user.
+fn never_writable_by_others(attrs: &Attrs, to_caller: Option<&Actor>) -> Attrs {
+    let uid = match to_caller {
+        Some(actor) if attrs.uid != 0 && attrs.uid != actor.uid => actor.uid,
+        _ => attrs.uid,
+    };
     Attrs {
         mode: attrs.mode & !0o022,
+        uid,
         ..attrs.clone()
     }
 }
@@ -1070,6 +1088,7 @@ pub fn rollback(ctx: &Ctx<'_>, target: &Manifest, force: bool) -> Result<Manifes
             expect,
             after,
             attrs,
+            owner_to_caller: false,
         });
     }
     let outcome = execute(

@@ -127,18 +127,21 @@ impl Host {
                     b"[engine]\n# keep me\n[engine.runtimes]\nnvidia = [\"/x\"]\n".to_vec(),
                 ),
                 attrs: None,
+                owner_to_caller: false,
             },
             Op {
                 path: tp(CREATED),
                 expect: Expect::Absent,
                 after: Some(b"[nvidia-container-cli]\nno-cgroups = true\n".to_vec()),
                 attrs: None,
+                owner_to_caller: false,
             },
             Op {
                 path: tp(DELETED),
                 expect: expect(DELETED),
                 after: None,
                 attrs: None,
+                owner_to_caller: false,
             },
         ]
     }

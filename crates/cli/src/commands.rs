@@ -266,6 +266,7 @@ fn apply(g: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
                     expect: Expect::saved(c.before.as_ref()),
                     after: c.after.clone().map(String::into_bytes),
                     attrs: None,
+                    owner_to_caller: true,
                 })
                 .collect();
             printer.plan_preview(&plan)?;

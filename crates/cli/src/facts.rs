@@ -38,6 +38,7 @@ pub(crate) fn versions(
     } else {
         HostFacts::default()
     };
+    facts.caller_uid = nix::unistd::geteuid().as_raw();
     let flag = podman_flag
         .map(|v| {
             PodmanVersion::parse(v).ok_or_else(|| {

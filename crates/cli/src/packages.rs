@@ -32,18 +32,31 @@ pub(crate) fn owners(host: &RootFs, desired: &DesiredState) -> Vec<Owner> {
     out
 }
 
-/// A query of the rpm database under the root: `rpm --root R --dbpath DB`
-/// with the vetted rpm of the running system, in a clean environment;
-/// `None` when the root has no rpm database or `rpm` is not installed (or
-/// not trusted) here.
-fn rpm_command(host: &RootFs) -> Option<Command> {
+/// The most of an rpm database gpu-setup copies to query it (a RHEL
+/// host's rpmdb.sqlite is tens of MiB).
+const RPM_DB_LIMIT: u64 = 512 << 20;
+
+/// A query of the rpm database under the root, with the vetted rpm of the
+/// running system in a clean environment; `None` when the root has no rpm
+/// database, or `rpm` is not installed (or not trusted) here.
+///
+/// On the machine's own `/` rpm reads its database as every rpm command
+/// does (`--root /`). Under another root the database is copied, through
+/// the root's checked descriptors, into a private directory, and rpm reads
+/// the copy: a read-only plan leaves the image's database untouched (rpm's
+/// sqlite backend would add `-wal` and `-shm` files), and rpm never
+/// reaches the image by a path string (docs/security.md, R18). The guard
+/// keeps the copy alive while the command runs.
+fn rpm_command(host: &RootFs) -> Option<(Command, Option<tempfile::TempDir>)> {
     // A database directory that holds something (Debian's rpm package
     // leaves an empty /var/lib/rpm).
-    let db = RPM_DBS.iter().find(|d| {
-        TargetPath::new(d).ok().is_some_and(|p| {
-            matches!(host.meta(&p), Ok(Some(m)) if m.kind == Kind::Dir)
-                && host.list(&p).ok().flatten().is_some_and(|l| !l.is_empty())
-        })
+    let (db, names) = RPM_DBS.iter().find_map(|d| {
+        let p = TargetPath::new(d).ok()?;
+        if !matches!(host.meta(&p), Ok(Some(m)) if m.kind == Kind::Dir) {
+            return None;
+        }
+        let names = host.list(&p).ok().flatten().filter(|l| !l.is_empty())?;
+        Some((p, names))
     })?;
     let rpm = ["/usr/bin/rpm", "/bin/rpm"]
         .iter()
@@ -58,8 +71,45 @@ fn rpm_command(host: &RootFs) -> Option<Command> {
     };
     let mut cmd = Command::new(&rpm);
     crate::process::clean_env(&mut cmd);
-    cmd.arg("--root").arg(host.root()).args(["--dbpath", db]);
-    Some(cmd)
+    if host.is_real_root() {
+        cmd.args(["--root", "/", "--dbpath", db.as_str()]);
+        return Some((cmd, None));
+    }
+    let copy = match copy_db(host, &db, &names) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "not querying rpm: cannot copy its database");
+            return None;
+        }
+    };
+    cmd.arg("--root")
+        .arg(copy.path())
+        .args(["--dbpath", db.as_str()]);
+    Some((cmd, Some(copy)))
+}
+
+/// The regular files of the rpm database dir `db` under the root, copied
+/// into a new private directory at the same path below it.
+fn copy_db(host: &RootFs, db: &TargetPath, names: &[String]) -> Result<tempfile::TempDir, String> {
+    let scratch = crate::vet::scratch_dir("gpu-setup-rpmdb.")?;
+    let dest = scratch.path().join(db.as_str().trim_start_matches('/'));
+    std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+    let mut total = 0u64;
+    for name in names {
+        let path = db.join(name).map_err(|e| e.to_string())?;
+        if !matches!(host.link_meta(&path), Ok(Some(m)) if m.kind == Kind::File) {
+            continue;
+        }
+        let left = RPM_DB_LIMIT.saturating_sub(total);
+        let bytes = match host.large_file(&path, left) {
+            Ok(gpu_setup_plan::Observed::File { bytes, .. }) => bytes,
+            Ok(gpu_setup_plan::Observed::Absent) => continue,
+            Err(e) => return Err(gpu_setup_plan::error_text(&e)),
+        };
+        total += bytes.len() as u64;
+        std::fs::write(dest.join(name), bytes).map_err(|e| e.to_string())?;
+    }
+    Ok(scratch)
 }
 
 /// The rpm owners of `paths`; none when there is no rpm database to ask.
@@ -72,7 +122,7 @@ fn rpm(host: &RootFs, paths: &[TargetPath]) -> Vec<Owner> {
     if existing.is_empty() {
         return Vec::new();
     }
-    let Some(mut cmd) = rpm_command(host) else {
+    let Some((mut cmd, _copy)) = rpm_command(host) else {
         return Vec::new();
     };
     cmd.args([
@@ -94,7 +144,7 @@ fn rpm(host: &RootFs, paths: &[TargetPath]) -> Vec<Owner> {
 /// The installed versions of `names` in the rpm database under the root:
 /// `(name, [epoch:]version-release)`; none when there is no database.
 pub(crate) fn rpm_versions(host: &RootFs, names: &[&str]) -> Vec<(String, String)> {
-    let Some(mut cmd) = rpm_command(host) else {
+    let Some((mut cmd, _copy)) = rpm_command(host) else {
         return Vec::new();
     };
     cmd.args([

@@ -67,7 +67,7 @@ impl Printer {
             Format::Text => {
                 self.changes(plan)?;
                 self.warnings(&plan.warnings)?;
-                writeln!(io::stdout().lock(), "{}", summary(plan))
+                writeln!(clean(io::stdout().lock()), "{}", summary(plan))
             }
         }
     }
@@ -86,7 +86,7 @@ impl Printer {
 
     fn changes(&self, plan: &Plan) -> io::Result<()> {
         // Buffered: one write for the whole report, not one per line.
-        let mut out = io::BufWriter::new(io::stdout().lock());
+        let mut out = io::BufWriter::new(clean(io::stdout().lock()));
         for change in &plan.changes {
             let header = format!("{} {}", change.action.as_str(), change.path);
             writeln!(out, "{}", self.paint(BOLD, &header))?;
@@ -117,7 +117,7 @@ impl Printer {
                     counts(report.plan),
                     m.id
                 );
-                writeln!(io::stdout().lock(), "{}", self.paint(BOLD, &line))
+                writeln!(clean(io::stdout().lock()), "{}", self.paint(BOLD, &line))
             }
         }
     }
@@ -162,14 +162,14 @@ impl Printer {
         }
         if let Some(why) = absent {
             self.note(why);
-            return writeln!(io::stdout().lock(), "Nothing healed.");
+            return writeln!(clean(io::stdout().lock()), "Nothing healed.");
         }
         match (mode, manifest) {
             (HealMode::Report, _) => {
                 self.plan(plan)?;
                 if !plan.is_empty() {
                     writeln!(
-                        io::stdout().lock(),
+                        clean(io::stdout().lock()),
                         "{}",
                         self.paint(
                             BOLD,
@@ -187,7 +187,7 @@ impl Printer {
                     counts(plan),
                     m.id
                 );
-                writeln!(io::stdout().lock(), "{}", self.paint(BOLD, &line))
+                writeln!(clean(io::stdout().lock()), "{}", self.paint(BOLD, &line))
             }
         }
     }
@@ -216,7 +216,7 @@ impl Printer {
                     m.id,
                     counts(report.plan)
                 );
-                writeln!(io::stdout().lock(), "{}", self.paint(BOLD, &line))
+                writeln!(clean(io::stdout().lock()), "{}", self.paint(BOLD, &line))
             }
         }
     }
@@ -226,7 +226,7 @@ impl Printer {
         if self.quiet {
             return;
         }
-        let mut err = io::stderr().lock();
+        let mut err = clean(io::stderr().lock());
         let _ = writeln!(
             err,
             "{}: transaction {id} was interrupted (crash or kill); it has been undone and every file it touched is as before",
@@ -246,7 +246,7 @@ impl Printer {
             let txs: Vec<TxJson<'_>> = history.iter().map(TxJson::new).collect();
             return self.json(&serde_json::json!({ "transactions": txs }));
         }
-        let mut out = io::stdout().lock();
+        let mut out = clean(io::stdout().lock());
         if history.is_empty() {
             return writeln!(out, "No transactions yet.");
         }
@@ -309,7 +309,7 @@ impl Printer {
             return self.json(report);
         }
         let checks: &[Check] = &report.checks;
-        let mut out = io::stdout().lock();
+        let mut out = clean(io::stdout().lock());
         let width = checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
         for c in checks {
             let style = match c.status {
@@ -342,6 +342,8 @@ impl Printer {
     }
 
     fn json(&self, value: &impl Serialize) -> io::Result<()> {
+        // JSON escapes what it must itself (and Clean's escapes are not
+        // JSON): not cleaned.
         let mut out = io::BufWriter::new(io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, value)?;
         writeln!(out)?;
@@ -364,7 +366,7 @@ impl Printer {
     }
 
     fn warnings(&self, warnings: &[Warning]) -> io::Result<()> {
-        let mut err = io::BufWriter::new(io::stderr().lock());
+        let mut err = io::BufWriter::new(clean(io::stderr().lock()));
         for w in warnings {
             let label = match w.level {
                 Level::Warning => self.paint(YELLOW, &format!("warning[{}]", w.code)),
@@ -385,7 +387,7 @@ impl Printer {
             return;
         }
         let _ = writeln!(
-            io::stderr().lock(),
+            clean(io::stderr().lock()),
             "{}: {message}",
             self.paint(CYAN, "note")
         );
@@ -395,7 +397,7 @@ impl Printer {
     /// mode also `{"error": ..., "hint": ...}` on stdout.
     pub fn error(&self, message: &str, causes: &[String], details: &[String], hint: Option<&str>) {
         // Nothing sensible is left to do if stderr itself is gone.
-        let mut err = io::stderr().lock();
+        let mut err = clean(io::stderr().lock());
         let _ = writeln!(err, "{}: {message}", self.paint(RED_BOLD, "error"));
         for cause in causes {
             let _ = writeln!(err, "  caused by: {cause}");
@@ -577,5 +579,146 @@ fn summary(plan: &Plan) -> String {
         line
     } else {
         format!("{line} After that, {still}.")
+    }
+}
+
+/// A writer that shows control characters from the host (in file names,
+/// package and unit names, file content) as `\x1b`-style text instead of
+/// passing them to the terminal, where they could retitle it or erase
+/// lines (docs/security.md, R17). Only colour (SGR: `ESC [ digits ; m`) is
+/// passed through, which is all gpu-setup itself writes; newlines and tabs
+/// are kept; C1 controls (U+0080-U+009F) are escaped too.
+pub(crate) struct Clean<W: io::Write> {
+    inner: W,
+    /// An escape sequence still open at the end of a write.
+    pending: Vec<u8>,
+    /// The first byte of a UTF-8 pair (0xC2) that may start a C1 control.
+    c2: bool,
+}
+
+pub(crate) fn clean<W: io::Write>(inner: W) -> Clean<W> {
+    Clean {
+        inner,
+        pending: Vec::new(),
+        c2: false,
+    }
+}
+
+/// The longest colour sequence passed through.
+const MAX_SGR: usize = 16;
+
+impl<W: io::Write> Clean<W> {
+    fn escaped(out: &mut Vec<u8>, b: u8) {
+        out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+    }
+
+    /// Resolves an escape sequence in `pending`: kept when it is colour,
+    /// shown escaped when it is anything else.
+    fn flush_pending(&mut self, out: &mut Vec<u8>, complete: bool) {
+        let p = std::mem::take(&mut self.pending);
+        let sgr = complete
+            && p.len() >= 3
+            && p[1] == b'['
+            && p.last() == Some(&b'm')
+            && p[2..p.len() - 1]
+                .iter()
+                .all(|b| b.is_ascii_digit() || *b == b';');
+        if sgr {
+            out.extend_from_slice(&p);
+        } else if let Some((first, rest)) = p.split_first() {
+            Self::escaped(out, *first);
+            for &b in rest {
+                self.push(out, b);
+            }
+        }
+    }
+
+    fn push(&mut self, out: &mut Vec<u8>, b: u8) {
+        if !self.pending.is_empty() {
+            self.pending.push(b);
+            let len = self.pending.len();
+            let done = len >= 2
+                && (self.pending[1] != b'[' || (len >= 3 && !(b.is_ascii_digit() || b == b';')));
+            if done || len > MAX_SGR {
+                self.flush_pending(out, done);
+            }
+            return;
+        }
+        if self.c2 {
+            self.c2 = false;
+            if (0x80..=0x9f).contains(&b) {
+                out.extend_from_slice(format!("\\u{{{b:02x}}}").as_bytes());
+                return;
+            }
+            out.push(0xc2);
+        }
+        match b {
+            0x1b => self.pending.push(b),
+            0xc2 => self.c2 = true,
+            b'\n' | b'\t' => out.push(b),
+            0..=0x1f | 0x7f => Self::escaped(out, b),
+            _ => out.push(b),
+        }
+    }
+}
+
+impl<W: io::Write> io::Write for Clean<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut out = Vec::with_capacity(buf.len());
+        for &b in buf {
+            self.push(&mut out, b);
+        }
+        self.inner.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut out = Vec::new();
+        if !self.pending.is_empty() {
+            self.flush_pending(&mut out, false);
+        }
+        if std::mem::take(&mut self.c2) {
+            out.push(0xc2);
+        }
+        self.inner.write_all(&out)?;
+        self.inner.flush()
+    }
+}
+
+impl<W: io::Write> Drop for Clean<W> {
+    fn drop(&mut self) {
+        let _ = io::Write::flush(self);
+    }
+}
+
+#[cfg(test)]
+mod clean_tests {
+    use super::*;
+    use std::io::Write;
+
+    fn cleaned(bytes: &[u8]) -> String {
+        let mut v = Vec::new();
+        {
+            let mut c = clean(&mut v);
+            c.write_all(bytes).unwrap();
+        }
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn terminal_controls_from_the_host_are_shown_not_obeyed() {
+        // The review's package name: retitle, cursor up, erase line.
+        assert_eq!(
+            cleaned(b"package evil\x1b]0;PWNED\x07\x1b[1A\x1b[2K"),
+            "package evil\\x1b]0;PWNED\\x07\\x1b[1A\\x1b[2K"
+        );
+        // gpu-setup's own colours pass; so do newlines, tabs and UTF-8.
+        assert_eq!(
+            cleaned(b"\x1b[1m\x1b[31mred\x1b[0m\n\tok \xc3\xa9"),
+            "\x1b[1m\x1b[31mred\x1b[0m\n\tok \u{e9}"
+        );
+        assert_eq!(cleaned(b"a\rb\x08c\x7f"), "a\\x0db\\x08c\\x7f");
+        // C1 CSI (U+009B) is escaped; a lone ESC at the end too.
+        assert_eq!(cleaned("x\u{9b}2Ky\x1b".as_bytes()), "x\\u{9b}2Ky\\x1b");
     }
 }

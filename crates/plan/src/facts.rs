@@ -68,6 +68,9 @@ pub struct HostFacts {
     pub user_config_dir: Option<TargetPath>,
     /// The user Podman runs as (0: root); rootless users read more files.
     pub uid: u32,
+    /// The user running gpu-setup (0 unless told): a managed file owned by
+    /// anyone else but root is handed to root (or this user) by apply.
+    pub caller_uid: u32,
     /// Where Podman looks runtimes up by name (`$PATH`); empty: the usual
     /// system directories.
     pub path_dirs: Vec<TargetPath>,

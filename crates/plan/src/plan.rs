@@ -135,6 +135,7 @@ pub fn plan_with(
         changes.extend(change(cdi_path, cdi_file, after, vec![reason]));
     }
 
+    let ownership = hand_to_root(desired, facts, host, &mut changes)?;
     // Notes about a setting appear only when a change to it is planned.
     let changing = |path: &TargetPath| changes.iter().any(|c: &Change| c.path == *path);
     let no_cgroups_changes = changes.iter().any(|c| {
@@ -163,6 +164,7 @@ pub fn plan_with(
             .map(|(_, w)| w),
     );
     warnings.extend(corrupt);
+    warnings.extend(ownership);
     let after: std::collections::BTreeMap<TargetPath, Option<Vec<u8>>> = changes
         .iter()
         .map(|c| (c.path.clone(), c.after.clone()))
@@ -263,6 +265,54 @@ pub fn check_supported(
         }),
         _ => Ok(()),
     }
+}
+
+/// Managed files that stay on the host but belong to a user other than
+/// root and the caller: that user could later change what root runs (a
+/// `path = ...` in config.toml is a program NVIDIA's hook runs as root).
+/// Each gets a change (the same bytes when nothing else changes) that
+/// `apply` writes as root's (docs/security.md, R16), and a warning.
+fn hand_to_root(
+    d: &DesiredState,
+    facts: &HostFacts,
+    host: &dyn Observe,
+    changes: &mut Vec<Change>,
+) -> Result<Vec<Warning>, PlanError> {
+    let mut out = Vec::new();
+    for path in [
+        &d.containers_conf,
+        &d.nvidia_config,
+        &d.hook_file,
+        &d.cdi_spec,
+    ] {
+        let Observed::File { bytes, uid, .. } = host.file(path)? else {
+            continue;
+        };
+        if uid == 0 || uid == facts.caller_uid {
+            continue;
+        }
+        let reason = format!(
+            "give `{path}` to root: it is owned by user {uid}, who could change what root runs"
+        );
+        match changes.iter_mut().find(|c| c.path == *path) {
+            Some(c) if c.after.is_none() => continue,
+            Some(c) => c.reasons.push(reason),
+            None => changes.push(Change {
+                path: path.clone(),
+                action: Action::Modify,
+                before: host.file(path)?,
+                after: Some(bytes),
+                reasons: vec![reason],
+            }),
+        }
+        out.push(Warning {
+            code: std::borrow::Cow::Borrowed("managed-file-owner"),
+            level: crate::Level::Warning,
+            message: format!("`{path}` is owned by user {uid}, not root: that user can change what root runs through it"),
+            hint: Some("apply writes it as root's (the old owner is kept in the journal)".to_owned()),
+        });
+    }
+    Ok(out)
 }
 
 /// The desired state with each managed file's path resolved on the host
