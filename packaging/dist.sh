@@ -52,7 +52,7 @@ trap 'rm -rf "$WORK"' EXIT
 # heal units, the example profile and package-manager hooks, docs.
 COMMON="$WORK/common"
 mkdir -p "$COMMON/man" "$COMMON/completions"
-cp docs/man/*.1 "$COMMON/man/"
+cp docs/man/*.1 docs/man/*.5 "$COMMON/man/"
 "$OUT/$NAME" completions bash >"$COMMON/completions/$NAME"
 "$OUT/$NAME" completions zsh >"$COMMON/completions/_$NAME"
 "$OUT/$NAME" completions fish >"$COMMON/completions/$NAME.fish"
@@ -61,9 +61,10 @@ cp docs/man/*.1 "$COMMON/man/"
 stage() {
   local root=$1 zsh_dir=$2 compress_docs=$3
   install -D -m 0755 "$OUT/$NAME" "$root/usr/bin/$NAME"
-  for page in "$COMMON"/man/*.1; do
-    install -D -m 0644 "$page" "$root/usr/share/man/man1/$(basename "$page")"
-    gzip -9n "$root/usr/share/man/man1/$(basename "$page")"
+  for page in "$COMMON"/man/*.[15]; do
+    section=man${page##*.}
+    install -D -m 0644 "$page" "$root/usr/share/man/$section/$(basename "$page")"
+    gzip -9n "$root/usr/share/man/$section/$(basename "$page")"
   done
   install -D -m 0644 "$COMMON/completions/$NAME" "$root/usr/share/bash-completion/completions/$NAME"
   install -D -m 0644 "$COMMON/completions/_$NAME" "$root$zsh_dir/_$NAME"

@@ -266,10 +266,10 @@ fn a_saved_plan_is_applied_exactly() {
     let tree = Tree::stock();
     let plan_file = tree.real("/plan.json");
     let plan_arg = plan_file.to_str().unwrap();
-    let shown = ok_stdout(&mut tree.cmd(&["plan", "--no-cgroups", "false", "--out", plan_arg]));
+    let shown = ok_stdout(&mut tree.cmd(&["plan", "--no-cgroups", "true", "--out", plan_arg]));
     let saved = json(&fs::read_to_string(&plan_file).unwrap());
     assert_eq!(saved["format"], "gpu-setup-plan/2");
-    assert_eq!(saved["settings"]["no_cgroups"], false);
+    assert_eq!(saved["settings"]["no_cgroups"], true);
     assert_eq!(saved["changes"][1]["before"]["mode"], 0o644);
 
     // Applied with no settings flags: the plan file alone decides.
@@ -279,7 +279,7 @@ fn a_saved_plan_is_applied_exactly() {
         "apply shows the saved plan:\n{out}"
     );
     assert!(out.contains("Applied transaction 1"), "{out}");
-    tree.cmd(&["plan", "--detailed-exitcode", "--no-cgroups", "false"])
+    tree.cmd(&["plan", "--detailed-exitcode", "--no-cgroups", "true"])
         .assert()
         .code(0);
     // Applying it again: every file changed since, so it is stale.

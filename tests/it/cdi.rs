@@ -436,7 +436,7 @@ fn the_hook_strategys_cdi_hint_names_the_refresh_units_when_they_would_bring_the
     let w = warning(&v, "cdi-conflict");
     let hint = w["hint"].as_str().unwrap();
     assert!(
-        hint.contains("systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service"),
+        hint.contains("NVIDIA_CTK_CDI_OUTPUT_FILE_PATH in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env"),
         "{hint}"
     );
     assert!(hint.contains("--strategy cdi"), "{hint}");

@@ -345,3 +345,61 @@ fn the_toolkits_own_reader_sees_our_settings_and_nothing_else_changed() {
         }
     }
 }
+
+#[test]
+fn a_toolkit_upgrade_does_not_make_no_cgroups_drift() {
+    // Toolkit <= 1.19's package scripts run `nvidia-ctk config --in-place`
+    // on every install and upgrade, which comments out a key set to its
+    // default (`no-cgroups = false`). With the real nvidia-ctk (1.17.9 and
+    // 1.20.0) as the upgrade, on every corpus config.toml and either
+    // value: once configured, the upgraded file is still as desired, so
+    // neither plan nor heal changes it again.
+    let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/tools/nvidia-container-toolkit");
+    if !tools.join("v1.17.9/nvidia-ctk").exists() {
+        assert!(
+            std::env::var_os("GPU_SETUP_REQUIRE_E2E").is_none(),
+            "CI has ../shared/tools/nvidia-container-toolkit"
+        );
+        eprintln!("skipped: {} is missing", tools.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for version in ["v1.17.9", "v1.20.0"] {
+        for no_cgroups in [true, false] {
+            let desired = DesiredState::from_settings(&Settings {
+                no_cgroups: Some(no_cgroups),
+                ..Settings::default()
+            })
+            .unwrap();
+            for name in fixture_names("nvidia-config.toml") {
+                let original = fixture(&format!("nvidia-config.toml/{name}"));
+                let host = MemHost::new().with_file(NV_CONFIG, original.clone());
+                let p = plan(&desired, &host).unwrap();
+                let configured = p
+                    .changes
+                    .iter()
+                    .find(|c| c.path.as_str() == NV_CONFIG)
+                    .and_then(|c| c.after.clone())
+                    .unwrap_or_else(|| original.clone().into_bytes());
+                let file = dir.path().join(format!("{version}-{no_cgroups}-{name}"));
+                std::fs::write(&file, &configured).unwrap();
+                let out = std::process::Command::new(tools.join(version).join("nvidia-ctk"))
+                    .args(["--quiet", "config", "--in-place", "--config-file"])
+                    .arg(&file)
+                    .env_clear()
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{version} {name}: {out:?}");
+                let upgraded = std::fs::read(&file).unwrap();
+                let host = MemHost::new().with_file(NV_CONFIG, upgraded.clone());
+                let again = plan(&desired, &host).unwrap();
+                assert!(
+                    !again.changes.iter().any(|c| c.path.as_str() == NV_CONFIG),
+                    "{version} no_cgroups={no_cgroups} {name}: drift after the upgrade:\n{}",
+                    String::from_utf8_lossy(&upgraded)
+                );
+            }
+        }
+    }
+}

@@ -66,7 +66,8 @@ fn deb_files() -> BTreeSet<String> {
     .map(|s| s.to_string())
     .collect();
     for page in man_pages() {
-        files.insert(format!("/usr/share/man/man1/{page}.gz"));
+        let section = page.rsplit('.').next().unwrap();
+        files.insert(format!("/usr/share/man/man{section}/{page}.gz"));
     }
     files
 }

@@ -17,6 +17,8 @@ fn configured() -> Tree {
         "/usr/bin/nvidia-container-runtime-hook",
         "/usr/bin/nvidia-container-cli",
         "/usr/bin/nvidia-ctk",
+        // Ubuntu's config.toml names Ubuntu's ldconfig.
+        "/sbin/ldconfig.real",
     ] {
         tree.exe(bin);
     }
@@ -61,9 +63,13 @@ fn a_configured_tree_passes_and_shows_a_table() {
         ("nvidia-config", "ok"),
         ("runtime-mode", "ok"), // auto: the hook resolves it to legacy
         ("debug-logs", "ok"),
+        ("ldconfig", "ok"),      // Ubuntu's config.toml, Ubuntu's ldconfig.real
         ("gpu-devices", "skip"), // no /dev in the tree
+        ("uvm", "skip"),
         ("cgroups", "skip"),
+        ("selinux", "ok"), // no /sys/fs/selinux in the tree
         ("cdi", "ok"),
+        ("cdi-devices", "skip"),
         ("strategy", "ok"), // hook: the NVIDIA hook, no CDI spec
         ("mounts", "skip"),
         ("desired-state", "ok"),
@@ -105,7 +111,7 @@ fn a_configured_tree_passes_and_shows_a_table() {
     );
     assert!(!text.contains("hint:"), "{text}");
     assert!(
-        text.ends_with("\n10 ok, 0 warn, 0 fail, 3 skip.\n"),
+        text.ends_with("\n12 ok, 0 warn, 0 fail, 5 skip.\n"),
         "{text}"
     );
     assert!(
@@ -232,7 +238,7 @@ fn doctor_on_this_machine_is_sensible() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks = v["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 13);
+    assert_eq!(checks.len(), 17);
     for c in checks {
         let status = c["status"].as_str().unwrap();
         assert!(["ok", "warn", "fail", "skip"].contains(&status), "{c:#}");

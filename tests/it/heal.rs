@@ -26,8 +26,6 @@ const UNITS: [&str; 3] = [
 ];
 const PROFILE: &str = "/etc/gpu-setup.toml";
 const RPM_TOML: &str = "nvidia-config.toml/nvidia-container-toolkit-v1.13.5-rpm-yum.toml";
-const NVIDIA_CTK_TOML: &str =
-    "nvidia-config.toml/ssst0n3-docker_archive-nvidia-ctk-v1.17.6-ubuntu24.04.toml";
 const HOOK_1_13: &str = "hooks/nvidia-container-toolkit-v1.13.5-oci-nvidia-hook.json";
 /// systemd's default `PATH` for system services.
 const SYSTEMD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin";
@@ -375,18 +373,46 @@ fn the_debian_postinst_rewrite_keeps_the_values_so_there_is_nothing_to_heal() {
     let Some(host) = Host::configured("") else {
         return;
     };
-    // `nvidia-ctk config --in-place` in the postinst: its own layout and
-    // comments, our value kept.
-    let rewritten = fixture(NVIDIA_CTK_TOML).replace("#no-cgroups = false", "no-cgroups = true");
-    assert_ne!(rewritten, fixture(NVIDIA_CTK_TOML));
-    host.write(NV_CONFIG, &rewritten);
-    let before = host.files();
-    let (code, v) = host.heal();
-    assert_eq!(code, Some(0), "{v:#}");
-    assert_eq!(v["changed"], false, "{v:#}");
-    assert_eq!(v["transaction"], Value::Null);
-    assert_eq!(host.history().len(), 1);
-    assert_eq!(host.files(), before);
+    // What the postinst runs, the real one: `nvidia-ctk --quiet config
+    // --config-file /etc/nvidia-container-runtime/config.toml --in-place`
+    // (v1.17.9 and v1.20.0 from ../shared/tools): its own layout and
+    // comments, our value kept (no-cgroups = true is not the default, so
+    // not re-commented).
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/tools/nvidia-container-toolkit");
+    assert!(
+        tools.join("v1.17.9/nvidia-ctk").exists(),
+        "{}",
+        tools.display()
+    );
+    for version in ["v1.17.9", "v1.20.0"] {
+        let configured = fs::read_to_string(host.upper(NV_CONFIG)).unwrap();
+        let out = Command::new(tools.join(version).join("nvidia-ctk"))
+            .args(["--quiet", "config", "--in-place", "--config-file"])
+            .arg(host.upper(NV_CONFIG))
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let rewritten = fs::read_to_string(host.upper(NV_CONFIG)).unwrap();
+        if version == "v1.17.9" {
+            assert_ne!(
+                rewritten, configured,
+                "{version}: the postinst rewrites the file"
+            );
+        }
+        assert!(
+            rewritten.contains("no-cgroups = true"),
+            "{version}: {rewritten}"
+        );
+        let before = host.files();
+        let (code, v) = host.heal();
+        assert_eq!(code, Some(0), "{v:#}");
+        assert_eq!(v["changed"], false, "{version}: {v:#}");
+        assert_eq!(v["transaction"], Value::Null);
+        assert_eq!(host.history().len(), 1);
+        assert_eq!(host.files(), before);
+    }
 }
 
 #[test]

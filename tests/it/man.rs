@@ -53,12 +53,12 @@ const ENVIRONMENT: [(&str, &str); 8] = [
 ];
 
 const FILES: [(&str, &str); 7] = [
-    ("/etc/containers/containers.conf.d/99-nvidia.conf", "the drop-in holding the nvidia runtime entry (the default --containers-conf)"),
+    ("/etc/containers/containers.conf.d/99-nvidia.conf", "the drop-in holding the nvidia runtime entry (the default --containers-conf from Podman 3.3; before, /etc/containers/containers.conf)"),
     ("/etc/nvidia-container-runtime/config.toml", "the NVIDIA Container Toolkit's configuration (no-cgroups, debug logs)"),
     ("/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json", "the NVIDIA OCI prestart hook"),
     ("/etc/cdi/nvidia.yaml", "the CDI spec of --strategy cdi (unless NVIDIA's nvidia-cdi-refresh units own /var/run/cdi/nvidia.yaml)"),
     ("/var/lib/gpu-setup", "the journal: one directory per transaction with copies of every file before and after (0700); never removed by a package"),
-    ("/etc/gpu-setup.toml", "the profile the heal units use (gpu-setup-heal.service)"),
+    ("/etc/gpu-setup.toml", "the host's profile: its desired state, read under --root by every command (and the heal units and the Ansible module) when it exists; --no-profile ignores it, --profile FILE reads another"),
     ("/usr/share/doc/gpu-setup/examples/gpu-setup.toml", "the documented example profile"),
 ];
 
@@ -121,7 +121,91 @@ pub fn pages() -> Vec<(String, Vec<u8>)> {
             .collect();
         out.push((format!("gpu-setup-{name}.1"), page(&sub, &name, &see)));
     }
+    out.push(("gpu-setup.toml.5".to_owned(), profile_page()));
     out
+}
+
+/// The profile's keys, each with the comment block above it in the
+/// template (its one source) and its default.
+fn profile_keys() -> Vec<(String, String, String)> {
+    let template = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates/gpu-setup.toml"),
+    )
+    .unwrap();
+    let mut keys = Vec::new();
+    let mut block: Vec<String> = Vec::new();
+    let mut header = true;
+    for line in template.lines() {
+        let Some(text) = line.strip_prefix('#') else {
+            block.clear();
+            header = false;
+            continue;
+        };
+        let text = text.trim_start();
+        match text.split_once(" = ") {
+            Some((key, default))
+                if !header && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+            {
+                keys.push((key.to_owned(), default.to_owned(), block.join(" ")));
+            }
+            _ if !header => block.push(text.to_owned()),
+            _ => {}
+        }
+    }
+    keys
+}
+
+/// `gpu-setup.toml(5)`: the profile format, from the template.
+fn profile_page() -> Vec<u8> {
+    let mut roff = Roff::new();
+    roff.control("TH", ["gpu-setup.toml", "5"]);
+    roff.control("SH", ["NAME"]);
+    roff.text([roman(
+        "gpu-setup.toml - the desired state of a GPU host for gpu-setup",
+    )]);
+    roff.control("SH", ["DESCRIPTION"]);
+    roff.text([roman(
+        "A TOML file. Installed as /etc/gpu-setup.toml it is the host's desired state: every gpu-setup command (plan, apply, heal, doctor) and the Ansible module read it under --root when it exists; --profile FILE reads another file on the running system instead, and --no-profile none. Every key is optional: an unset key keeps the built-in default shown below, and command-line flags (or module arguments) win over the file. An unknown key, a wrong type or invalid TOML is an error naming the file, line and column. The file and the directory holding it must be owned by root (or the user running gpu-setup) and writable by no one else.",
+    )]);
+    roff.control("SH", ["KEYS"]);
+    for (key, default, text) in profile_keys() {
+        roff.control("TP", []);
+        roff.text([bold(key.as_str()), roman(format!(" (default: {default})"))]);
+        roff.text([roman(text)]);
+    }
+    roff.control("SH", ["FILES"]);
+    section_items(&mut roff, &FILES[5..]);
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([roman("gpu-setup(1), gpu-setup-plan(1), gpu-setup-heal(1)")]);
+    let mut out = Vec::new();
+    roff.to_writer(&mut out).unwrap();
+    out
+}
+
+fn section_items(roff: &mut Roff, items: &[(&str, &str)]) {
+    for (term, text) in items {
+        roff.control("TP", []);
+        roff.text([bold(*term)]);
+        roff.text([roman(*text)]);
+    }
+}
+
+#[test]
+fn the_profile_page_lists_every_key_the_profile_takes() {
+    // Every key of the settings (serde's names) is in the template, each
+    // default parses as a profile of its own, and nothing else is there.
+    let all: serde_json::Value = serde_json::to_value(gpu_setup_plan::Settings::default()).unwrap();
+    let mut expected: Vec<String> = all.as_object().unwrap().keys().cloned().collect();
+    expected.sort();
+    let keys = profile_keys();
+    let mut listed: Vec<String> = keys.iter().map(|(k, _, _)| k.clone()).collect();
+    listed.sort();
+    assert_eq!(listed, expected);
+    for (key, default, text) in &keys {
+        gpu_setup_plan::Settings::from_profile("t", &format!("{key} = {default}\n"))
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert!(!text.is_empty(), "{key} has no description");
+    }
 }
 
 #[test]
@@ -133,7 +217,7 @@ fn man_pages() {
         fs::create_dir_all(&dir).unwrap();
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "1") {
+            if path.extension().is_some_and(|e| e == "1" || e == "5") {
                 fs::remove_file(path).unwrap();
             }
         }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::util::*;
 
 /// Runs `gpu-setup ARGS.json`; returns (exit code, the one JSON object).
-fn module(tree: &Tree, args: Value) -> (Option<i32>, Value) {
+pub fn module(tree: &Tree, args: Value) -> (Option<i32>, Value) {
     // Outside the tree: the tree's snapshots must show only gpu-setup's work.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("args.json");

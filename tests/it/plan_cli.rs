@@ -297,9 +297,9 @@ fn the_shipped_profile_template_with_cdi_leaves_the_runtime_alone() {
     let profile = dir.path().join("gpu-setup.toml");
     let text = std::fs::read_to_string(template)
         .unwrap()
-        .replace("strategy = \"hook\"", "strategy = \"cdi\"")
+        .replace("# strategy = \"hook\"", "strategy = \"cdi\"")
         .replace(
-            "nvidia_ctk = \"/usr/bin/nvidia-ctk\"",
+            "# nvidia_ctk = \"/usr/bin/nvidia-ctk\"",
             &format!("nvidia_ctk = \"{}\"", ctk.path().display()),
         );
     std::fs::write(&profile, text).unwrap();

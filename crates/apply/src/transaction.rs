@@ -280,8 +280,20 @@ pub fn apply_plan(
     plan: &Plan,
     heal: Option<HealRecord>,
 ) -> Result<Manifest, ApplyError> {
+    apply_plan_removing(ctx, plan, heal, &[])
+}
+
+/// [`apply_plan`], also removing `dirs` (parents first) when they are
+/// empty after it: the directories earlier transactions created, for an
+/// exact undo (`--state absent`). Rollback makes them again.
+pub fn apply_plan_removing(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    heal: Option<HealRecord>,
+    dirs: &[TargetPath],
+) -> Result<Manifest, ApplyError> {
     let ops: Vec<Op> = plan.changes.iter().map(Op::from_change).collect();
-    execute_as(ctx, TxKind::Apply, None, &ops, &[], heal)
+    execute_as(ctx, TxKind::Apply, None, &ops, dirs, heal)
 }
 
 /// Reads a file at its place; `None` when nothing is there.

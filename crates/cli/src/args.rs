@@ -121,9 +121,12 @@ pub enum Command {
     /// file's bytes, mode and owner.
     #[command(override_usage = "gpu-setup rollback [OPTIONS] [ID]")]
     Rollback(RollbackArgs),
-    /// List transactions, newest first.
+    /// List transactions, newest first. With --keep N, first remove the
+    /// journal entries no rollback and no exact undo can need beyond the
+    /// newest N (failed, recovered, and rolled-back transactions with their
+    /// rollbacks).
     #[command(override_usage = "gpu-setup history [OPTIONS]")]
-    History,
+    History(HistoryArgs),
     /// Explain why GPUs do or don't work in Podman on this host: Podman,
     /// its runtimes and hooks, the NVIDIA toolkit and its config, GPU
     /// devices, cgroups, CDI. Read-only. Exit 1 when a check fails.
@@ -143,6 +146,16 @@ pub enum Command {
     /// `gpu-setup completions bash > /etc/bash_completion.d/gpu-setup`).
     #[command(override_usage = "gpu-setup completions <SHELL>")]
     Completions(CompletionsArgs),
+}
+
+/// Arguments of `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Prune the journal to the newest N transactions, keeping every one a
+    /// rollback or `--state absent` may still need (the profile's
+    /// `history_keep` does the same after each apply and heal)
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
 }
 
 /// Arguments of `completions`.
@@ -261,12 +274,17 @@ pub struct RollbackArgs {
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Desired state")]
 pub struct SettingsArgs {
-    /// A TOML profile with the settings below (example:
+    /// A TOML profile with the settings below (gpu-setup.toml(5); example:
     /// /usr/share/doc/gpu-setup/examples/gpu-setup.toml), read from the
-    /// running system, not under --root; flags given on the command line
-    /// win over it.
-    #[arg(long, value_name = "FILE")]
+    /// running system, not under --root, instead of the host's own
+    /// /etc/gpu-setup.toml (which every command reads under --root when it
+    /// exists); flags given on the command line win over either.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_profile")]
     pub profile: Option<PathBuf>,
+    /// Ignore the host's profile (/etc/gpu-setup.toml under --root): the
+    /// built-in defaults and the flags only.
+    #[arg(long)]
+    pub no_profile: bool,
     /// File that receives the runtime entry. The default is a drop-in that
     /// gpu-setup owns; any other file is edited in place.
     /// [default: /etc/containers/containers.conf.d/99-nvidia.conf]
@@ -357,6 +375,7 @@ impl SettingsArgs {
         let s = self.to_settings();
         [
             (self.profile.is_some(), "--profile"),
+            (self.no_profile, "--no-profile"),
             (s.containers_conf.is_some(), "--containers-conf"),
             (s.runtime_name.is_some(), "--runtime-name"),
             (s.runtime_path.is_some(), "--runtime-path"),
@@ -403,6 +422,7 @@ impl SettingsArgs {
             cdi_spec: self.cdi_spec.clone(),
             nvidia_ctk: self.nvidia_ctk.clone(),
             heal: None,
+            history_keep: None,
         }
     }
 }

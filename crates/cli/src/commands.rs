@@ -45,7 +45,24 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
             ignore_broken_pipe(io::Write::write_all(&mut io::stdout().lock(), &out))?;
             Ok(exit::OK)
         }
-        Command::History => {
+        Command::History(args) => {
+            if let Some(keep) = args.keep {
+                let session = Session::new(&cli.global)?;
+                let _lock = session.lock(printer)?;
+                let pruned = prune(&session, keep)?;
+                printer.note(&match pruned.len() {
+                    0 => "nothing to prune".to_owned(),
+                    n => format!(
+                        "pruned {n} transaction{} from the journal: {}",
+                        if n == 1 { "" } else { "s" },
+                        pruned
+                            .iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
             let history = history(&cli.global)?;
             ignore_broken_pipe(printer.history(&history))?;
             Ok(exit::OK)
@@ -54,8 +71,8 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
 }
 
 fn plan(g: &GlobalArgs, args: &PlanArgs, printer: &Printer) -> Result<u8> {
-    let settings = settings_of(&args.settings)?;
-    let planned = planned(g, &settings, args.podman_version.as_deref(), printer)?;
+    let wanted = Wanted::of(&args.settings);
+    let planned = planned(g, &wanted, args.podman_version.as_deref(), printer)?;
     if let Some(out) = &args.out {
         save_plan(&planned.plan, &planned.desired, &planned.root, out)?;
     }
@@ -83,13 +100,14 @@ pub(crate) struct Planned {
 /// no managed file (it finishes undoing a transaction a crash interrupted).
 pub(crate) fn planned(
     g: &GlobalArgs,
-    settings: &Settings,
+    wanted: &Wanted,
     podman_version: Option<&str>,
     printer: &Printer,
 ) -> Result<Planned> {
     let session = Session::new(g)?;
     let note = session.recover_if_pending(printer)?;
-    let (mut desired, facts) = observe_settings(&session, podman_version, settings)?;
+    let settings = settings_of(&session.host, wanted)?;
+    let (mut desired, facts) = observe_settings(&session, podman_version, &settings)?;
     tracing::debug!(?desired, "desired state");
     generate_cdi(&mut desired, &facts, &session)?;
     let mut plan = plan_with(&desired, &facts, &session.host)?;
@@ -118,13 +136,14 @@ pub(crate) struct Applied {
 /// transaction under the lock (planned again there).
 pub(crate) fn applied(
     g: &GlobalArgs,
-    settings: &Settings,
+    wanted: &Wanted,
     podman_version: Option<&str>,
     printer: &Printer,
 ) -> Result<Applied> {
     let session = Session::new(g)?;
     let note = session.recover_if_pending(printer)?;
-    let (mut desired, facts) = observe_settings(&session, podman_version, settings)?;
+    let settings = settings_of(&session.host, wanted)?;
+    let (mut desired, facts) = observe_settings(&session, podman_version, &settings)?;
     // Generated once: the plan under the lock uses the same spec.
     generate_cdi(&mut desired, &facts, &session)?;
     let (plan, manifest) = converge(&session, printer, &desired, &facts, note, false)?;
@@ -164,7 +183,7 @@ fn strict(on: bool, plan: &Plan) -> Result<()> {
 fn doctor(g: &GlobalArgs, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(g)?;
     let host = &session.host;
-    let settings = settings_of(&args.settings)?;
+    let settings = settings_of(host, &Wanted::of(&args.settings))?;
     let (mut desired, mut facts) =
         observe_settings(&session, args.podman_version.as_deref(), &settings)?;
     // No strategy given: judge the host by the GPU path it has, so a
@@ -176,7 +195,9 @@ fn doctor(g: &GlobalArgs, args: &DoctorArgs, printer: &Printer) -> Result<u8> {
                     strategy: Some(used),
                     ..settings.clone()
                 };
+                let memory = std::mem::take(&mut desired.memory);
                 desired = DesiredState::resolve(&s, &facts)?;
+                desired.memory = memory;
             }
         }
     }
@@ -223,8 +244,12 @@ fn apply(g: &GlobalArgs, args: &ApplyArgs, printer: &Printer) -> Result<u8> {
         }
     }
     let Some(file) = &args.plan_file else {
-        let settings = settings_of(&args.settings)?;
-        let a = applied(g, &settings, args.podman_version.as_deref(), printer)?;
+        let a = applied(
+            g,
+            &Wanted::of(&args.settings),
+            args.podman_version.as_deref(),
+            printer,
+        )?;
         let report = TxReport {
             plan: &a.plan,
             manifest: a.manifest.as_ref(),
@@ -326,7 +351,16 @@ fn converge(
             })
             .collect(),
     });
-    let manifest = transaction::apply_plan(&session.ctx(), &plan, record)?;
+    // Exact undo: the directories gpu-setup made go too, when empty.
+    let dirs: &[TargetPath] = if desired.presence == gpu_setup_plan::Presence::Absent {
+        &desired.memory.created_dirs
+    } else {
+        &[]
+    };
+    let manifest = transaction::apply_plan_removing(&session.ctx(), &plan, record, dirs)?;
+    if let Some(keep) = desired.history_keep {
+        prune(session, keep)?;
+    }
     Ok((plan, Some(manifest)))
 }
 
@@ -337,7 +371,7 @@ fn converge(
 fn heal(g: &GlobalArgs, args: &HealArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(g)?;
     let note = session.recover_if_pending(printer)?;
-    let settings = settings_of(&args.settings)?;
+    let settings = settings_of(&session.host, &Wanted::of(&args.settings))?;
     let mode = args
         .mode
         .map(|m| match m {
@@ -491,6 +525,47 @@ pub(crate) fn rolled_back(
         kept,
         recovered,
     })
+}
+
+/// Removes from the journal, beyond its newest `keep` transactions, the
+/// ones no rollback and no exact undo can need: failed and recovered
+/// transactions (they changed nothing that stands), and a rolled-back
+/// apply together with the rollback that undid it (the file is back as it
+/// was; keeping one without the other would break the chain `--state
+/// absent` restores from). An applied apply stays, whatever its age: it can
+/// still be rolled back, and it holds the original content. Returns the
+/// IDs removed. The caller holds the lock.
+fn prune(session: &Session, keep: usize) -> Result<Vec<u64>> {
+    use gpu_setup_apply::journal::{Status, TxKind};
+    let history = session.state.history()?;
+    let old = history.iter().skip(keep);
+    let old_ids: Vec<u64> = old.clone().map(|m| m.id).collect();
+    let mut out = Vec::new();
+    for m in old {
+        let prunable = match (m.kind, m.status) {
+            (_, Status::Failed | Status::Recovered) => true,
+            // With its rollback, when that one is old too.
+            (TxKind::Apply, Status::RolledBack) => history
+                .iter()
+                .find(|r| r.rolls_back == Some(m.id))
+                .is_some_and(|r| old_ids.contains(&r.id)),
+            (TxKind::Rollback, _) => m.rolls_back.is_some_and(|t| {
+                old_ids.contains(&t)
+                    && history
+                        .iter()
+                        .any(|a| a.id == t && a.status == Status::RolledBack)
+            }),
+            _ => false,
+        };
+        if prunable {
+            out.push(m.id);
+        }
+    }
+    for id in &out {
+        session.state.remove_tx_dir(*id)?;
+    }
+    out.sort_unstable();
+    Ok(out)
 }
 
 /// The journal's transactions, newest first.
@@ -774,7 +849,8 @@ fn observe_settings(
 ) -> Result<(DesiredState, HostFacts)> {
     let real_root = session.host.is_real_root();
     let mut facts = crate::facts::versions(&session.host, real_root, podman_version)?;
-    let desired = DesiredState::resolve(settings, &facts)?;
+    let mut desired = DesiredState::resolve(settings, &facts)?;
+    desired.memory = crate::memory::recall(&session.state, &session.host);
     facts.packages = crate::packages::owners(&session.host, &desired);
     Ok((desired, facts))
 }
@@ -801,33 +877,105 @@ fn cdi_note(
     crate::cdi::note(plan, desired, real_root)
 }
 
-/// The settings layers merged: built-in defaults, the profile, the flags.
-fn settings_of(args: &SettingsArgs) -> Result<Settings> {
-    let mut settings = Settings::default();
-    if let Some(profile) = &args.profile {
-        // A path on the running system (not under --root), as trusted as a
-        // saved plan must be: it decides what root writes.
-        let bytes = local::read_trusted(profile, MAX_FILE_BYTES).with_context(|| {
-            Hinted::new(
-                format!("cannot use profile `{}`", profile.display()),
-                format!(
-                    "--profile takes a TOML file (example: {}) that only you or root can write",
-                    crate::error::EXAMPLE_PROFILE
-                ),
-            )
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Hinted::new(
-                format!("profile `{}` is not UTF-8 text", profile.display()),
-                "convert it to UTF-8",
-            )
-        })?;
-        settings = Settings::from_profile(&profile.display().to_string(), &text)
-            .context("invalid profile")?;
-    }
-    Ok(settings.overlay(args.to_settings()))
+/// The host's profile, read under `--root` by every command when it exists.
+pub(crate) const HOST_PROFILE: &str = "/etc/gpu-setup.toml";
+
+/// Which profile gives the settings below the flags.
+#[derive(Clone, Debug)]
+pub(crate) enum Profile {
+    /// The host's own, [`HOST_PROFILE`] under `--root`, when it exists.
+    Host,
+    /// A file on the running system (`--profile FILE`).
+    File(PathBuf),
+    /// None (`--no-profile`): the built-in defaults.
+    None,
 }
 
+/// The desired state as asked for: a profile and the flags over it.
+#[derive(Clone, Debug)]
+pub(crate) struct Wanted {
+    /// Where the profile comes from.
+    pub profile: Profile,
+    /// The settings given on the command line (or as module arguments).
+    pub flags: Settings,
+}
+
+impl Wanted {
+    fn of(args: &SettingsArgs) -> Self {
+        let profile = match (&args.profile, args.no_profile) {
+            (Some(f), _) => Profile::File(f.clone()),
+            (None, true) => Profile::None,
+            (None, false) => Profile::Host,
+        };
+        Wanted {
+            profile,
+            flags: args.to_settings(),
+        }
+    }
+}
+
+/// The settings layers merged: built-in defaults, the profile, the flags.
+fn settings_of(host: &RootFs, wanted: &Wanted) -> Result<Settings> {
+    let profile = match &wanted.profile {
+        Profile::None => Settings::default(),
+        Profile::File(file) => file_profile(file)?,
+        Profile::Host => host_profile(host)?,
+    };
+    Ok(profile.overlay(wanted.flags.clone()))
+}
+
+fn file_profile(profile: &Path) -> Result<Settings> {
+    // A path on the running system (not under --root), as trusted as a
+    // saved plan must be: it decides what root writes.
+    let bytes = local::read_trusted(profile, MAX_FILE_BYTES).with_context(|| {
+        Hinted::new(
+            format!("cannot use profile `{}`", profile.display()),
+            format!(
+                "--profile takes a TOML file (example: {}) that only you or root can write",
+                crate::error::EXAMPLE_PROFILE
+            ),
+        )
+    })?;
+    parse_profile(&profile.display().to_string(), bytes)
+}
+
+fn parse_profile(shown: &str, bytes: Vec<u8>) -> Result<Settings> {
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Hinted::new(
+            format!("profile `{shown}` is not UTF-8 text"),
+            "convert it to UTF-8",
+        )
+    })?;
+    Settings::from_profile(shown, &text).context("invalid profile")
+}
+
+/// The host's profile under the root, when it exists. It decides what root
+/// writes, so it and /etc must be root's (or the caller's) and writable by
+/// no one else (docs/security.md R6).
+fn host_profile(host: &RootFs) -> Result<Settings> {
+    let path = TargetPath::new(HOST_PROFILE).map_err(anyhow::Error::new)?;
+    let bytes = match host.file(&path)? {
+        gpu_setup_plan::Observed::Absent => return Ok(Settings::default()),
+        gpu_setup_plan::Observed::File { bytes, .. } => bytes,
+    };
+    let trusted = host.opened().trusted();
+    for p in [path.parent(), Some(path.clone())].into_iter().flatten() {
+        let Some(meta) = host.meta(&p)? else { continue };
+        let problem = if !trusted.contains(&meta.uid) {
+            format!("is owned by user {}, not root or you", meta.uid)
+        } else if meta.mode & 0o022 != 0 {
+            format!("is writable by group or others (mode {:04o})", meta.mode)
+        } else {
+            continue;
+        };
+        return Err(Hinted::new(
+            format!("refusing the host's profile `{path}`: `{p}` {problem}, so another user could change what root does"),
+            "make it root's and not writable by others (chmod 0644), or pass --no-profile",
+        )
+        .into());
+    }
+    parse_profile(HOST_PROFILE, bytes)
+}
 /// A closed stdout (`gpu-setup plan | head`) is not an error.
 fn ignore_broken_pipe(r: io::Result<()>) -> Result<()> {
     match r {

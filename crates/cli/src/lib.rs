@@ -8,6 +8,7 @@ pub mod env;
 mod error;
 mod facts;
 mod heal;
+mod memory;
 pub mod module;
 mod packages;
 mod printer;

@@ -54,7 +54,12 @@ fn main() -> ExitCode {
                     });
                     #[allow(clippy::print_stdout)] // the one JSON object
                     {
-                        println!("{report:#}");
+                        use std::io::IsTerminal;
+                        if std::io::stdout().is_terminal() {
+                            println!("{report:#}");
+                        } else {
+                            println!("{report}");
+                        }
                     }
                 }
                 ExitCode::from(exit::ERROR)

@@ -34,7 +34,11 @@ const SETTINGS: &[(&str, &str)] = &[
     ("nvidia_ctk", "--nvidia-ctk"),
 ];
 /// Arguments that are global options.
-const GLOBALS: &[(&str, &str)] = &[("root", "--root"), ("state_dir", "--state-dir")];
+const GLOBALS: &[(&str, &str)] = &[
+    ("root", "--root"),
+    ("state_dir", "--state-dir"),
+    ("profile", "--profile"),
+];
 /// Arguments of a rollback (`rollback: true`), which take no settings.
 const ROLLBACK: &[&str] = &["rollback", "transaction", "force"];
 
@@ -128,12 +132,20 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
         }
     }
     // Checked here, with the module's own messages, before anything runs.
-    let settings = settings_of(args)?;
+    // The arguments overlay the profile: the host's own (under `root`)
+    // unless `profile` names another, as for the commands.
+    let wanted = crate::commands::Wanted {
+        profile: match text(args, "profile")? {
+            Some(p) => crate::commands::Profile::File(PathBuf::from(p)),
+            None => crate::commands::Profile::Host,
+        },
+        flags: settings_of(args)?,
+    };
     let (plan, manifest, recovered) = if check {
-        let p = crate::commands::planned(&g, &settings, None, &printer).map_err(message)?;
+        let p = crate::commands::planned(&g, &wanted, None, &printer).map_err(message)?;
         (p.plan, None, Vec::new())
     } else {
-        let a = crate::commands::applied(&g, &settings, None, &printer).map_err(message)?;
+        let a = crate::commands::applied(&g, &wanted, None, &printer).map_err(message)?;
         (a.plan, a.manifest, a.recovered)
     };
     let changed = !plan.is_empty();

@@ -345,7 +345,13 @@ impl Printer {
         // JSON escapes what it must itself (and Clean's escapes are not
         // JSON): not cleaned.
         let mut out = io::BufWriter::new(io::stdout().lock());
-        serde_json::to_writer_pretty(&mut out, value)?;
+        // Pretty on a terminal; one line otherwise, so a unit's journal (the
+        // heal service logs its JSON) gets one record per run.
+        if io::stdout().is_terminal() {
+            serde_json::to_writer_pretty(&mut out, value)?;
+        } else {
+            serde_json::to_writer(&mut out, value)?;
+        }
         writeln!(out)?;
         out.flush()
     }
@@ -417,7 +423,11 @@ impl Printer {
                 "details": details,
                 "hint": hint,
             });
-            let _ = writeln!(io::stdout().lock(), "{report:#}");
+            let _ = if io::stdout().is_terminal() {
+                writeln!(io::stdout().lock(), "{report:#}")
+            } else {
+                writeln!(io::stdout().lock(), "{report}")
+            };
         }
     }
 }

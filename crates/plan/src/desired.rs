@@ -79,6 +79,10 @@ pub struct Settings {
     /// What `gpu-setup heal` does: repair drift, or only report it. Not a
     /// part of the desired state (plan and apply ignore it).
     pub heal: Option<HealMode>,
+    /// After each apply and heal, prune the journal to the newest N
+    /// transactions it can spare (`gpu-setup history --keep N`). Not a part
+    /// of the desired state.
+    pub history_keep: Option<usize>,
 }
 
 /// What `gpu-setup heal` does when the host drifted.
@@ -125,6 +129,7 @@ impl Settings {
             cdi_spec: top.cdi_spec.or(self.cdi_spec),
             nvidia_ctk: top.nvidia_ctk.or(self.nvidia_ctk),
             heal: top.heal.or(self.heal),
+            history_keep: top.history_keep.or(self.history_keep),
         }
     }
 }
@@ -141,6 +146,20 @@ pub struct ProfileError {
     pub column: usize,
     /// What is wrong.
     pub message: String,
+}
+
+/// What gpu-setup's journal remembers of the files it managed (filled by
+/// the caller, which reads the journal).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// The files whose content is what gpu-setup last wrote to them.
+    pub ours: std::collections::BTreeSet<TargetPath>,
+    /// For each of those, what was there before gpu-setup first changed it
+    /// (`None`: nothing, gpu-setup created it).
+    pub originals: std::collections::BTreeMap<TargetPath, Option<Vec<u8>>>,
+    /// The directories gpu-setup's standing transactions created, parents
+    /// first (`--state absent` removes them when empty).
+    pub created_dirs: Vec<TargetPath>,
 }
 
 /// What the host should look like.
@@ -202,6 +221,12 @@ pub struct DesiredState {
     /// Whether the strategy was given (flag or profile). Otherwise `doctor`
     /// judges the host by the GPU path it finds set up.
     pub strategy_explicit: bool,
+    /// What the journal remembers (see [`Memory`]).
+    #[serde(skip)]
+    pub memory: Memory,
+    /// The profile's `history_keep`: prune the journal after a transaction.
+    #[serde(skip)]
+    pub history_keep: Option<usize>,
 }
 
 impl DesiredState {
@@ -265,6 +290,8 @@ impl DesiredState {
             cdi_spec_written: false,
             hook_path_explicit: s.hook_path.is_some(),
             strategy_explicit: s.strategy.is_some(),
+            memory: Memory::default(),
+            history_keep: s.history_keep,
             runtime_path_explicit: s.runtime_path.is_some(),
             presence: s.state.unwrap_or_default(),
             containers_conf: file("containers.conf path", &s.containers_conf, default_conf)?,
@@ -377,6 +404,7 @@ impl DesiredState {
             cdi_spec: Some(self.cdi_spec.to_string()),
             nvidia_ctk: Some(self.nvidia_ctk.to_string()),
             heal: None,
+            history_keep: None,
         }
     }
 }

@@ -34,8 +34,27 @@ pub(crate) fn edit(
     ];
     match desired.presence {
         Presence::Present => {
+            // `no-cgroups = false` is the toolkit's default (its stock
+            // file says `#no-cgroups = false`; config.go's default
+            // NoCgroups is false), and toolkit <= 1.19's package scripts
+            // (`nvidia-ctk config --in-place`, on every install and
+            // upgrade) comment out a key set to its default: an absent or
+            // commented key already means false, so it is as desired, and
+            // no upgrade makes it drift.
+            let default_already = !desired.no_cgroups && {
+                let doc = toml_doc::parse_mut(path, &text)?;
+                toml_doc::get(
+                    path,
+                    &text,
+                    doc.as_item(),
+                    &[CLI_TABLE],
+                    "no-cgroups",
+                    Expect::Bool,
+                )?
+                .is_none()
+            };
             // `--strategy cdi` leaves no-cgroups alone unless it is given.
-            if desired.manage_no_cgroups {
+            if desired.manage_no_cgroups && !default_already {
                 let new = toml_doc::set(
                     path,
                     &text,
@@ -112,6 +131,26 @@ mod tests {
         let (again, reasons) = edit(&p(), &out, &desired(Settings::default())).unwrap();
         assert_eq!(again, out);
         assert!(reasons.is_empty());
+    }
+
+    #[test]
+    fn no_cgroups_false_is_the_default_an_absent_or_commented_key_already_means() {
+        let off = desired(Settings {
+            no_cgroups: Some(false),
+            ..Settings::default()
+        });
+        // The stock `#no-cgroups = false`: as desired, untouched.
+        let (out, reasons) = edit(&p(), STOCK, &off).unwrap();
+        assert_eq!((out.as_str(), reasons.len()), (STOCK, 0));
+        // true is changed to false; an explicit false stays.
+        let on = STOCK.replace("#no-cgroups = false", "no-cgroups = true");
+        let (out, _) = edit(&p(), &on, &off).unwrap();
+        assert_eq!(
+            out,
+            STOCK.replace("#no-cgroups = false", "no-cgroups = false")
+        );
+        let (again, reasons) = edit(&p(), &out, &off).unwrap();
+        assert_eq!((again, reasons.len()), (out, 0));
     }
 
     #[test]

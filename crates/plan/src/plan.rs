@@ -118,7 +118,28 @@ pub fn plan_with(
 
     let cfg_path = &desired.nvidia_config;
     let cfg = host.file(cfg_path)?;
-    if let Some((text, reasons)) = plan_nvidia_config(desired, &cfg)? {
+    // No toolkit yet: a config.toml gpu-setup created would be a stub the
+    // toolkit's package then stops at (dpkg's conffile prompt, with no
+    // terminal: the package left half-configured). Left to heal or a later
+    // apply, once the package has installed its own.
+    let no_toolkit = cfg == Observed::Absent && !toolkit_installed(facts, host);
+    let mut not_created = None;
+    if no_toolkit {
+        if desired.presence == Presence::Present
+            && (desired.manage_no_cgroups
+                || desired.cli_debug_log.is_some()
+                || desired.runtime_debug_log.is_some())
+        {
+            not_created = Some(Warning {
+                code: std::borrow::Cow::Borrowed("toolkit-config-not-created"),
+                level: crate::Level::Warning,
+                message: format!(
+                    "`{cfg_path}` does not exist and the NVIDIA Container Toolkit is not installed: gpu-setup does not create it (the toolkit's package would stop at dpkg's conffile prompt over a stub)"
+                ),
+                hint: Some("install the toolkit first (nvidia-container-toolkit), then run gpu-setup apply again; the heal units do it after the package is installed".to_owned()),
+            });
+        }
+    } else if let Some((text, reasons)) = plan_nvidia_config(desired, &cfg)? {
         changes.extend(change(cfg_path, cfg, Some(text.into_bytes()), reasons));
     }
 
@@ -135,6 +156,7 @@ pub fn plan_with(
         changes.extend(change(cdi_path, cdi_file, after, vec![reason]));
     }
 
+    let kept_hook = remembered(desired, facts, host, &mut changes)?;
     let ownership = hand_to_root(desired, facts, host, &mut changes)?;
     // Notes about a setting appear only when a change to it is planned.
     let changing = |path: &TargetPath| changes.iter().any(|c: &Change| c.path == *path);
@@ -165,6 +187,8 @@ pub fn plan_with(
     );
     warnings.extend(corrupt);
     warnings.extend(ownership);
+    warnings.extend(not_created);
+    warnings.extend(kept_hook);
     let after: std::collections::BTreeMap<TargetPath, Option<Vec<u8>>> = changes
         .iter()
         .map(|c| (c.path.clone(), c.after.clone()))
@@ -265,6 +289,105 @@ pub fn check_supported(
         }),
         _ => Ok(()),
     }
+}
+
+/// What the journal's memory changes in a plan (see
+/// [`crate::desired::Memory`]):
+/// - `--state absent` restores each file gpu-setup still holds to what was
+///   there before it first changed it (exact undo; a file it created is
+///   removed), and never removes a hook file gpu-setup did not write that a
+///   package owns;
+/// - the CDI strategy leaves a package's hook file (removing it would fight
+///   the package manager: its next upgrade puts it back) and warns;
+/// - a file gpu-setup created at a path it no longer manages (the setting
+///   now names another file) is removed.
+fn remembered(
+    d: &DesiredState,
+    facts: &HostFacts,
+    host: &dyn Observe,
+    changes: &mut Vec<Change>,
+) -> Result<Option<Warning>, PlanError> {
+    let memory = &d.memory;
+    let managed = [
+        &d.containers_conf,
+        &d.nvidia_config,
+        &d.hook_file,
+        &d.cdi_spec,
+    ];
+    let package_owned = |p: &TargetPath| facts.packages.iter().any(|o| o.path == *p);
+    let set = |changes: &mut Vec<Change>,
+               path: &TargetPath,
+               after: Option<Vec<u8>>,
+               reason: String|
+     -> Result<(), PlanError> {
+        changes.retain(|c| c.path != *path);
+        changes.extend(change(path, host.file(path)?, after, vec![reason]));
+        Ok(())
+    };
+    if d.presence == Presence::Absent {
+        for path in managed {
+            match memory.originals.get(path) {
+                Some(original) => set(
+                    changes,
+                    path,
+                    original.clone(),
+                    match original {
+                        Some(_) => "restore what was there before gpu-setup changed it".to_owned(),
+                        None => "remove it: gpu-setup created it".to_owned(),
+                    },
+                )?,
+                None if *path == d.hook_file && package_owned(path) => {
+                    changes.retain(|c| c.path != *path);
+                }
+                None => {}
+            }
+        }
+    }
+    for (path, original) in &memory.originals {
+        if original.is_none() && !managed.contains(&path) {
+            set(
+                changes,
+                path,
+                None,
+                "remove it: gpu-setup created it for a setting that now names another file"
+                    .to_owned(),
+            )?;
+        }
+    }
+    let hook = &d.hook_file;
+    let cdi_removes_package_hook = d.presence == Presence::Present
+        && d.strategy == Strategy::Cdi
+        && package_owned(hook)
+        && !memory.ours.contains(hook)
+        && changes.iter().any(|c| c.path == *hook && c.after.is_none());
+    if cdi_removes_package_hook {
+        changes.retain(|c| c.path != *hook);
+        let owner = facts.packages.iter().find(|o| o.path == *hook);
+        return Ok(Some(Warning {
+            code: std::borrow::Cow::Borrowed("nvidia-hook-remains"),
+            level: crate::Level::Warning,
+            message: format!(
+                "`{hook}` belongs to package {}: gpu-setup leaves it (its next upgrade would put it back), and it runs NVIDIA's hook beside CDI, which NVIDIA documents as conflicting",
+                owner.map_or("?", |o| o.package.as_str())
+            ),
+            hint: Some("NVIDIA's toolkit 1.14 and later no longer ship that file: upgrade the toolkit, or keep --strategy hook".to_owned()),
+        }));
+    }
+    Ok(None)
+}
+
+/// Whether the NVIDIA Container Toolkit is installed: a package database
+/// names it, or one of its programs is in the usual bin directories.
+fn toolkit_installed(facts: &HostFacts, host: &dyn Observe) -> bool {
+    facts.toolkit_version.is_some()
+        || [
+            "nvidia-ctk",
+            "nvidia-container-runtime",
+            "nvidia-container-runtime-hook",
+            "nvidia-container-toolkit",
+        ]
+        .iter()
+        .any(|name| crate::doctor::find_executable(host, name).is_some())
 }
 
 /// Managed files that stay on the host but belong to a user other than

@@ -483,7 +483,7 @@ fn hook_strategy_hints_at_the_refresh_units_that_bring_a_spec_back() {
         .find(|w| w.code == "cdi-conflict")
         .unwrap();
     assert!(
-        w.hint.as_deref().unwrap().starts_with("NVIDIA's refresh units regenerate it at every boot: `systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service`"),
+        w.hint.as_deref().unwrap().starts_with("NVIDIA's refresh units regenerate it at every boot, and their package turns them back on at every upgrade (docs/heal.md): point them elsewhere with NVIDIA_CTK_CDI_OUTPUT_FILE_PATH in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env"),
         "{w:?}"
     );
 }

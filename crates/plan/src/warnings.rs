@@ -564,7 +564,7 @@ fn cdi_conflicts(
         }
         let hint = if refresh.installed() {
             format!(
-                "NVIDIA's refresh units regenerate it at every boot: `systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service`, then remove `{path}`; or use CDI instead: gpu-setup apply --strategy cdi"
+                "NVIDIA's refresh units regenerate it at every boot, and their package turns them back on at every upgrade (docs/heal.md): point them elsewhere with NVIDIA_CTK_CDI_OUTPUT_FILE_PATH in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env, then remove `{path}`; or use CDI instead: gpu-setup apply --strategy cdi"
             )
         } else {
             format!(

@@ -268,7 +268,7 @@ mod tests {
         assert_check(
             &check(&configured(), &probes(), "gpu-devices"),
             Status::Ok,
-            "2 NVIDIA device node(s)",
+            "4 NVIDIA device node(s)",
         );
         let c = check(&runc_default(), &probes(), "gpu-devices");
         assert_check(
@@ -282,7 +282,7 @@ mod tests {
         assert_check(
             &check(&open, &probes(), "gpu-devices"),
             Status::Ok,
-            "2 NVIDIA device node(s)",
+            "4 NVIDIA device node(s)",
         );
         // On hybrid cgroups with v2 controllers crun needs cgroup v2 first.
         let c = check(
@@ -303,8 +303,9 @@ mod tests {
         assert!(c.details.iter().any(|d| d == "containers run with --runtime nvidia use runc (the first of [nvidia-container-runtime] runtimes found)"), "{c:#?}");
 
         let mut no_gpu = configured();
-        no_gpu.remove(&tp("/dev/nvidia0"));
-        no_gpu.remove(&tp("/dev/nvidiactl"));
+        for node in ["nvidia0", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"] {
+            no_gpu.remove(&tp(&format!("/dev/{node}")));
+        }
         assert_check(
             &check(&no_gpu, &probes(), "gpu-devices"),
             Status::Warn,

@@ -381,7 +381,7 @@ pub(crate) fn strategy_check(
     match (&hook, specs.is_empty()) {
         (Some(h), false) => {
             let hint = if refresh.installed() {
-                "choose one: gpu-setup apply --strategy cdi (removes the hook), or keep the hook and `systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service`, then remove the spec".to_owned()
+                "choose one: gpu-setup apply --strategy cdi (removes the hook), or keep the hook and point the refresh units elsewhere (NVIDIA_CTK_CDI_OUTPUT_FILE_PATH in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env: disabling them does not last, their package turns them back on), then remove the spec".to_owned()
             } else {
                 "choose one: gpu-setup apply --strategy cdi (removes the hook), or gpu-setup apply --strategy hook and remove the specs".to_owned()
             };
@@ -748,7 +748,7 @@ mod tests {
         );
         let c = check(&refresh, &toolkit("1.18.0"), "strategy");
         assert!(c.hint.unwrap().contains(
-            "systemctl disable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service"
+            "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env"
         ));
         // CDI only, and stale against what nvidia-ctk prints now.
         let mut cdi = both.clone();

@@ -23,6 +23,7 @@ use crate::podman::{self, ConfFile, DefaultRuntime, Effective};
 use crate::upstream::{Podman, PodmanVersion, Toolkit, ToolkitVersion};
 
 pub mod devices;
+pub mod field;
 pub mod hooks;
 pub mod podman_checks;
 pub mod toolkit;
@@ -288,9 +289,13 @@ pub fn run(
         toolkit::nvidia_config_check(&cx, &config),
         toolkit::runtime_mode_check(&cx, &config),
         toolkit::debug_logs_check(&cx, &config),
+        field::ldconfig_check(&cx, &config),
         devices::gpu_devices_check(&cx, &config),
+        field::uvm_check(&cx),
         devices::cgroups_check(&cx),
+        field::selinux_check(&cx),
         hooks::cdi_check(&cx, &specs),
+        field::cdi_devices_check(&cx, &specs),
         hooks::strategy_check(&cx, &scan, &specs),
         devices::mounts_check(&cx),
         desired_state_check(&cx),
@@ -409,7 +414,11 @@ pub(crate) mod test_support {
             .with_file("/sys/fs/cgroup/cgroup.controllers", "cpu memory pids\n")
             .with_file("/etc/group", "root:x:0:\nvideo:x:44:alice\n")
             .with_meta("/dev/nvidia0", device(0o660, 44))
-            .with_meta("/dev/nvidiactl", device(0o666, 0));
+            .with_meta("/dev/nvidiactl", device(0o666, 0))
+            .with_meta("/dev/nvidia-uvm", device(0o666, 0))
+            .with_meta("/dev/nvidia-uvm-tools", device(0o666, 0))
+            // Ubuntu's config.toml names Ubuntu's ldconfig.
+            .with_exe("/sbin/ldconfig.real");
         for bin in TOOLKIT_BINARIES {
             host = host.with_exe(&format!("/usr/bin/{bin}"));
         }
@@ -489,16 +498,20 @@ mod tests {
                 "nvidia-config",
                 "runtime-mode",
                 "debug-logs",
+                "ldconfig",
                 "gpu-devices",
+                "uvm",
                 "cgroups",
+                "selinux",
                 "cdi",
+                "cdi-devices",
                 "strategy",
                 "mounts",
                 "desired-state"
             ]
         );
         for c in &r.checks {
-            let expected = if c.id == "mounts" {
+            let expected = if ["mounts", "cdi-devices"].contains(&c.id) {
                 Status::Skip
             } else {
                 Status::Ok
@@ -521,6 +534,78 @@ mod tests {
             [tp("/usr/share/containers/containers.conf"), tp(DROPIN)]
         );
         assert_eq!(r.podman.hooks_dirs, ["/usr/share/containers/oci/hooks.d"]);
+    }
+
+    #[test]
+    fn field_failures_are_named_with_a_fix() {
+        // SELinux enforcing, container_use_devices off (NVIDIA's guide).
+        let host = configured()
+            .with_file("/sys/fs/selinux/enforce", "1")
+            .with_file("/sys/fs/selinux/booleans/container_use_devices", "0 0");
+        assert_check(
+            &check(&host, &probes(), "selinux"),
+            Status::Fail,
+            "SELinux is enforcing and container_use_devices is off: GPU containers fail with `Failed to initialize NVML: Insufficient Permissions`",
+        );
+        let on = host.with_file("/sys/fs/selinux/booleans/container_use_devices", "1 1");
+        assert_check(
+            &check(&on, &probes(), "selinux"),
+            Status::Ok,
+            "SELinux is enforcing and container_use_devices is on",
+        );
+        let permissive = configured().with_file("/sys/fs/selinux/enforce", "0");
+        assert_check(
+            &check(&permissive, &probes(), "selinux"),
+            Status::Ok,
+            "SELinux is permissive",
+        );
+        // The driver's nodes without the UVM ones (toolkit issue 50).
+        let mut no_uvm = configured();
+        no_uvm.remove(&tp("/dev/nvidia-uvm"));
+        let c = check(&no_uvm, &probes(), "uvm");
+        assert_check(
+            &c,
+            Status::Warn,
+            "/dev/nvidia-uvm missing while the driver's nodes exist",
+        );
+        assert!(c
+            .hint
+            .unwrap()
+            .contains("nvidia-ctk system create-device-nodes"));
+        // A CDI spec naming a node that is gone (toolkit issue 885).
+        let spec = "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n- name: all\n  containerEdits:\n    deviceNodes:\n    - path: /dev/nvidia0\n    - path: /dev/dri/renderD129\n";
+        let stale = configured().with_file("/etc/cdi/nvidia.yaml", spec);
+        assert_check(
+            &check(&stale, &probes(), "cdi-devices"),
+            Status::Fail,
+            "`/dev/dri/renderD129` (in `/etc/cdi/nvidia.yaml`) do not exist",
+        );
+        let fine = stale.with_meta("/dev/dri/renderD129", device(0o666, 0));
+        assert_check(
+            &check(&fine, &probes(), "cdi-devices"),
+            Status::Ok,
+            "the 2 device node(s)",
+        );
+        // Ubuntu's ldconfig.real on a host that has only /sbin/ldconfig.
+        let mut debian = configured().with_exe("/sbin/ldconfig");
+        debian.remove(&tp("/sbin/ldconfig.real"));
+        let c = check(&debian, &toolkit("1.17.9"), "ldconfig");
+        assert_check(
+            &c,
+            Status::Fail,
+            "config.toml's ldconfig = \"@/sbin/ldconfig.real\" does not exist on this host",
+        );
+        // Unknown toolkit: a warning; 1.20's hook falls back (seen here).
+        assert_eq!(check(&debian, &probes(), "ldconfig").status, Status::Warn);
+        assert_check(
+            &check(&debian, &toolkit("1.20.0"), "ldconfig"),
+            Status::Ok,
+            "config.toml's ldconfig = \"@/sbin/ldconfig.real\" does not exist, and this toolkit's hook uses /sbin/ldconfig instead",
+        );
+        assert_eq!(
+            c.hint.as_deref(),
+            Some("set `ldconfig = \"@/sbin/ldconfig\"` under [nvidia-container-cli] in `/etc/nvidia-container-runtime/config.toml` (this host has /sbin/ldconfig)")
+        );
     }
 
     #[test]
