@@ -11,6 +11,8 @@ TARGET=x86_64-unknown-linux-gnu
 GLIBC=2.17
 OUT=dist
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+# The packaging revision (Debian's -N, rpm's Release).
+REVISION=1
 HOMEPAGE=$(sed -n 's/^repository = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 MAINTAINER="gpu-setup maintainers <gpu-setup@example.invalid>"
 SUMMARY="Make a Linux host able to run NVIDIA GPU containers under Podman"
@@ -76,7 +78,10 @@ stage() {
   install -D -m 0644 templates/gpu-setup.toml "$doc/examples/gpu-setup.toml"
   install -D -m 0644 templates/apt/90gpu-setup-heal "$doc/examples/apt/90gpu-setup-heal"
   install -D -m 0644 templates/dnf/gpu-setup.action "$doc/examples/dnf/gpu-setup.action"
-  for d in README.md docs/install.md docs/heal.md; do
+  install -D -m 0644 examples/provision.sh "$doc/examples/provision.sh"
+  # Every doc the binary, its --help or a man page refers to.
+  for d in README.md docs/install.md docs/heal.md docs/plan.md docs/journal.md \
+    docs/doctor.md docs/security.md docs/provisioning.md; do
     install -D -m 0644 "$d" "$doc/$(basename "$d")"
     if [ "$compress_docs" = yes ]; then gzip -9n "$doc/$(basename "$d")"; fi
   done
@@ -97,26 +102,29 @@ DOC="$DEB_ROOT/usr/share/doc/$NAME"
 sed "s|@HOMEPAGE@|$HOMEPAGE|" packaging/deb/copyright >"$DOC/copyright"
 chmod 0644 "$DOC/copyright"
 {
-  echo "$NAME ($VERSION) unstable; urgency=medium"
+  echo "$NAME ($VERSION-$REVISION) unstable; urgency=medium"
   echo
   echo "  * Release $VERSION."
   echo
   echo " -- $MAINTAINER  $(date -u -R -d "@$SOURCE_DATE_EPOCH")"
-} | gzip -9n >"$DOC/changelog.gz"
-chmod 0644 "$DOC/changelog.gz"
+} | gzip -9n >"$DOC/changelog.Debian.gz"
+chmod 0644 "$DOC/changelog.Debian.gz"
 install -D -m 0644 packaging/deb/lintian-overrides "$DEB_ROOT/usr/share/lintian/overrides/$NAME"
 # Not dpkg-shlibdeps: on a build host with glibc >= 2.34 it maps
 # libpthread.so.0 and libdl.so.2 (stubs since 2.34) to libc6 (>= 2.34), which
 # would refuse Debian 11 and Ubuntu 20.04. The symbol versions decide.
 DEPENDS="libc6 (>= $GLIBC_NEEDED)"
 mkdir -p "$DEB_ROOT/DEBIAN"
+for script in postinst prerm postrm; do
+  install -m 0755 "packaging/deb/$script" "$DEB_ROOT/DEBIAN/$script"
+done
 INSTALLED_SIZE=$(du -sk --apparent-size "$DEB_ROOT" | cut -f1)
-sed -e "s|@VERSION@|$VERSION|" -e "s|@DEPENDS@|$DEPENDS|" -e "s|@HOMEPAGE@|$HOMEPAGE|" \
+sed -e "s|@VERSION@|$VERSION-$REVISION|" -e "s|@DEPENDS@|$DEPENDS|" -e "s|@HOMEPAGE@|$HOMEPAGE|" \
   -e "s|@MAINTAINER@|$MAINTAINER|" -e "s|@INSTALLED_SIZE@|$INSTALLED_SIZE|" \
   packaging/deb/control >"$DEB_ROOT/DEBIAN/control"
 (cd "$DEB_ROOT" && find usr -type f -print0 | sort -z | xargs -0 md5sum >DEBIAN/md5sums)
 find "$DEB_ROOT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-DEB="$OUT/${NAME}_${VERSION}_amd64.deb"
+DEB="$OUT/${NAME}_${VERSION}-${REVISION}_amd64.deb"
 dpkg-deb --root-owner-group -Zxz --build "$DEB_ROOT" "$DEB" >/dev/null
 
 # --- .rpm, with rpmbuild from Debian's rpm package (the same rpm that
@@ -131,6 +139,7 @@ rpmbuild --quiet -bb \
   --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
   --define "stage $RPM_ROOT" \
   --define "version $VERSION" \
+  --define "revision $REVISION" \
   --define "homepage $HOMEPAGE" \
   --define "use_source_date_epoch_as_buildtime 1" \
   --define "clamp_mtime_to_source_date_epoch 1" \
@@ -153,6 +162,6 @@ tar -C "$WORK" --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 \
   --numeric-owner -cf - "$NAME-$VERSION" | gzip -9n >"$TARBALL"
 
 (cd "$OUT" && sha256sum "$NAME" "$(basename "$TARBALL")" "$(basename "$DEB")" \
-  "$NAME-$VERSION-1.x86_64.rpm" >SHA256SUMS)
+  "$NAME-$VERSION-$REVISION.x86_64.rpm" >SHA256SUMS)
 echo "dist/:"
 ls -l "$OUT"

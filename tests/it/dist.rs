@@ -34,7 +34,7 @@ fn run(cmd: &mut Command) -> String {
 }
 
 fn deb(dist: &Path) -> PathBuf {
-    dist.join(format!("gpu-setup_{VERSION}_amd64.deb"))
+    dist.join(format!("gpu-setup_{VERSION}-1_amd64.deb"))
 }
 
 fn rpm(dist: &Path) -> PathBuf {
@@ -55,8 +55,14 @@ fn deb_files() -> BTreeSet<String> {
         "/usr/share/doc/gpu-setup/README.md.gz",
         "/usr/share/doc/gpu-setup/install.md.gz",
         "/usr/share/doc/gpu-setup/heal.md.gz",
+        "/usr/share/doc/gpu-setup/plan.md.gz",
+        "/usr/share/doc/gpu-setup/journal.md.gz",
+        "/usr/share/doc/gpu-setup/doctor.md.gz",
+        "/usr/share/doc/gpu-setup/security.md.gz",
+        "/usr/share/doc/gpu-setup/provisioning.md.gz",
+        "/usr/share/doc/gpu-setup/examples/provision.sh",
         "/usr/share/doc/gpu-setup/copyright",
-        "/usr/share/doc/gpu-setup/changelog.gz",
+        "/usr/share/doc/gpu-setup/changelog.Debian.gz",
         "/usr/share/doc/gpu-setup/examples/gpu-setup.toml",
         "/usr/share/doc/gpu-setup/examples/apt/90gpu-setup-heal",
         "/usr/share/doc/gpu-setup/examples/dnf/gpu-setup.action",
@@ -76,7 +82,9 @@ fn rpm_files() -> BTreeSet<String> {
     let mut files: BTreeSet<String> = deb_files()
         .into_iter()
         .filter(|f| {
-            !f.contains("/lintian/") && !f.ends_with("/copyright") && !f.ends_with("/changelog.gz")
+            !f.contains("/lintian/")
+                && !f.ends_with("/copyright")
+                && !f.ends_with("/changelog.Debian.gz")
         })
         .map(|f| {
             f.replace("/zsh/vendor-completions/", "/zsh/site-functions/")
@@ -84,6 +92,17 @@ fn rpm_files() -> BTreeSet<String> {
         })
         .collect();
     files.insert("/usr/share/licenses/gpu-setup/LICENSE".to_owned());
+    // The rpm owns its own directories (`%dir`): nothing is left after
+    // `rpm -e`.
+    for dir in [
+        "/usr/share/doc/gpu-setup",
+        "/usr/share/doc/gpu-setup/examples",
+        "/usr/share/doc/gpu-setup/examples/apt",
+        "/usr/share/doc/gpu-setup/examples/dnf",
+        "/usr/share/licenses/gpu-setup",
+    ] {
+        files.insert(dir.to_owned());
+    }
     files
 }
 
@@ -173,7 +192,7 @@ fn the_deb_holds_every_file_with_its_metadata_and_lintian_finds_no_error() {
     let info = run(Command::new("dpkg-deb").arg("--info").arg(&deb));
     for field in [
         "Package: gpu-setup".to_owned(),
-        format!("Version: {VERSION}"),
+        format!("Version: {VERSION}-1"),
         "Architecture: amd64".to_owned(),
         "Depends: libc6 (>= 2.17)".to_owned(),
         "Section: admin".to_owned(),
@@ -182,9 +201,15 @@ fn the_deb_holds_every_file_with_its_metadata_and_lintian_finds_no_error() {
     ] {
         assert!(info.contains(&format!("\n {field}\n")), "{field}\n{info}");
     }
-    // No maintainer scripts: nothing is enabled or started.
+    // Maintainer scripts for the heal units (as dh_installsystemd writes
+    // them: nothing enabled or started by default; purged cleanly), and
+    // the relations a distribution package has.
+    for script in ["postinst", "prerm", "postrm"] {
+        assert!(info.contains(script), "{script}: {info}");
+    }
+    assert!(info.contains("\n Recommends: podman\n"), "{info}");
     assert!(
-        !info.contains("postinst") && !info.contains("prerm"),
+        info.contains("\n Suggests: nvidia-container-toolkit\n"),
         "{info}"
     );
     let contents = run(Command::new("dpkg-deb").arg("--contents").arg(&deb));
@@ -232,7 +257,17 @@ done >"$H/installed"
 echo "version: $(gpu-setup --version)"
 echo "man: $(man -w gpu-setup)"
 echo "completion: $(bash -c '. /usr/share/bash-completion/completions/gpu-setup; complete -p gpu-setup')"
+links() { find /etc/systemd -name 'gpu-setup*' | sort; }
+links >"$H/links-installed"
+# The admin enables the heal units; an upgrade keeps them enabled; purge
+# leaves no link behind (what dh_installsystemd's scripts do).
+systemctl --root=/ enable gpu-setup-heal.path gpu-setup-heal.timer >/dev/null 2>&1
+links >"$H/links-enabled"
+dpkg -i "$DEB" >/dev/null
+links >"$H/links-upgraded"
 dpkg --purge gpu-setup >/dev/null
+links >"$H/links-purged"
+find /var/lib/systemd -name 'gpu-setup*' >>"$H/links-purged" 2>/dev/null || true
 while read -r kind p; do
   if [ -e "$p" ] || [ -L "$p" ]; then echo "$kind $p"; fi
 done <"$H/installed" >"$H/left"
@@ -248,6 +283,18 @@ ls /var/lib/dpkg/info | grep '^gpu-setup\.' || true
             "version: gpu-setup {VERSION}\nman: /usr/share/man/man1/gpu-setup.1.gz\ncompletion: complete -o bashdefault -o default -o nosort -F _gpu__setup gpu-setup\n"
         )
     );
+    // The units: not enabled by the package; enabled by the admin, kept
+    // enabled by an upgrade; nothing left after purge.
+    let links = |name: &str| fs::read_to_string(host.path().join(name)).unwrap();
+    assert_eq!(links("links-installed"), "", "the package enables nothing");
+    let enabled = links("links-enabled");
+    assert!(
+        enabled.contains("timers.target.wants/gpu-setup-heal.timer"),
+        "{enabled}"
+    );
+    assert!(enabled.contains("gpu-setup-heal.path"), "{enabled}");
+    assert_eq!(links("links-upgraded"), enabled);
+    assert_eq!(links("links-purged"), "", "dangling after purge");
     // Every file in place while installed.
     let installed = fs::read_to_string(host.path().join("installed")).unwrap();
     let files: BTreeSet<String> = installed
@@ -295,14 +342,51 @@ fn the_rpm_holds_the_same_files_needs_only_glibc_and_verifies() {
         let glibc = ["libc.so.6", "libpthread.so.0", "libdl.so.2"]
             .iter()
             .any(|lib| req.starts_with(lib));
-        assert!(glibc || req.starts_with("rpmlib("), "{req}");
+        // /bin/sh runs the scriptlets.
+        assert!(
+            glibc || req.starts_with("rpmlib(") || req == "/bin/sh",
+            "{req}"
+        );
     }
     assert!(
         requires.contains("libc.so.6(GLIBC_2.17)(64bit)"),
         "{requires}"
     );
-    // No scriptlets: nothing enabled.
-    assert_eq!(rpm_q(&["-qp", "--scripts"]), "");
+    // The %systemd_* scriptlets' equivalent: presets on first install,
+    // disable and stop on erase, reload after.
+    let scripts = rpm_q(&["-qp", "--scripts"]);
+    for needle in [
+        "postinstall scriptlet",
+        "systemctl --no-reload preset gpu-setup-heal.path",
+        "preuninstall scriptlet",
+        "systemctl --no-reload disable --now gpu-setup-heal.path",
+        "postuninstall scriptlet",
+        "systemctl daemon-reload",
+    ] {
+        assert!(scripts.contains(needle), "{needle}: {scripts}");
+    }
+    let deps = rpm_q(&["-qp", "--recommends"]) + &rpm_q(&["-qp", "--suggests"]);
+    assert_eq!(deps, "podman\nnvidia-container-toolkit\n");
+    // Installed into a test root and erased again, it leaves no directory
+    // of its own behind (it owns them).
+    let root = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--initdb"],
+        vec!["-i", "--nodeps", "--noscripts", rpm.to_str().unwrap()],
+        vec!["-e", "--nodeps", "--noscripts", "gpu-setup"],
+    ] {
+        let out = Command::new("rpm")
+            .arg("--root")
+            .arg(root.path())
+            .args(["--dbpath", "/var/lib/rpm"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "rpm {args:?}: {out:?}");
+    }
+    for dir in ["usr/share/doc/gpu-setup", "usr/share/licenses/gpu-setup"] {
+        assert!(!root.path().join(dir).exists(), "left behind: /{dir}");
+    }
     assert_eq!(rpm_q(&["-K"]), format!("{}: digests OK\n", rpm.display()));
 }
 
@@ -324,7 +408,7 @@ fn the_tarball_and_the_checksums() {
     let expected: BTreeSet<String> = [
         "gpu-setup".to_owned(),
         tarball.clone(),
-        format!("gpu-setup_{VERSION}_amd64.deb"),
+        format!("gpu-setup_{VERSION}-1_amd64.deb"),
         format!("gpu-setup-{VERSION}-1.x86_64.rpm"),
     ]
     .into_iter()

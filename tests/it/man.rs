@@ -52,6 +52,24 @@ const ENVIRONMENT: [(&str, &str); 8] = [
     ("TMPDIR", "where --strategy cdi makes the private directory nvidia-ctk writes its spec into (default /tmp; refused when another user could replace it)"),
 ];
 
+/// Day one and day thirty, as the README shows them.
+const EXAMPLES: [(&str, &str); 14] = [
+    ("gpu-setup plan", "what would change on this host, as diffs, and what would still keep GPUs from working"),
+    ("gpu-setup plan --detailed-exitcode --strict", "for cron or fleet checks: 0 configured, 2 changes pending, 1 error or a warning that GPUs will not work"),
+    ("gpu-setup plan --strategy cdi", "CDI instead of the hook (runs nvidia-ctk cdi generate; Podman 4.3 or later)"),
+    ("gpu-setup --root /mnt/image plan", "a mounted image instead of this host (its own package database gives the versions)"),
+    ("gpu-setup plan --out plan.json", "save the plan for review; then gpu-setup apply plan.json applies exactly that"),
+    ("gpu-setup apply", "carry out the plan as one transaction, with backups and a journal"),
+    ("gpu-setup apply --sudo", "the same from a user account, through sudo"),
+    ("gpu-setup apply --state absent", "undo gpu-setup's configuration exactly, leaving what it never touched"),
+    ("gpu-setup rollback", "undo the last applied transaction"),
+    ("gpu-setup history --keep 50", "list transactions, pruning what no rollback or undo needs"),
+    ("gpu-setup doctor", "why GPUs do or don't work in Podman here"),
+    ("gpu-setup doctor --format json", "the same for scripts: exit 0 when no check fails"),
+    ("gpu-setup heal --mode report", "what gpu-setup-heal.service checks after a package upgrade: exit 2 when the host drifted"),
+    ("gpu-setup completions bash > /etc/bash_completion.d/gpu-setup", "install bash completion (the packages do it)"),
+];
+
 const FILES: [(&str, &str); 7] = [
     ("/etc/containers/containers.conf.d/99-nvidia.conf", "the drop-in holding the nvidia runtime entry (the default --containers-conf from Podman 3.3; before, /etc/containers/containers.conf)"),
     ("/etc/nvidia-container-runtime/config.toml", "the NVIDIA Container Toolkit's configuration (no-cgroups, debug logs)"),
@@ -87,6 +105,18 @@ fn page(cmd: &clap::Command, name: &str, see_also: &[String]) -> Vec<u8> {
         man.render_extra_section(&mut out).unwrap();
     }
     let mut roff = Roff::new();
+    let examples: Vec<(&str, &str)> = EXAMPLES
+        .iter()
+        .filter(|(cmd, _)| {
+            name.is_empty()
+                || cmd.split_whitespace().nth(1) == Some(name)
+                || cmd.contains(&format!(" {name} "))
+        })
+        .copied()
+        .collect();
+    if !examples.is_empty() {
+        section(&mut roff, "EXAMPLES", &examples);
+    }
     section(&mut roff, "EXIT STATUS", &exit_status(name));
     section(&mut roff, "ENVIRONMENT", &ENVIRONMENT);
     section(&mut roff, "FILES", &FILES);

@@ -322,6 +322,74 @@ fn completions_are_printed_for_each_shell_and_others_are_refused() {
         assert!(out.contains(marker), "{shell}: {out}");
         assert!(out.contains("heal"), "{shell}: the subcommands are offered");
     }
+    // What TAB gives, from bash itself: subcommands, flags after a
+    // subcommand, and flag values.
+    let script = ok_stdout(gpu_setup().args(["completions", "bash"]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gpu-setup.bash");
+    std::fs::write(&file, &script).unwrap();
+    let tab = |words: &[&str]| -> Vec<String> {
+        // COMP_WORDS as bash sets them, the cursor on the last word.
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let cword = words.len() - 1;
+        let prev = if cword > 0 { words[cword - 1] } else { "" };
+        let cmd = format!(
+            "source '{}'; COMP_WORDS=({}); COMP_CWORD={cword}; _gpu__setup gpu-setup '{}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            file.display(),
+            quoted.join(" "),
+            words[cword]
+        );
+        let out = std::process::Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", &cmd])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(tab(&["gpu-setup", "he"]).contains(&"heal".to_owned()));
+    assert_eq!(
+        tab(&["gpu-setup", "plan", "--str"]),
+        ["--strict", "--strategy"]
+    );
+    assert_eq!(
+        tab(&["gpu-setup", "plan", "--strategy", ""]),
+        ["hook", "cdi"]
+    );
+    assert_eq!(tab(&["gpu-setup", "heal", "--mo"]), ["--mode"]);
+    assert_eq!(tab(&["gpu-setup", "heal", "--mode", "r"]), ["report"]);
+    assert_eq!(tab(&["gpu-setup", "completions", "f"]), ["fish"]);
+    // fish, when installed (CI installs it): `complete -C` is what TAB
+    // shows. zsh's completion needs an interactive shell: not driven here.
+    if std::path::Path::new("/usr/bin/fish").exists() {
+        let fish = ok_stdout(gpu_setup().args(["completions", "fish"]));
+        let file = dir.path().join("gpu-setup.fish");
+        std::fs::write(&file, fish).unwrap();
+        let complete = |line: &str| -> Vec<String> {
+            let out = std::process::Command::new("fish")
+                .args(["--no-config", "-c"])
+                .arg(format!("source '{}'; complete -C '{line}'", file.display()))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| l.split('\t').next().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(complete("gpu-setup plan --str"), ["--strategy", "--strict"]);
+        assert_eq!(complete("gpu-setup plan --strategy "), ["cdi", "hook"]);
+        assert_eq!(complete("gpu-setup heal --mode "), ["apply", "report"]);
+    } else {
+        assert!(
+            std::env::var_os("GPU_SETUP_REQUIRE_PACKAGING").is_none(),
+            "CI installs fish (.ci/run)"
+        );
+    }
     let err = fails(gpu_setup().args(["--color", "never", "completions", "tcsh"]));
     assert!(err.contains("invalid value 'tcsh' for '<SHELL>'"), "{err}");
     assert!(

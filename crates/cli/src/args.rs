@@ -27,7 +27,7 @@ use gpu_setup_plan::{Presence, Settings, Strategy};
     override_usage = "gpu-setup [OPTIONS] <COMMAND>"
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 error (a failed doctor check, or a warning with --strict), 2 changes pending (plan --detailed-exitcode, heal in report mode).\n\nInstalled as `gpu_setup` (make ansible-module) and run by Ansible with one file of JSON arguments, gpu-setup acts as the Ansible module gpu_setup (docs/provisioning.md)."
+    after_help = "Exit codes: 0 success, 1 error (a failed doctor check, or a warning with --strict), 2 changes pending (plan --detailed-exitcode, heal in report mode).\n\nInstalled as `gpu_setup` (make ansible-module) and run by Ansible with one file of JSON arguments, gpu-setup acts as the Ansible module gpu_setup (/usr/share/doc/gpu-setup/provisioning.md; docs/ in the source).\n\nThe host's desired state is /etc/gpu-setup.toml when it exists (gpu-setup.toml(5)); the docs named in messages (plan.md, journal.md, doctor.md, heal.md, security.md) are in /usr/share/doc/gpu-setup."
 )]
 pub struct Cli {
     /// Global options.

@@ -42,6 +42,9 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {
             use clap::CommandFactory;
             let mut out = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "gpu-setup", &mut out);
+            if args.shell == clap_complete::Shell::Bash {
+                out = bash_completion_fixed(&out);
+            }
             ignore_broken_pipe(io::Write::write_all(&mut io::stdout().lock(), &out))?;
             Ok(exit::OK)
         }
@@ -153,6 +156,17 @@ pub(crate) fn applied(
         manifest,
         recovered,
     })
+}
+
+/// clap_complete's bash script for a hyphenated program name dispatches to
+/// `gpu__setup__subcmd__plan` while its case arms read
+/// `gpu__subcmd__setup__subcmd__plan` (clap_complete issue 6421, seen with
+/// 4.6.12), so nothing completes after a subcommand; the arms are renamed
+/// to what the dispatch sets.
+fn bash_completion_fixed(script: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(script)
+        .replace("gpu__subcmd__setup__subcmd__", "gpu__setup__subcmd__")
+        .into_bytes()
 }
 
 /// `--strict`: a warning-level finding is an error (after the plan or the
