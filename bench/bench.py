@@ -313,7 +313,22 @@ def run(work: Path) -> str:
         (f"plan, {JOURNAL} transactions in the journal", f"{b} --root {journal} --color never plan"),
     ], work)
 
-    return render(r1, ratio1, instr, r2, noop_calls, change_calls, rss, scale, ans, r6, scale_hook)
+    # 7. The host facts on a real host: this machine's own root, read-only
+    # (plan writes nothing), with its real dpkg database (the status file
+    # and every package's file list), against cat of the same files.
+    status = Path("/var/lib/dpkg/status")
+    r7 = {}
+    if status.exists():
+        lists = " ".join(str(p) for p in sorted(Path("/var/lib/dpkg/info").glob("*.list")))
+        r7 = hyperfine([
+            ("cat of dpkg's status and lists", f"sh -c 'cat {status} {lists} >/dev/null'"),
+            ("gpu-setup plan on this machine", f"{b} --color never plan"),
+            ("gpu-setup plan --podman-version 4.3.1 on this machine", f"{b} --color never plan --podman-version 4.3.1"),
+        ], work, runs=min(RUNS, 50), warmup=3)
+        r7["_status_bytes"] = status.stat().st_size
+        r7["_lists"] = len(lists.split())
+
+    return render(r1, ratio1, instr, r2, noop_calls, change_calls, rss, scale, ans, r6, scale_hook, r7)
 
 
 def version(cmd):
@@ -323,7 +338,7 @@ def version(cmd):
         return "unknown"
 
 
-def render(r1, ratio1, instr, r2, noop_calls, change_calls, rss, scale, ans, r6, scale_hook) -> str:
+def render(r1, ratio1, instr, r2, noop_calls, change_calls, rss, scale, ans, r6, scale_hook, r7) -> str:
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
     lines = [
@@ -506,6 +521,28 @@ def render(r1, ratio1, instr, r2, noop_calls, change_calls, rss, scale, ans, r6,
     ]
     for name, r in r6.items():
         lines.append(f"| {name} | {r['median']:.2f} | {r['mean']:.2f} ± {r['stddev']:.2f} |")
+    lines += [
+        "",
+        "## 7. Knowing the host: the real root and its package database",
+        "",
+    ]
+    if not r7:
+        lines.append("Not measured: this machine has no dpkg database.")
+    else:
+        lines += [
+            "`plan` on this machine's own `/` (read-only), where the host facts read",
+            f"dpkg's status file ({r7['_status_bytes']} bytes) for the Podman and toolkit",
+            f"versions and its {r7['_lists']} package lists for the managed files'",
+            "owners; no program is started for a version the database names. Against",
+            "cat of the same database files.",
+            "",
+            "| Command | Median (ms) | Mean ± σ (ms) |",
+            "|---|---|---|",
+        ]
+        for name, r in r7.items():
+            if name.startswith("_"):
+                continue
+            lines.append(f"| {name} | {r['median']:.2f} | {r['mean']:.2f} ± {r['stddev']:.2f} |")
     lines.append("")
     return "\n".join(lines)
 

@@ -9,6 +9,9 @@
 mkdir -p /etc/nvidia-container-runtime/host-files-for-container.d /etc/cdi
 printf 'dev, /dev/nvidia0\n' >/etc/nvidia-container-runtime/host-files-for-container.d/devices.csv
 mknod /dev/nvidia0 c 1 3
+# The UVM nodes a loaded driver has (without them plan and doctor warn).
+mknod /dev/nvidia-uvm c 1 3
+mknod /dev/nvidia-uvm-tools c 1 3
 step apply_hook gpu-setup --color never apply --format json
 snapshot hooked
 

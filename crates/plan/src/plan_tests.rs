@@ -827,3 +827,34 @@ fn what_would_break_every_podman_command_is_found() {
         "containers-conf-invalid"
     );
 }
+
+#[test]
+fn field_failures_a_configured_host_would_still_have_are_warned() {
+    let host = stock()
+        .with_file("/sys/fs/selinux/enforce", "1")
+        .with_file("/sys/fs/selinux/booleans/container_use_devices", "0 0")
+        .with_meta(
+            "/dev/nvidia0",
+            crate::observe::Meta {
+                kind: crate::observe::Kind::Other,
+                mode: 0o666,
+                uid: 0,
+                gid: 0,
+            },
+        );
+    let p = plan_with(&DesiredState::default(), &HostFacts::default(), &host).unwrap();
+    let c = codes(&p);
+    assert!(
+        c.contains(&"selinux-blocks-devices") && c.contains(&"uvm-devices-missing"),
+        "{c:?}"
+    );
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "selinux-blocks-devices")
+        .unwrap();
+    assert_eq!(w.level, crate::Level::Warning);
+    let ok = stock().with_file("/sys/fs/selinux/enforce", "0");
+    let p = plan_with(&DesiredState::default(), &HostFacts::default(), &ok).unwrap();
+    assert!(!codes(&p).contains(&"selinux-blocks-devices"));
+}

@@ -127,6 +127,7 @@ pub(crate) fn collect(
             });
         }
         log_path_checks(d, host, &mut out)?;
+        field_warnings(host, &mut out);
     } else if d.manage_runtime {
         let eff = podman::effective(&files);
         if eff
@@ -264,6 +265,40 @@ pub(crate) fn cdi_conflicts_after(
             )
         })
         .collect())
+}
+
+/// The field failures doctor checks that would leave a "configured" host
+/// without GPUs, as plan warnings (docs/doctor.md cites each source): SELinux
+/// enforcing with `container_use_devices` off, and the driver's device nodes
+/// without the UVM ones. Read under the root like everything else.
+fn field_warnings(host: &dyn Observe, out: &mut Vec<Warning>) {
+    let small = |p: &str| {
+        TargetPath::new(p)
+            .ok()
+            .and_then(|t| host.kernel_file(&t, 64).ok().flatten())
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+    };
+    let enforcing = small("/sys/fs/selinux/enforce").as_deref() == Some("1");
+    let boolean = small("/sys/fs/selinux/booleans/container_use_devices");
+    if enforcing && boolean.as_deref().and_then(|b| b.split_whitespace().next()) == Some("0") {
+        out.push(warn(
+            "selinux-blocks-devices",
+            "SELinux is enforcing and container_use_devices is off: GPU containers fail with `Failed to initialize NVML: Insufficient Permissions`".to_owned(),
+            Some("setsebool -P container_use_devices true (or run GPU containers with --security-opt label=disable)".to_owned()),
+        ));
+    }
+    let exists = |p: &str| {
+        TargetPath::new(p)
+            .ok()
+            .is_some_and(|t| matches!(host.meta(&t), Ok(Some(_))))
+    };
+    if exists("/dev/nvidia0") && !exists("/dev/nvidia-uvm") {
+        out.push(warn(
+            "uvm-devices-missing",
+            "/dev/nvidia0 exists but /dev/nvidia-uvm does not: CUDA in containers reports no device although nvidia-smi works".to_owned(),
+            Some("nvidia-ctk system create-device-nodes --control-devices --load-kernel-modules (or nvidia-modprobe -u -c=0)".to_owned()),
+        ));
+    }
 }
 
 /// What the Podman version on the host means for every command: files and
