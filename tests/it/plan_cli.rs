@@ -397,3 +397,41 @@ fn completions_are_printed_for_each_shell_and_others_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn colour_is_decided_per_stream() {
+    // stdout on a terminal (script(1) gives it a pty), stderr to a file:
+    // the diff is coloured, the warnings in the file carry no escape code.
+    if !std::path::Path::new("/usr/bin/script").exists() {
+        return;
+    }
+    let tree = Tree::stock();
+    let err = tree.root().parent().unwrap().join(format!(
+        "{}.err",
+        tree.root().file_name().unwrap().to_str().unwrap()
+    ));
+    let cmd = format!(
+        "'{}' --root '{}' plan 2>'{}'",
+        bin().display(),
+        tree.root().display(),
+        err.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("\u{1b}["),
+        "the terminal gets colour: {shown:?}"
+    );
+    let logged = std::fs::read_to_string(&err).unwrap();
+    let _ = std::fs::remove_file(&err);
+    assert!(logged.contains("info[no-cgroups-rootful]"), "{logged}");
+    assert!(
+        !logged.contains('\u{1b}'),
+        "no escape codes in the file: {logged:?}"
+    );
+}

@@ -15,9 +15,21 @@ use crate::args::{ColorChoice, Format};
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     format: Format,
+    /// Colour on stdout (the diffs, the tables).
     color: bool,
+    /// Colour on stderr (warnings, notes, errors), decided by its own
+    /// terminal.
+    err_color: bool,
     /// `--quiet`: errors only.
     quiet: bool,
+}
+
+fn paint_if(on: bool, style: Style, text: &str) -> String {
+    if on {
+        format!("{}{text}{}", style.render(), style.render_reset())
+    } else {
+        text.to_owned()
+    }
 }
 
 const BOLD: Style = Style::new().bold();
@@ -31,14 +43,17 @@ impl Printer {
     /// A printer for `format`, colouring per `color`, `NO_COLOR` and whether
     /// stdout is a terminal.
     pub fn new(format: Format, color: ColorChoice, no_color_env: bool, quiet: bool) -> Self {
-        let color = match color {
+        // Decided per stream: `gpu-setup plan 2> log` on a terminal keeps
+        // escape codes out of the log and colours the diff.
+        let on = |terminal: bool| match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => !no_color_env && io::stdout().is_terminal(),
+            ColorChoice::Auto => !no_color_env && terminal,
         };
         Printer {
             format,
-            color,
+            color: on(io::stdout().is_terminal()),
+            err_color: on(io::stderr().is_terminal()),
             quiet,
         }
     }
@@ -49,11 +64,12 @@ impl Printer {
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
-        if self.color {
-            format!("{}{text}{}", style.render(), style.render_reset())
-        } else {
-            text.to_owned()
-        }
+        paint_if(self.color, style, text)
+    }
+
+    /// [`Printer::paint`] for what goes to stderr.
+    fn paint_err(&self, style: Style, text: &str) -> String {
+        paint_if(self.err_color, style, text)
     }
 
     /// Prints a plan: diffs on stdout, warnings on stderr (text), or one
@@ -230,7 +246,7 @@ impl Printer {
         let _ = writeln!(
             err,
             "{}: transaction {id} was interrupted (crash or kill); it has been undone and every file it touched is as before",
-            self.paint(CYAN, "recovered")
+            self.paint_err(CYAN, "recovered")
         );
         for note in notes {
             let _ = writeln!(err, "  note: {note}");
@@ -357,6 +373,10 @@ impl Printer {
     }
 
     fn diff_line(&self, line: &str) -> String {
+        self.diff_line_on(line, self.color)
+    }
+
+    fn diff_line_on(&self, line: &str, on: bool) -> String {
         let style = if line.starts_with("+++") || line.starts_with("---") {
             BOLD
         } else if line.starts_with('+') {
@@ -368,15 +388,15 @@ impl Printer {
         } else {
             return line.to_owned();
         };
-        self.paint(style, line)
+        paint_if(on, style, line)
     }
 
     fn warnings(&self, warnings: &[Warning]) -> io::Result<()> {
         let mut err = io::BufWriter::new(clean(io::stderr().lock()));
         for w in warnings {
             let label = match w.level {
-                Level::Warning => self.paint(YELLOW, &format!("warning[{}]", w.code)),
-                Level::Info => self.paint(CYAN, &format!("info[{}]", w.code)),
+                Level::Warning => self.paint_err(YELLOW, &format!("warning[{}]", w.code)),
+                Level::Info => self.paint_err(CYAN, &format!("info[{}]", w.code)),
             };
             writeln!(err, "{label}: {}", w.message)?;
             if let Some(hint) = &w.hint {
@@ -395,7 +415,7 @@ impl Printer {
         let _ = writeln!(
             clean(io::stderr().lock()),
             "{}: {message}",
-            self.paint(CYAN, "note")
+            self.paint_err(CYAN, "note")
         );
     }
 
@@ -404,17 +424,17 @@ impl Printer {
     pub fn error(&self, message: &str, causes: &[String], details: &[String], hint: Option<&str>) {
         // Nothing sensible is left to do if stderr itself is gone.
         let mut err = clean(io::stderr().lock());
-        let _ = writeln!(err, "{}: {message}", self.paint(RED_BOLD, "error"));
+        let _ = writeln!(err, "{}: {message}", self.paint_err(RED_BOLD, "error"));
         for cause in causes {
             let _ = writeln!(err, "  caused by: {cause}");
         }
         for detail in details {
             for line in detail.lines() {
-                let _ = writeln!(err, "{}", self.diff_line(line));
+                let _ = writeln!(err, "{}", self.diff_line_on(line, self.err_color));
             }
         }
         if let Some(hint) = hint {
-            let _ = writeln!(err, "{}: {hint}", self.paint(CYAN, "hint"));
+            let _ = writeln!(err, "{}: {hint}", self.paint_err(CYAN, "hint"));
         }
         if self.format == Format::Json {
             let report = serde_json::json!({
