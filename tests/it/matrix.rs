@@ -195,8 +195,13 @@ impl Run {
 }
 
 /// Runs `scenario` (`tests/matrix/NAME.sh`) in a fresh overlay of the
-/// suite's chroot.
+/// suite's chroot, with the toolkit v1.20.0.
 fn run(suite: &str, scenario: &str) -> Option<Run> {
+    run_with(suite, scenario, "v1.20.0")
+}
+
+/// [`run`] with another build of the toolkit (`v1.17.9`).
+fn run_with(suite: &str, scenario: &str, toolkit_version: &str) -> Option<Run> {
     if !can_run(suite) {
         return None;
     }
@@ -215,7 +220,7 @@ fn run(suite: &str, scenario: &str) -> Option<Run> {
         .arg(scratch.path())
         .arg(repo().join(format!("tests/matrix/{scenario}.sh")))
         .env("GPU_SETUP_BIN", &bin)
-        .env("NVIDIA_TOOLKIT", toolkit("v1.20.0"))
+        .env("NVIDIA_TOOLKIT", toolkit(toolkit_version))
         .env(
             "NVIDIA_CONFIG",
             fixtures().join(
@@ -258,7 +263,14 @@ fn podman_of(run: &Run, expected: &str) -> Podman {
 /// The hook scenario: a default `apply` makes Podman run the real NVIDIA
 /// runtime and hook; plan, doctor and Podman agree; rollback undoes it.
 fn hook_case(suite: &str, expected: &str) {
-    let Some(r) = run(suite, "hook") else { return };
+    hook_case_with(suite, expected, "v1.20.0");
+}
+
+/// [`hook_case`] with the toolkit `toolkit_version`.
+fn hook_case_with(suite: &str, expected: &str, toolkit_version: &str) {
+    let Some(r) = run_with(suite, "hook", toolkit_version) else {
+        return;
+    };
     r.assert_rc("import", 0);
     let rules = podman_of(&r, expected);
     let not_found = "default OCI runtime \"nvidia\" not found";
@@ -554,4 +566,17 @@ fn podman_5_8_sid_hook() {
 #[test]
 fn podman_5_8_sid_cdi() {
     cdi_case(SUITES[3].0, SUITES[3].1);
+}
+
+// The last toolkit whose runtime resolves `auto` to legacy, on a Podman
+// that passes the hook as prestart and one that passes it as createRuntime.
+
+#[test]
+fn podman_4_3_bookworm_hook_toolkit_1_17() {
+    hook_case_with(SUITES[1].0, SUITES[1].1, "v1.17.9");
+}
+
+#[test]
+fn podman_5_8_sid_hook_toolkit_1_17() {
+    hook_case_with(SUITES[3].0, SUITES[3].1, "v1.17.9");
 }

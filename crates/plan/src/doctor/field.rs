@@ -223,15 +223,16 @@ pub(crate) fn ldconfig_check(cx: &Context<'_>, config: &super::toolkit::ConfigRe
             cfg.path
         ),
     };
-    // The hook of toolkit 1.20.0 passes `--ldconfig=@/sbin/ldconfig` when
-    // the configured `@/sbin/ldconfig.real` is missing (seen here, in the
-    // matrix's Debian chroots, with Ubuntu's config.toml); older hooks pass
-    // the path as configured, and nvidia-container-cli then fails every GPU
-    // container (`ldcache error: open failed: /sbin/ldconfig.real`,
-    // NVIDIA/nvidia-docker issue 614).
+    // The hooks of toolkit 1.17.9 and 1.20.0 pass `--ldconfig=@/sbin/ldconfig`
+    // when the configured `@/sbin/ldconfig.real` is missing (seen here, in
+    // the matrix's Debian chroots, with Ubuntu's config.toml); old hooks
+    // passed the path as configured, and nvidia-container-cli then failed
+    // every GPU container (`ldcache error: open failed: /sbin/ldconfig.real`,
+    // NVIDIA/nvidia-docker issue 614). Which release brought the fallback
+    // is not known here: before 1.17 it is a warning.
     let falls_back = value == "@/sbin/ldconfig.real"
         && other == Some("/sbin/ldconfig")
-        && cx.toolkit.version.is_some_and(|v| v.at_least(1, 20));
+        && cx.toolkit.version.is_some_and(|v| v.at_least(1, 17));
     if falls_back {
         return Check::new(
             "ldconfig",
@@ -239,10 +240,14 @@ pub(crate) fn ldconfig_check(cx: &Context<'_>, config: &super::toolkit::ConfigRe
             format!("config.toml's ldconfig = \"{value}\" does not exist, and this toolkit's hook uses /sbin/ldconfig instead"),
         );
     }
-    let status = if cx.toolkit.version.is_some() {
-        Status::Fail
-    } else {
+    // Ubuntu's name on a host with the other ldconfig, before 1.17: the old
+    // hooks failed (issue 614), which release changed that is not known.
+    // Any other missing program fails with every version.
+    let maybe_fallback = value == "@/sbin/ldconfig.real" && other == Some("/sbin/ldconfig");
+    let status = if maybe_fallback {
         Status::Warn
+    } else {
+        Status::Fail
     };
     Check::new(
         "ldconfig",

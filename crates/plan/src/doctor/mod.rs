@@ -589,18 +589,28 @@ mod tests {
         // Ubuntu's ldconfig.real on a host that has only /sbin/ldconfig.
         let mut debian = configured().with_exe("/sbin/ldconfig");
         debian.remove(&tp("/sbin/ldconfig.real"));
-        let c = check(&debian, &toolkit("1.17.9"), "ldconfig");
+        let c = check(&debian, &toolkit("1.13.5"), "ldconfig");
         assert_check(
             &c,
-            Status::Fail,
+            Status::Warn,
             "config.toml's ldconfig = \"@/sbin/ldconfig.real\" does not exist on this host",
         );
-        // Unknown toolkit: a warning; 1.20's hook falls back (seen here).
+        // Unknown toolkit: a warning; 1.17.9's and 1.20.0's hooks fall back
+        // (seen in the matrix).
         assert_eq!(check(&debian, &probes(), "ldconfig").status, Status::Warn);
-        assert_check(
-            &check(&debian, &toolkit("1.20.0"), "ldconfig"),
-            Status::Ok,
-            "config.toml's ldconfig = \"@/sbin/ldconfig.real\" does not exist, and this toolkit's hook uses /sbin/ldconfig instead",
+        for v in ["1.17.9", "1.20.0"] {
+            assert_check(
+                &check(&debian, &toolkit(v), "ldconfig"),
+                Status::Ok,
+                "config.toml's ldconfig = \"@/sbin/ldconfig.real\" does not exist, and this toolkit's hook uses /sbin/ldconfig instead",
+            );
+        }
+        // A program that is nowhere: a failure whatever the version.
+        let mut none = debian.clone();
+        none.remove(&tp("/sbin/ldconfig"));
+        assert_eq!(
+            check(&none, &toolkit("1.20.0"), "ldconfig").status,
+            Status::Fail
         );
         assert_eq!(
             c.hint.as_deref(),
