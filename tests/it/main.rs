@@ -25,6 +25,7 @@ mod packages;
 mod plan_cli;
 mod profile;
 mod provisioning;
+mod rootless;
 mod security;
 mod transaction_props;
 mod util;
