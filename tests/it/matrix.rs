@@ -580,3 +580,95 @@ fn podman_4_3_bookworm_hook_toolkit_1_17() {
 fn podman_5_8_sid_hook_toolkit_1_17() {
     hook_case_with(SUITES[3].0, SUITES[3].1, "v1.17.9");
 }
+
+/// More cases per version: exact undo, in place, a malformed file, the
+/// `{append=true}` attribute and `$CONTAINERS_CONF_OVERRIDE`, each judged
+/// by this Podman and compared with the model.
+fn cases(suite: &str, expected: &str) {
+    let Some(r) = run(suite, "cases") else { return };
+    r.assert_rc("import", 0);
+    let version = Version::parse(expected).unwrap();
+    let rules = Podman::new(Some(version));
+    // --state absent: every file as before apply; nvidia gone, runc works.
+    r.assert_rc("apply", 0);
+    r.assert_rc("absent", 0);
+    assert_eq!(r.files("absent"), r.files("start"), "{suite}: exact undo");
+    assert_eq!(r.rc("absent_nvidia"), 125, "{}", r.stderr("absent_nvidia"));
+    r.assert_rc("absent_runc", 0);
+    // In place, in the main file: Podman runs nvidia; rollback undoes it.
+    r.assert_rc("inplace", 0);
+    r.assert_rc("inplace_nvidia", 0);
+    assert_eq!(r.stdout("inplace_nvidia"), "ok\n");
+    r.assert_rc("inplace_rollback", 0);
+    assert_eq!(r.files("after_inplace"), r.files("start"), "{suite}");
+    // A malformed file: Podman refuses it, gpu-setup names it and changes
+    // nothing.
+    assert_ne!(r.rc("broken_podman"), 0, "{suite}");
+    assert!(
+        r.stderr("broken_podman")
+            .contains("/etc/containers/containers.conf"),
+        "{suite}: {}",
+        r.stderr("broken_podman")
+    );
+    assert_eq!(r.rc("broken_apply"), 1);
+    assert!(
+        r.stderr("broken_apply")
+            .starts_with("error: `/etc/containers/containers.conf` line "),
+        "{suite}: {}",
+        r.stderr("broken_apply")
+    );
+    assert_eq!(r.files("broken_after"), r.files("broken"), "{suite}");
+    // {append=true}: accepted from 4.8 by the model, and by this Podman
+    // exactly when the model says; doctor agrees.
+    // (A drop-in: Podman before 3.3 does not read it at all.)
+    let podman_ok = r.rc("append_podman") == 0;
+    assert_eq!(
+        podman_ok,
+        rules.accepts_append_attribute() || !rules.reads_dropins(),
+        "{suite}: Podman {version} {} {{append=true}}: {}",
+        if podman_ok { "accepts" } else { "refuses" },
+        r.stderr("append_podman")
+    );
+    let c = r.check("append_doctor", "podman");
+    assert_eq!(c["status"] == "fail", !podman_ok, "{suite}: {c:#}");
+    // $CONTAINERS_CONF_OVERRIDE: merged from 4.5 by the model; this
+    // Podman merges it (its debug log names the file) exactly then, and
+    // plan notes it only when it is not read.
+    // The override sets `runtime = "runc"`; without it Podman takes crun,
+    // the first installed.
+    r.assert_rc("override_podman", 0);
+    let merged = r.json("override_podman")["host"]["ociRuntime"]["name"] == "runc";
+    assert_eq!(
+        merged,
+        rules.reads_conf_override(),
+        "{suite}: {}",
+        r.stderr("override_podman")
+    );
+    let plan = r.json("override_plan");
+    let noted = plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["code"] == "conf-override-ignored");
+    assert_eq!(noted, !merged, "{suite}: {plan:#}");
+}
+
+#[test]
+fn podman_3_0_bullseye_cases() {
+    cases(SUITES[0].0, "3.0.1");
+}
+
+#[test]
+fn podman_4_3_bookworm_cases() {
+    cases(SUITES[1].0, "4.3.1");
+}
+
+#[test]
+fn podman_5_4_trixie_cases() {
+    cases(SUITES[2].0, "5.4.2");
+}
+
+#[test]
+fn podman_5_8_sid_cases() {
+    cases(SUITES[3].0, "5.8.6");
+}
