@@ -331,8 +331,8 @@ pub struct SettingsArgs {
     pub follow_symlinks: bool,
     /// How GPUs reach containers: `hook` (the NVIDIA OCI prestart hook, the
     /// runtime entry and no-cgroups) or `cdi` (a CDI spec from `nvidia-ctk
-    /// cdi generate`, for `podman run --device nvidia.com/gpu=all`; the hook
-    /// is removed). CDI leaves the runtime entry and no-cgroups as they are
+    /// cdi generate`, for `podman run --device nvidia.com/gpu=all`, Podman
+    /// 4.3 or later; the hook is removed unless a package owns it). CDI leaves the runtime entry and no-cgroups as they are
     /// unless one of their flags is given: CDI uses neither (Podman applies
     /// the spec itself, without nvidia-container-cli). With toolkit 1.18+
     /// and NVIDIA's nvidia-cdi-refresh units installed, the units own the

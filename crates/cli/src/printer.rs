@@ -694,6 +694,12 @@ impl<W: io::Write> Clean<W> {
 
 impl<W: io::Write> io::Write for Clean<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Most text has nothing to escape: written as it is.
+        let plain = |b: &u8| (*b >= 0x20 && *b != 0x7f && *b != 0xc2) || *b == b'\n' || *b == b'\t';
+        if self.pending.is_empty() && !self.c2 && buf.iter().all(plain) {
+            self.inner.write_all(buf)?;
+            return Ok(buf.len());
+        }
         let mut out = Vec::with_capacity(buf.len());
         for &b in buf {
             self.push(&mut out, b);

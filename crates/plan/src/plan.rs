@@ -92,6 +92,14 @@ pub fn plan_with(
 
     let conf_path = &desired.containers_conf;
     let conf = host.file(conf_path)?;
+    // The owner of each managed file as read (R16 looks at them).
+    let mut owners: Vec<(TargetPath, u32)> = Vec::new();
+    let mut note_owner = |path: &TargetPath, o: &Observed| {
+        if let Observed::File { uid, .. } = o {
+            owners.push((path.clone(), *uid));
+        }
+    };
+    note_owner(conf_path, &conf);
     let conf_text = if desired.manage_runtime {
         match plan_containers_conf(desired, host, &conf)? {
             Some((text, reasons)) => {
@@ -118,6 +126,7 @@ pub fn plan_with(
 
     let cfg_path = &desired.nvidia_config;
     let cfg = host.file(cfg_path)?;
+    note_owner(cfg_path, &cfg);
     // No toolkit yet: a config.toml gpu-setup created would be a stub the
     // toolkit's package then stops at (dpkg's conffile prompt, with no
     // terminal: the package left half-configured). Left to heal or a later
@@ -145,11 +154,13 @@ pub fn plan_with(
 
     let hook_path = &desired.hook_file;
     let hook_file = host.file(hook_path)?;
+    note_owner(hook_path, &hook_file);
     let (hook_after, reason, corrupt) = plan_hook(desired, &hook_file, host)?;
     changes.extend(change(hook_path, hook_file, hook_after, vec![reason]));
 
     let cdi_path = &desired.cdi_spec;
     let cdi_file = host.file(cdi_path)?;
+    note_owner(cdi_path, &cdi_file);
     // NVIDIA's refresh units, looked up once for the spec and the warnings.
     let refresh = crate::cdi::refresh_units(host);
     if let Some((after, reason)) = plan_cdi_spec(desired, &cdi_file, &refresh)? {
@@ -157,7 +168,7 @@ pub fn plan_with(
     }
 
     let kept_hook = remembered(desired, facts, host, &mut changes)?;
-    let ownership = hand_to_root(desired, facts, host, &mut changes)?;
+    let ownership = hand_to_root(&owners, facts, host, &mut changes)?;
     // Notes about a setting appear only when a change to it is planned.
     let changing = |path: &TargetPath| changes.iter().any(|c: &Change| c.path == *path);
     let no_cgroups_changes = changes.iter().any(|c| {
@@ -168,7 +179,7 @@ pub fn plan_with(
         .filter(|c| c.after.is_none())
         .map(|c| c.path.clone())
         .collect();
-    let mut warnings = warnings::collect(
+    let (mut warnings, cdi_dirs) = warnings::collect(
         warn_about,
         facts,
         host,
@@ -195,7 +206,7 @@ pub fn plan_with(
         .collect();
     warnings.extend(warnings::cdi_conflicts_after(
         warn_about,
-        facts,
+        &cdi_dirs,
         &crate::observe::Overlay::new(host, after),
     )?);
     let managed = [
@@ -396,21 +407,14 @@ fn toolkit_installed(facts: &HostFacts, host: &dyn Observe) -> bool {
 /// Each gets a change (the same bytes when nothing else changes) that
 /// `apply` writes as root's (docs/security.md, R16), and a warning.
 fn hand_to_root(
-    d: &DesiredState,
+    owners: &[(TargetPath, u32)],
     facts: &HostFacts,
     host: &dyn Observe,
     changes: &mut Vec<Change>,
 ) -> Result<Vec<Warning>, PlanError> {
     let mut out = Vec::new();
-    for path in [
-        &d.containers_conf,
-        &d.nvidia_config,
-        &d.hook_file,
-        &d.cdi_spec,
-    ] {
-        let Observed::File { bytes, uid, .. } = host.file(path)? else {
-            continue;
-        };
+    for (path, uid) in owners {
+        let (path, uid) = (path, *uid);
         if uid == 0 || uid == facts.caller_uid {
             continue;
         }
@@ -420,13 +424,19 @@ fn hand_to_root(
         match changes.iter_mut().find(|c| c.path == *path) {
             Some(c) if c.after.is_none() => continue,
             Some(c) => c.reasons.push(reason),
-            None => changes.push(Change {
-                path: path.clone(),
-                action: Action::Modify,
-                before: host.file(path)?,
-                after: Some(bytes),
-                reasons: vec![reason],
-            }),
+            None => {
+                let before = host.file(path)?;
+                let Some(bytes) = before.bytes().map(<[u8]>::to_vec) else {
+                    continue;
+                };
+                changes.push(Change {
+                    path: path.clone(),
+                    action: Action::Modify,
+                    before,
+                    after: Some(bytes),
+                    reasons: vec![reason],
+                });
+            }
         }
         out.push(Warning {
             code: std::borrow::Cow::Borrowed("managed-file-owner"),

@@ -56,12 +56,18 @@ pub(crate) fn collect(
     our_conf: Option<&str>,
     removed: &[TargetPath],
     refresh: &RefreshUnits,
-) -> Result<Vec<Warning>, PlanError> {
+) -> Result<(Vec<Warning>, Vec<TargetPath>), PlanError> {
     let mut out = Vec::new();
     let ours = (&d.containers_conf, our_conf);
     let (files, ours_read) = podman::conf_files(facts, host, Some(ours))?;
     let rules = Podman::new(facts.podman_version);
     let present = d.presence == Presence::Present;
+    // The CDI dirs Podman reads after the plan (for the conflict check).
+    let cdi_dirs: Vec<TargetPath> = podman::effective(&files)
+        .cdi_dirs(rules)
+        .iter()
+        .filter_map(|s| TargetPath::new(s).ok())
+        .collect();
 
     if present && d.manage_runtime && !ours_read {
         let hint = match &facts.containers_conf_env {
@@ -88,11 +94,7 @@ pub(crate) fn collect(
     }
     version_notes(facts, rules, host, &mut out)?;
     if present {
-        let dirs: Vec<TargetPath> = podman::effective(&files)
-            .cdi_dirs(rules)
-            .iter()
-            .filter_map(|s| TargetPath::new(s).ok())
-            .collect();
+        let dirs = &cdi_dirs;
         if d.manage_runtime {
             runtime_warnings(d, &files, &mut out);
             runtime_missing(d, facts, host, &mut out);
@@ -158,7 +160,7 @@ pub(crate) fn collect(
             }
         }
     }
-    Ok(out)
+    Ok((out, cdi_dirs))
 }
 
 /// What would make every podman command fail on `host` as it is (or will
@@ -227,22 +229,13 @@ pub fn breakage(facts: &HostFacts, host: &dyn Observe) -> Vec<Warning> {
 /// Podman 4.3.1 and the real `nvidia-ctk cdi list`: `conflicting device`).
 pub(crate) fn cdi_conflicts_after(
     d: &DesiredState,
-    facts: &HostFacts,
+    dirs: &[TargetPath],
     after: &dyn Observe,
 ) -> Result<Vec<Warning>, PlanError> {
     if d.presence != Presence::Present {
         return Ok(Vec::new());
     }
-    let rules = Podman::new(facts.podman_version);
-    let Ok((files, _)) = podman::conf_files(facts, after, None) else {
-        return Ok(Vec::new());
-    };
-    let dirs: Vec<TargetPath> = podman::effective(&files)
-        .cdi_dirs(rules)
-        .iter()
-        .filter_map(|s| TargetPath::new(s).ok())
-        .collect();
-    let specs = nvidia_cdi_specs(after, &dirs)?;
+    let specs = nvidia_cdi_specs(after, dirs)?;
     Ok(crate::cdi::conflicts(&specs)
         .into_iter()
         .map(|c| {
