@@ -103,7 +103,7 @@ pub(crate) fn collect(
             Strategy::Hook => {
                 hook_warnings(d, host, &files, &mut out)?;
                 hook_executable_warnings(d, host, &mut out)?;
-                cdi_conflicts(host, &dirs, removed, refresh, &mut out)?;
+                cdi_conflicts(host, dirs, removed, refresh, &mut out)?;
                 if rules.gpus_flag_means_cdi() {
                     out.push(Warning {
                         code: Cow::Borrowed("gpus-flag-is-cdi"),
@@ -117,7 +117,7 @@ pub(crate) fn collect(
                 }
             }
             Strategy::Cdi => {
-                cdi_strategy_warnings(d, rules, host, &files, &dirs, refresh, &mut out)?
+                cdi_strategy_warnings(d, rules, host, &files, dirs, refresh, &mut out)?
             }
         }
         if d.no_cgroups {
