@@ -363,7 +363,7 @@ fn completions_are_printed_for_each_shell_and_others_are_refused() {
     assert_eq!(tab(&["gpu-setup", "heal", "--mode", "r"]), ["report"]);
     assert_eq!(tab(&["gpu-setup", "completions", "f"]), ["fish"]);
     // fish, when installed (CI installs it): `complete -C` is what TAB
-    // shows. zsh's completion needs an interactive shell: not driven here.
+    // shows.
     if std::path::Path::new("/usr/bin/fish").exists() {
         let fish = ok_stdout(gpu_setup().args(["completions", "fish"]));
         let file = dir.path().join("gpu-setup.fish");
@@ -388,6 +388,43 @@ fn completions_are_printed_for_each_shell_and_others_are_refused() {
         assert!(
             std::env::var_os("GPU_SETUP_REQUIRE_PACKAGING").is_none(),
             "CI installs fish (.ci/run)"
+        );
+    }
+    // zsh, when installed (CI installs it): completion runs only in its
+    // line editor, so tests/completion/zsh-capture.zsh types the line and
+    // a TAB into an interactive zsh on a pty and prints what compadd got.
+    if std::path::Path::new("/usr/bin/zsh").exists() {
+        let zsh = ok_stdout(gpu_setup().args(["completions", "zsh"]));
+        std::fs::write(dir.path().join("_gpu-setup"), zsh).unwrap();
+        let capture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/completion/zsh-capture.zsh"
+        );
+        let complete = |line: &str| -> Vec<String> {
+            let out = std::process::Command::new("timeout")
+                .args(["60", "zsh", "-f", capture])
+                .arg(dir.path())
+                .arg(line)
+                .env("HOME", dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{line}: {out:?}");
+            let mut got: Vec<String> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            got.sort();
+            got
+        };
+        assert_eq!(complete("gpu-setup plan --str"), ["--strategy", "--strict"]);
+        assert_eq!(complete("gpu-setup plan --strategy "), ["cdi", "hook"]);
+        assert_eq!(complete("gpu-setup heal --mode "), ["apply", "report"]);
+        assert_eq!(complete("gpu-setup compl"), ["completions"]);
+    } else {
+        assert!(
+            std::env::var_os("GPU_SETUP_REQUIRE_PACKAGING").is_none(),
+            "CI installs zsh (.ci/run)"
         );
     }
     let err = fails(gpu_setup().args(["--color", "never", "completions", "tcsh"]));
