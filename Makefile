@@ -9,11 +9,13 @@ build:
 	$(CARGO) build --release -p gpu-setup
 
 ## ansible-module: the portable binary (glibc >= 2.17, from make dist) as
-## the Ansible module library/gpu_setup (examples/ansible,
+## the Ansible module library/gpu_setup, with its sidecar docs
+## library/gpu_setup.yml for ansible-doc (examples/ansible,
 ## docs/provisioning.md).
 ansible-module: dist
 	mkdir -p library
 	install -m 0755 dist/gpu-setup library/gpu_setup
+	install -m 0644 ansible/gpu_setup.yml library/gpu_setup.yml
 
 ## dist-tools: cargo-zigbuild and zig (ziglang) from PyPI, into .venv.
 dist-tools:

@@ -44,6 +44,13 @@ impl Fleet {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("library")).unwrap();
         fs::copy(crate::util::bin(), dir.path().join("library/gpu_setup")).unwrap();
+        // Its docs beside it, as `make ansible-module` installs them: Ansible
+        // still runs the binary.
+        fs::copy(
+            repo().join("ansible/gpu_setup.yml"),
+            dir.path().join("library/gpu_setup.yml"),
+        )
+        .unwrap();
         let trees: Vec<Tree> = host_vars.iter().map(|_| Tree::stock()).collect();
         let mut inv = String::from("[gpu_hosts]\n");
         for (i, (tree, vars)) in trees.iter().zip(host_vars).enumerate() {
@@ -266,4 +273,97 @@ fn an_unknown_argument_fails_like_ansibles_own_modules() {
         "{stdout}"
     );
     assert_same(&fleet.trees[0].snapshot(), &before);
+}
+
+#[test]
+fn ansible_doc_shows_the_sidecar_docs_and_they_name_every_argument_the_module_takes() {
+    let Some(doc) = ansible_bin("ansible-doc") else {
+        return;
+    };
+    // As `make ansible-module` installs them: the binary and its docs.
+    let dir = tempfile::tempdir().unwrap();
+    let library = dir.path().join("library");
+    fs::create_dir(&library).unwrap();
+    fs::copy(crate::util::bin(), library.join("gpu_setup")).unwrap();
+    fs::copy(
+        repo().join("ansible/gpu_setup.yml"),
+        library.join("gpu_setup.yml"),
+    )
+    .unwrap();
+    let run_doc = |extra: &[&str]| {
+        let out = StdCommand::new(&doc)
+            .arg("-M")
+            .arg(&library)
+            .args(extra)
+            .arg("gpu_setup")
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_LOCAL_TEMP", dir.path().join("tmp"))
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(!stderr.contains("Missing documentation"), "{stderr}");
+        stdout
+    };
+    let text = run_doc(&[]);
+    assert!(
+        text.contains("Configure Podman for NVIDIA GPUs")
+            || text.contains("Runs the gpu-setup binary"),
+        "{text}"
+    );
+    assert!(text.contains("EXAMPLES"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&run_doc(&["--json"])).unwrap();
+    let options = json["gpu_setup"]["doc"]["options"].as_object().unwrap();
+    let documented: Vec<&str> = options.keys().map(String::as_str).collect();
+    // What the module accepts, in its own words: the list an unknown
+    // argument gets back.
+    let args = dir.path().join("args.json");
+    fs::write(
+        &args,
+        r#"{"no_such_argument": 1, "_ansible_check_mode": true}"#,
+    )
+    .unwrap();
+    let out = StdCommand::new(library.join("gpu_setup"))
+        .arg(&args)
+        .output()
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let msg = reply["msg"].as_str().unwrap();
+    let supported = msg
+        .split("Supported parameters include: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{msg}"))
+        .trim_end_matches('.');
+    let mut accepted: Vec<&str> = supported.split(", ").collect();
+    accepted.sort_unstable();
+    assert_eq!(documented, accepted, "ansible/gpu_setup.yml vs the module");
+    // The documented choices are the ones the module takes: any other
+    // value is refused with the same list.
+    for (name, refusal) in [
+        ("state", "state must be present or absent"),
+        ("strategy", "strategy must be hook or cdi"),
+    ] {
+        let choices: Vec<&str> = options[name]["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert_eq!(refusal.rsplit(" be ").next().unwrap(), choices.join(" or "));
+        let root = dir.path().join("root");
+        fs::create_dir_all(&root).unwrap();
+        let call = serde_json::json!({name: "bogus", "root": root, "_ansible_check_mode": true});
+        fs::write(&args, call.to_string()).unwrap();
+        let out = StdCommand::new(library.join("gpu_setup"))
+            .arg(&args)
+            .output()
+            .unwrap();
+        let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            reply["msg"].as_str().unwrap().starts_with(refusal),
+            "{reply}"
+        );
+    }
 }
