@@ -15,15 +15,16 @@ build:
 ansible-module: dist
 	mkdir -p library
 	install -m 0755 dist/gpu-setup library/gpu_setup
-	install -m 0644 ansible/gpu_setup.yml library/gpu_setup.yml
+	install -m 0644 ansible/collection/plugins/modules/gpu_setup.yml library/gpu_setup.yml
 
-## dist-tools: cargo-zigbuild and zig (ziglang) from PyPI, into .venv.
+## dist-tools: cargo-zigbuild and zig (ziglang), and ansible-core (for the
+## collection), from PyPI, into .venv.
 dist-tools:
 	[ -x .venv/bin/python3 ] || python3 -m venv .venv
-	.venv/bin/pip install --quiet cargo-zigbuild ziglang
+	.venv/bin/pip install --quiet cargo-zigbuild ziglang ansible-core
 
-## dist: the portable binary, a tarball, a .deb, an .rpm and SHA256SUMS in
-## dist/ (docs/install.md).
+## dist: the portable binary, a tarball, a .deb, an .rpm, the Ansible
+## collection and SHA256SUMS in dist/ (docs/install.md).
 dist:
 	bash packaging/dist.sh
 

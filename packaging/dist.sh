@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make dist`: the portable binary (x86_64, glibc >= 2.17), a tarball, a .deb
-# and an .rpm built from that same binary, and SHA256SUMS, in dist/.
+# and an .rpm built from that same binary, the Ansible collection, and
+# SHA256SUMS, in dist/.
 # docs/install.md says what each holds; tests/it/dist.rs checks them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +38,13 @@ need objdump "apt-get install binutils"
 need rpmbuild "apt-get install rpm"
 need gzip "apt-get install gzip"
 need sha256sum "apt-get install coreutils"
+need ansible-galaxy "make dist-tools (pip installs ansible-core into .venv)"
 [ "$missing" = 0 ] || exit 1
+COLLECTION_VERSION=$(sed -n 's/^version: //p' ansible/collection/galaxy.yml)
+if [ "$COLLECTION_VERSION" != "$VERSION" ]; then
+  echo "ansible/collection/galaxy.yml says version $COLLECTION_VERSION, Cargo.toml $VERSION" >&2
+  exit 1
+fi
 
 echo "building $NAME $VERSION for $TARGET with glibc >= $GLIBC"
 cargo zigbuild --release --locked -p "$NAME" --target "$TARGET.$GLIBC"
@@ -161,7 +168,12 @@ TARBALL="$OUT/$NAME-$VERSION-$TARGET.tar.gz"
 tar -C "$WORK" --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 \
   --numeric-owner -cf - "$NAME-$VERSION" | gzip -9n >"$TARBALL"
 
+# The Ansible collection gpu_setup.podman_nvidia (docs/provisioning.md).
+COLLECTION="gpu_setup-podman_nvidia-$VERSION.tar.gz"
+ansible-galaxy collection build ansible/collection --output-path "$OUT" --force >/dev/null
+[ -f "$OUT/$COLLECTION" ] || { echo "ansible-galaxy did not build $OUT/$COLLECTION" >&2; exit 1; }
+
 (cd "$OUT" && sha256sum "$NAME" "$(basename "$TARBALL")" "$(basename "$DEB")" \
-  "$NAME-$VERSION-$REVISION.x86_64.rpm" >SHA256SUMS)
+  "$NAME-$VERSION-$REVISION.x86_64.rpm" "$COLLECTION" >SHA256SUMS)
 echo "dist/:"
 ls -l "$OUT"

@@ -7,6 +7,9 @@ use std::process::Command as StdCommand;
 
 use crate::util::*;
 
+/// The module's docs, in the collection and beside the binary module.
+const SIDECAR: &str = "ansible/collection/plugins/modules/gpu_setup.yml";
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -47,7 +50,7 @@ impl Fleet {
         // Its docs beside it, as `make ansible-module` installs them: Ansible
         // still runs the binary.
         fs::copy(
-            repo().join("ansible/gpu_setup.yml"),
+            repo().join(SIDECAR),
             dir.path().join("library/gpu_setup.yml"),
         )
         .unwrap();
@@ -69,6 +72,16 @@ impl Fleet {
 
     /// `ansible-playbook PLAYBOOK ARGS`: exit code and output.
     fn play(&self, playbook: &Path, args: &[&str]) -> (Option<i32>, String) {
+        self.play_with(playbook, args, &[])
+    }
+
+    /// [`Fleet::play`] with more environment.
+    fn play_with(
+        &self,
+        playbook: &Path,
+        args: &[&str],
+        env: &[(&str, std::ffi::OsString)],
+    ) -> (Option<i32>, String) {
         let out = StdCommand::new(&self.playbook)
             .arg("-i")
             .arg(self.dir.path().join("inventory.ini"))
@@ -82,6 +95,7 @@ impl Fleet {
             .env("ANSIBLE_REMOTE_TEMP", self.dir.path().join("tmp"))
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_FORCE_COLOR", "0")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         let text = format!(
@@ -285,11 +299,7 @@ fn ansible_doc_shows_the_sidecar_docs_and_they_name_every_argument_the_module_ta
     let library = dir.path().join("library");
     fs::create_dir(&library).unwrap();
     fs::copy(crate::util::bin(), library.join("gpu_setup")).unwrap();
-    fs::copy(
-        repo().join("ansible/gpu_setup.yml"),
-        library.join("gpu_setup.yml"),
-    )
-    .unwrap();
+    fs::copy(repo().join(SIDECAR), library.join("gpu_setup.yml")).unwrap();
     let run_doc = |extra: &[&str]| {
         let out = StdCommand::new(&doc)
             .arg("-M")
@@ -338,7 +348,7 @@ fn ansible_doc_shows_the_sidecar_docs_and_they_name_every_argument_the_module_ta
         .trim_end_matches('.');
     let mut accepted: Vec<&str> = supported.split(", ").collect();
     accepted.sort_unstable();
-    assert_eq!(documented, accepted, "ansible/gpu_setup.yml vs the module");
+    assert_eq!(documented, accepted, "{SIDECAR} vs the module");
     // The documented choices are the ones the module takes: any other
     // value is refused with the same list.
     for (name, refusal) in [
@@ -366,4 +376,197 @@ fn ansible_doc_shows_the_sidecar_docs_and_they_name_every_argument_the_module_ta
             "{reply}"
         );
     }
+}
+
+/// The collection as `ansible-galaxy collection build` makes it (what
+/// `make dist` ships), installed into `dir/collections`.
+fn installed_collection(dir: &Path) -> Option<PathBuf> {
+    let galaxy = ansible_bin("ansible-galaxy")?;
+    let built = dir.join("built");
+    let out = StdCommand::new(&galaxy)
+        .args(["collection", "build"])
+        .arg(repo().join("ansible/collection"))
+        .arg("--output-path")
+        .arg(&built)
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let tarball = built.join(format!(
+        "gpu_setup-podman_nvidia-{}.tar.gz",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let out = StdCommand::new(&galaxy)
+        .args(["collection", "install", "-p"])
+        .arg(dir.join("collections"))
+        .arg(&tarball)
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let root = dir.join("collections/ansible_collections/gpu_setup/podman_nvidia");
+    assert!(root.join("plugins/modules/gpu_setup.py").is_file());
+    Some(dir.join("collections"))
+}
+
+#[test]
+fn the_collection_configures_and_rolls_back_hosts_by_its_fqcn_with_the_installed_binary() {
+    let Some(fleet) = Fleet::new(&["", ""]) else {
+        return;
+    };
+    let Some(collections) = installed_collection(fleet.dir.path()) else {
+        return;
+    };
+    // The host's packaged gpu-setup, found on PATH here: the module runs
+    // it, and nothing is copied from a library directory.
+    let bin_dir = fleet.dir.path().join("bin");
+    fs::create_dir(&bin_dir).unwrap();
+    std::os::unix::fs::symlink(crate::util::bin(), bin_dir.join("gpu-setup")).unwrap();
+    fs::remove_file(fleet.dir.path().join("library/gpu_setup")).unwrap();
+    let path = std::env::join_paths(
+        [bin_dir.clone()]
+            .into_iter()
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let env = [
+        (
+            "ANSIBLE_COLLECTIONS_PATH",
+            collections.clone().into_os_string(),
+        ),
+        ("PATH", path.clone()),
+    ];
+    let playbooks = collections.join("ansible_collections/gpu_setup/podman_nvidia/playbooks");
+    // As root already: no sudo.
+    let no_become = ["-e", "ansible_become=false"];
+    let start: Vec<Snapshot> = fleet.trees.iter().map(Tree::targets).collect();
+    let hosts = ["host0", "host1"];
+
+    let (code, out) = fleet.play_with(
+        &playbooks.join("configure.yml"),
+        &[&no_become[..], &["--check", "--diff"]].concat(),
+        &env,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.matches("+no-cgroups = true").count(), 2, "{out}");
+    for (tree, before) in fleet.trees.iter().zip(&start) {
+        assert_same(&tree.targets(), before);
+    }
+    let (code, out) = fleet.play_with(&playbooks.join("configure.yml"), &no_become, &env);
+    assert_eq!(code, Some(0), "{out}");
+    for host in hosts {
+        assert_eq!(recap(&out)[host], (2, 1, 0), "{out}");
+    }
+    assert_eq!(
+        out.matches("transaction 1 changed 3 file(s)").count(),
+        2,
+        "{out}"
+    );
+    for tree in &fleet.trees {
+        assert!(tree.real(HOOK).is_file());
+    }
+    let (code, out) = fleet.play_with(&playbooks.join("configure.yml"), &no_become, &env);
+    assert_eq!(code, Some(0), "{out}");
+    for host in hosts {
+        assert_eq!(recap(&out)[host], (1, 0, 0), "{out}");
+    }
+    let (code, out) = fleet.play_with(&playbooks.join("rollback.yml"), &no_become, &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        out.matches("rolled back transaction 1 as transaction 2")
+            .count(),
+        2,
+        "{out}"
+    );
+    for (tree, before) in fleet.trees.iter().zip(&start) {
+        assert_same(&tree.targets(), before);
+    }
+
+    // A bad argument is refused by the wrapper's spec before gpu-setup
+    // runs; one gpu-setup refuses fails its host with the binary's words.
+    let before: Vec<Snapshot> = fleet.trees.iter().map(Tree::snapshot).collect();
+    for (task, refusal) in [
+        (
+            "strategy: nvml",
+            "value of strategy must be one of: hook, cdi, got: nvml",
+        ),
+        (
+            "rollback: true\n        transaction: 99",
+            "no transaction 99 (see gpu-setup history)",
+        ),
+    ] {
+        let playbook = fleet.dir.path().join("bad.yml");
+        fs::write(
+            &playbook,
+            format!("- hosts: host0\n  gather_facts: false\n  tasks:\n    - gpu_setup.podman_nvidia.gpu_setup:\n        root: \"{{{{ root }}}}\"\n        {task}\n"),
+        )
+        .unwrap();
+        let (code, out) = fleet.play_with(&playbook, &[], &env);
+        assert_eq!(code, Some(2), "{out}");
+        assert!(out.contains("fatal: [host0]: FAILED!"), "{out}");
+        assert!(out.contains(refusal), "{out}");
+    }
+    for (tree, before) in fleet.trees.iter().zip(&before) {
+        assert_same(&tree.snapshot(), before);
+    }
+
+    // Without gpu-setup installed, the module says what is missing.
+    let bare =
+        std::env::join_paths(std::env::split_paths(&path).filter(|d| d != &bin_dir)).unwrap();
+    if !Path::new("/usr/bin/gpu-setup").exists() {
+        let (code, out) = fleet.play_with(
+            &playbooks.join("configure.yml"),
+            &no_become,
+            &[env[0].clone(), ("PATH", bare)],
+        );
+        assert_eq!(code, Some(2), "{out}");
+        assert!(
+            out.contains("Failed to find required executable \"gpu-setup\""),
+            "{out}"
+        );
+    }
+
+    // ansible-doc finds the module by its FQCN.
+    let doc = ansible_bin("ansible-doc").unwrap();
+    let out = StdCommand::new(doc)
+        .arg("gpu_setup.podman_nvidia.gpu_setup")
+        .env("ANSIBLE_COLLECTIONS_PATH", &collections)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("HOME", fleet.dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("gpu_setup.podman_nvidia.gpu_setup"), "{text}");
+    assert!(text.contains("no_cgroups"), "{text}");
+}
+
+#[test]
+fn the_collection_passes_ansible_test_sanity() {
+    if ansible_bin("ansible-test").is_none() {
+        return;
+    }
+    // ansible/sanity.sh: a copy under ansible_collections/, the venvs
+    // cached under target/ (their packages from PyPI).
+    let out = StdCommand::new("bash")
+        .arg(repo().join("ansible/sanity.sh"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    // Every sanity test ran, validate-modules (docs against the argument
+    // spec) among them, and none failed.
+    assert!(
+        text.contains("Running sanity test \"validate-modules\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("Running sanity test \"ansible-doc\""),
+        "{text}"
+    );
+    assert!(!text.contains("ERROR:"), "{text}");
 }

@@ -410,6 +410,7 @@ fn the_tarball_and_the_checksums() {
         tarball.clone(),
         format!("gpu-setup_{VERSION}-1_amd64.deb"),
         format!("gpu-setup-{VERSION}-1.x86_64.rpm"),
+        format!("gpu_setup-podman_nvidia-{VERSION}.tar.gz"),
     ]
     .into_iter()
     .collect();
@@ -492,4 +493,43 @@ fn make_dist_names_each_missing_tool_and_how_to_get_it() {
         fs::read_dir(repo.join("dist")).map(|d| d.count()).ok(),
         dist_before
     );
+}
+
+#[test]
+fn the_ansible_collection_holds_the_module_its_docs_and_the_playbooks() {
+    let Some(dist) = dist() else { return };
+    let collection = dist.join(format!("gpu_setup-podman_nvidia-{VERSION}.tar.gz"));
+    let listing = run(Command::new("tar").arg("-tzf").arg(&collection));
+    let files: BTreeSet<&str> = listing.lines().collect();
+    for f in [
+        "MANIFEST.json",
+        "FILES.json",
+        "README.md",
+        "meta/runtime.yml",
+        "plugins/modules/gpu_setup.py",
+        "plugins/modules/gpu_setup.yml",
+        "playbooks/configure.yml",
+        "playbooks/rollback.yml",
+    ] {
+        assert!(files.contains(f), "{f} not in {listing}");
+    }
+    // No binary inside: the module runs the host's packaged gpu-setup.
+    assert!(
+        !files.iter().any(|f| f.ends_with("/gpu_setup")),
+        "{listing}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&collection)
+        .arg("-C")
+        .arg(tmp.path())
+        .arg("MANIFEST.json"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(tmp.path().join("MANIFEST.json")).unwrap()).unwrap();
+    let info = &manifest["collection_info"];
+    assert_eq!(info["namespace"], "gpu_setup");
+    assert_eq!(info["name"], "podman_nvidia");
+    assert_eq!(info["version"], VERSION);
+    assert_eq!(info["license"], serde_json::json!(["Apache-2.0"]));
 }
