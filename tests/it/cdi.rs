@@ -142,15 +142,6 @@ fn warning(v: &Value, code: &str) -> Value {
         .clone()
 }
 
-fn codes(v: &Value) -> Vec<String> {
-    v["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["code"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// The tree's files, with `/etc/cdi` left out once it is empty: removing
 /// the spec keeps the directory (as removing the drop-in keeps
 /// containers.conf.d), which Podman reads as no spec.

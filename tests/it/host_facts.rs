@@ -37,25 +37,6 @@ fn doctor(tree: &Tree, args: &[&str]) -> Value {
     serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap()
 }
 
-fn check(d: &Value, id: &str) -> Value {
-    d["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .cloned()
-        .unwrap()
-}
-
-fn codes(v: &Value) -> Vec<String> {
-    v["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["code"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn podman_3_0_gets_the_runtime_entry_where_it_reads_it() {
     let tree = debian("3.0.1", None);
@@ -81,7 +62,7 @@ fn podman_3_0_gets_the_runtime_entry_where_it_reads_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     // doctor: the main file is right for this version.
-    let podman = check(&doctor(&tree, &[]), "podman");
+    let podman = doctor_check(&doctor(&tree, &[]), "podman");
     assert_eq!(podman["status"], "ok", "{podman:#}");
     assert_eq!(
         podman["message"],
@@ -112,7 +93,7 @@ fn cdi_is_refused_where_podman_cannot_use_nvidias_specs_and_nothing_changes() {
         assert!(ctk.take_calls().is_empty(), "nvidia-ctk must not run");
         assert_same(&tree.snapshot(), &before);
         // doctor recommends the hook on this Podman.
-        let s = check(&doctor(&tree, &[]), "strategy");
+        let s = doctor_check(&doctor(&tree, &[]), "strategy");
         assert!(
             s["details"][0]
                 .as_str()
@@ -140,19 +121,19 @@ fn cdi_works_from_podman_4_3_and_doctor_passes_the_cdi_host() {
     for extra in [vec![], vec!["--strategy", "cdi"]] {
         let args: Vec<&str> = flag.iter().copied().chain(extra).collect();
         let d = doctor(&tree, &args);
-        let hooks = check(&d, "hooks");
+        let hooks = doctor_check(&d, "hooks");
         assert_eq!(hooks["status"], "ok", "{hooks:#}");
         assert_eq!(
             hooks["message"],
             "no NVIDIA OCI hook, as the CDI strategy wants (CDI gives containers their GPUs)"
         );
         assert_eq!(
-            check(&d, "strategy")["status"],
+            doctor_check(&d, "strategy")["status"],
             "ok",
             "{:#}",
-            check(&d, "strategy")
+            doctor_check(&d, "strategy")
         );
-        let runtimes = check(&d, "runtimes");
+        let runtimes = doctor_check(&d, "runtimes");
         assert_eq!(runtimes["status"], "ok", "{runtimes:#}");
         assert!(
             runtimes["message"]
@@ -227,7 +208,7 @@ fn podman_5_and_later_say_that_gpus_asks_for_cdi() {
 fn podman_6_fails_cgroup_v1_in_doctor() {
     let tree = debian("6.0.0", None);
     tree.write("/sys/fs/cgroup/memory/memory.limit_in_bytes", "0\n");
-    let c = check(&doctor(&tree, &[]), "cgroups");
+    let c = doctor_check(&doctor(&tree, &[]), "cgroups");
     assert_eq!(c["status"], "fail", "{c:#}");
     assert!(
         c["message"]

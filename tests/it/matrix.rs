@@ -221,12 +221,7 @@ fn run_with(suite: &str, scenario: &str, toolkit_version: &str) -> Option<Run> {
         .arg(repo().join(format!("tests/matrix/{scenario}.sh")))
         .env("GPU_SETUP_BIN", &bin)
         .env("NVIDIA_TOOLKIT", toolkit(toolkit_version))
-        .env(
-            "NVIDIA_CONFIG",
-            fixtures().join(
-                "nvidia-config.toml/ssst0n3-docker_archive-nvidia-ctk-v1.17.6-ubuntu24.04.toml",
-            ),
-        )
+        .env("NVIDIA_CONFIG", toolkit_config())
         .output()
         .unwrap();
     assert!(

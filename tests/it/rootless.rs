@@ -17,13 +17,7 @@ use crate::util::*;
 
 fn check(doctor: &str, id: &str) -> Value {
     let v: Value = serde_json::from_str(doctor).unwrap_or_else(|e| panic!("{e}: {doctor}"));
-    v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .cloned()
-        .unwrap()
+    doctor_check(&v, id)
 }
 
 #[test]
@@ -68,12 +62,7 @@ fn a_rootless_user_runs_the_nvidia_runtime_and_hook_with_no_cgroups() {
         .env("W", w.path())
         .env("GPU_SETUP_BIN", bin())
         .env("NVIDIA_TOOLKIT", &toolkit)
-        .env(
-            "NVIDIA_CONFIG",
-            fixtures().join(
-                "nvidia-config.toml/ssst0n3-docker_archive-nvidia-ctk-v1.17.6-ubuntu24.04.toml",
-            ),
-        )
+        .env("NVIDIA_CONFIG", toolkit_config())
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

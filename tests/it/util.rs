@@ -304,6 +304,33 @@ pub fn fails(cmd: &mut Command) -> String {
     String::from_utf8(out.stderr).unwrap()
 }
 
+/// The warning codes of a JSON plan, apply or rollback result, in order.
+pub fn codes(v: &serde_json::Value) -> Vec<String> {
+    v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The check `id` of a JSON doctor report.
+pub fn doctor_check(report: &serde_json::Value, id: &str) -> serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
+}
+
+/// The config.toml the real-toolkit tests start from (nvidia-ctk v1.17.6's
+/// own, from the corpus fixtures).
+pub fn toolkit_config() -> PathBuf {
+    fixtures().join("nvidia-config.toml/ssst0n3-docker_archive-nvidia-ctk-v1.17.6-ubuntu24.04.toml")
+}
+
 /// The paths of the `files` of a JSON plan or apply result.
 pub fn changed_paths(v: &serde_json::Value) -> Vec<String> {
     v["files"]
