@@ -135,35 +135,39 @@ fn python() -> PathBuf {
     pb.parent().unwrap().join("python3")
 }
 
-fn example(name: &str) -> PathBuf {
-    repo().join("examples/ansible").join(name)
-}
-
-#[test]
-fn the_example_playbooks_configure_and_roll_back_several_hosts() {
-    let Some(fleet) = Fleet::new(&["", "", ""]) else {
-        return;
-    };
+/// The shipped configure and rollback playbooks in `dir`, on every host of
+/// the fleet: `--check --diff` shows the diffs and writes nothing; the first
+/// run changes every host, the second none; the rollback's `--check` writes
+/// nothing, the rollback restores every tree, and a second changes nothing.
+fn configure_and_roll_back(
+    fleet: &Fleet,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, std::ffi::OsString)],
+) {
     let start: Vec<Snapshot> = fleet.trees.iter().map(Tree::targets).collect();
-    let hosts = ["host0", "host1", "host2"];
+    let hosts: Vec<String> = (0..fleet.trees.len()).map(|i| format!("host{i}")).collect();
+    let n = fleet.trees.len();
+    let play =
+        |name: &str, extra: &[&str]| fleet.play_with(&dir.join(name), &[args, extra].concat(), env);
 
     // --check --diff: shows the diff, writes nothing.
-    let (code, out) = fleet.play(&example("configure.yml"), &["--check", "--diff"]);
+    let (code, out) = play("configure.yml", &["--check", "--diff"]);
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(out.matches("+no-cgroups = true").count(), 3, "{out}");
+    assert_eq!(out.matches("+no-cgroups = true").count(), n, "{out}");
     assert_eq!(
         out.matches("+nvidia = [\"/usr/bin/nvidia-container-runtime\"]")
             .count(),
-        3,
+        n,
         "{out}"
     );
     assert_eq!(
         out.matches(&format!("+++ after: {DROPIN}")).count(),
-        3,
+        n,
         "{out}"
     );
-    for host in hosts {
-        assert_eq!(recap(&out)[host].1, 1, "{out}");
+    for host in &hosts {
+        assert_eq!(recap(&out)[host.as_str()].1, 1, "{out}");
     }
     for (tree, before) in fleet.trees.iter().zip(&start) {
         assert_same(&tree.targets(), before);
@@ -172,14 +176,14 @@ fn the_example_playbooks_configure_and_roll_back_several_hosts() {
 
     // First run: changed on every host (the module, and the debug task
     // that reports its transaction).
-    let (code, out) = fleet.play(&example("configure.yml"), &[]);
+    let (code, out) = play("configure.yml", &[]);
     assert_eq!(code, Some(0), "{out}");
-    for host in hosts {
-        assert_eq!(recap(&out)[host], (2, 1, 0), "{out}");
+    for host in &hosts {
+        assert_eq!(recap(&out)[host.as_str()], (2, 1, 0), "{out}");
     }
     assert_eq!(
         out.matches("transaction 1 changed 3 file(s)").count(),
-        3,
+        n,
         "{out}"
     );
     for tree in &fleet.trees {
@@ -187,36 +191,36 @@ fn the_example_playbooks_configure_and_roll_back_several_hosts() {
     }
 
     // Second run: ok, not changed.
-    let (code, out) = fleet.play(&example("configure.yml"), &[]);
+    let (code, out) = play("configure.yml", &[]);
     assert_eq!(code, Some(0), "{out}");
-    for host in hosts {
-        assert_eq!(recap(&out)[host], (1, 0, 0), "{out}");
+    for host in &hosts {
+        assert_eq!(recap(&out)[host.as_str()], (1, 0, 0), "{out}");
     }
 
     // The rollback playbook, as shipped: --check says what it would undo
     // and writes nothing; then it restores every tree (the module, and the
     // debug task that reports it).
     let configured: Vec<Snapshot> = fleet.trees.iter().map(Tree::snapshot).collect();
-    let (code, out) = fleet.play(&example("rollback.yml"), &["--check"]);
+    let (code, out) = play("rollback.yml", &["--check"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(
         out.matches("transaction 1 would be rolled back (check mode)")
             .count(),
-        3,
+        n,
         "{out}"
     );
     for (tree, before) in fleet.trees.iter().zip(&configured) {
         assert_same(&tree.snapshot(), before);
     }
-    let (code, out) = fleet.play(&example("rollback.yml"), &[]);
+    let (code, out) = play("rollback.yml", &[]);
     assert_eq!(code, Some(0), "{out}");
-    for host in hosts {
-        assert_eq!(recap(&out)[host], (2, 1, 0), "{out}");
+    for host in &hosts {
+        assert_eq!(recap(&out)[host.as_str()], (2, 1, 0), "{out}");
     }
     assert_eq!(
         out.matches("rolled back transaction 1 as transaction 2")
             .count(),
-        3,
+        n,
         "{out}"
     );
     for (tree, before) in fleet.trees.iter().zip(&start) {
@@ -224,14 +228,22 @@ fn the_example_playbooks_configure_and_roll_back_several_hosts() {
     }
     // Run again: nothing to undo, nothing changes, no failure.
     let undone: Vec<Snapshot> = fleet.trees.iter().map(Tree::snapshot).collect();
-    let (code, out) = fleet.play(&example("rollback.yml"), &[]);
+    let (code, out) = play("rollback.yml", &[]);
     assert_eq!(code, Some(0), "{out}");
-    for host in hosts {
-        assert_eq!(recap(&out)[host], (1, 0, 0), "{out}");
+    for host in &hosts {
+        assert_eq!(recap(&out)[host.as_str()], (1, 0, 0), "{out}");
     }
     for (tree, before) in fleet.trees.iter().zip(&undone) {
         assert_same(&tree.snapshot(), before);
     }
+}
+
+#[test]
+fn the_example_playbooks_configure_and_roll_back_several_hosts() {
+    let Some(fleet) = Fleet::new(&["", "", ""]) else {
+        return;
+    };
+    configure_and_roll_back(&fleet, &repo().join("examples/ansible"), &[], &[]);
 }
 
 #[test]
@@ -439,48 +451,7 @@ fn the_collection_configures_and_rolls_back_hosts_by_its_fqcn_with_the_installed
     let playbooks = collections.join("ansible_collections/gpu_setup/podman_nvidia/playbooks");
     // As root already: no sudo.
     let no_become = ["-e", "ansible_become=false"];
-    let start: Vec<Snapshot> = fleet.trees.iter().map(Tree::targets).collect();
-    let hosts = ["host0", "host1"];
-
-    let (code, out) = fleet.play_with(
-        &playbooks.join("configure.yml"),
-        &[&no_become[..], &["--check", "--diff"]].concat(),
-        &env,
-    );
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(out.matches("+no-cgroups = true").count(), 2, "{out}");
-    for (tree, before) in fleet.trees.iter().zip(&start) {
-        assert_same(&tree.targets(), before);
-    }
-    let (code, out) = fleet.play_with(&playbooks.join("configure.yml"), &no_become, &env);
-    assert_eq!(code, Some(0), "{out}");
-    for host in hosts {
-        assert_eq!(recap(&out)[host], (2, 1, 0), "{out}");
-    }
-    assert_eq!(
-        out.matches("transaction 1 changed 3 file(s)").count(),
-        2,
-        "{out}"
-    );
-    for tree in &fleet.trees {
-        assert!(tree.real(HOOK).is_file());
-    }
-    let (code, out) = fleet.play_with(&playbooks.join("configure.yml"), &no_become, &env);
-    assert_eq!(code, Some(0), "{out}");
-    for host in hosts {
-        assert_eq!(recap(&out)[host], (1, 0, 0), "{out}");
-    }
-    let (code, out) = fleet.play_with(&playbooks.join("rollback.yml"), &no_become, &env);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(
-        out.matches("rolled back transaction 1 as transaction 2")
-            .count(),
-        2,
-        "{out}"
-    );
-    for (tree, before) in fleet.trees.iter().zip(&start) {
-        assert_same(&tree.targets(), before);
-    }
+    configure_and_roll_back(&fleet, &playbooks, &no_become, &env);
 
     // A bad argument is refused by the wrapper's spec before gpu-setup
     // runs; one gpu-setup refuses fails its host with the binary's words.
@@ -517,13 +488,47 @@ fn the_collection_configures_and_rolls_back_hosts_by_its_fqcn_with_the_installed
         let (code, out) = fleet.play_with(
             &playbooks.join("configure.yml"),
             &no_become,
-            &[env[0].clone(), ("PATH", bare)],
+            &[env[0].clone(), ("PATH", bare.clone())],
         );
         assert_eq!(code, Some(2), "{out}");
         assert!(
             out.contains("Failed to find required executable \"gpu-setup\""),
             "{out}"
         );
+        // A gpu-setup that answers with something other than one JSON
+        // object (a broken or foreign binary): the host fails, saying what
+        // came back, and nothing changes.
+        let broken = fleet.dir.path().join("broken");
+        fs::create_dir(&broken).unwrap();
+        let fake = broken.join("gpu-setup");
+        let on_path = std::env::join_paths(
+            [broken.clone()]
+                .into_iter()
+                .chain(std::env::split_paths(&bare)),
+        )
+        .unwrap();
+        let before: Vec<Snapshot> = fleet.trees.iter().map(Tree::snapshot).collect();
+        for (script, refusal) in [
+            (
+                "echo 'not json'; echo boom >&2; exit 3",
+                "gpu-setup returned no JSON (exit 3): boom",
+            ),
+            ("echo '[1]'", "gpu-setup returned [1], not a JSON object"),
+        ] {
+            fs::write(&fake, format!("#!/bin/sh\n{script}\n")).unwrap();
+            fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            let (code, out) = fleet.play_with(
+                &playbooks.join("configure.yml"),
+                &no_become,
+                &[env[0].clone(), ("PATH", on_path.clone())],
+            );
+            assert_eq!(code, Some(2), "{out}");
+            assert!(out.contains(refusal), "{out}");
+        }
+        for (tree, before) in fleet.trees.iter().zip(&before) {
+            assert_same(&tree.snapshot(), before);
+        }
     }
 
     // ansible-doc finds the module by its FQCN.
