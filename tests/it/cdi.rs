@@ -817,3 +817,69 @@ fn nvidia_ctk_writes_only_into_a_safe_temporary_directory() {
     assert_eq!(fs::read_dir(&shared).unwrap().count(), 0);
     assert_same(&tree.snapshot(), &before);
 }
+
+#[test]
+fn an_upgrade_that_turns_the_refresh_units_back_on_shows_in_heal_and_doctor_until_the_env_file_moves_them(
+) {
+    let tree = hooked();
+    tree.write(
+        REFRESH_PATH_UNIT,
+        "[Path]\nPathChanged=/usr/bin/nvidia-ctk\n",
+    );
+    // The admin followed the old advice (`systemctl disable`): quiet.
+    let v = json(tree.cmd(&["heal", "--mode", "report", "--format", "json"]));
+    assert!(
+        !codes(&v).contains(&"cdi-refresh-enabled".to_owned()),
+        "{v:#}"
+    );
+    // The toolkit upgrade's `systemctl enable --now` (1.18-1.19's postinst).
+    let wants = "/etc/systemd/system/multi-user.target.wants/nvidia-cdi-refresh.path";
+    fs::create_dir_all(tree.real(wants).parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(REFRESH_PATH_UNIT, tree.real(wants)).unwrap();
+    let before = tree.snapshot();
+    let v = json(tree.cmd(&["heal", "--mode", "report", "--format", "json"]));
+    let w = warning(&v, "cdi-refresh-enabled");
+    assert_eq!(w["level"], "warning");
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap()
+            .contains("writes `/var/run/cdi/nvidia.yaml`, which Podman reads"),
+        "{w:#}"
+    );
+    let out = tree
+        .cmd(&["doctor", "--format", "json", "--podman-version", "4.3.1"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let strategy = doctor_check(&report, "strategy");
+    assert_eq!(strategy["status"], "warn", "{strategy:#}");
+    assert!(
+        strategy["hint"]
+            .as_str()
+            .unwrap()
+            .starts_with("set NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/lib/nvidia-cdi/nvidia.yaml"),
+        "{strategy:#}"
+    );
+    // --strict makes the plan fail on it (exit 1), changing nothing.
+    let err = fails(&mut tree.cmd(&["plan", "--strict"]));
+    assert!(err.contains("cdi-refresh-enabled"), "{err}");
+    tree.cmd(&["plan", "--strict"]).assert().code(1);
+    assert_same(&tree.snapshot(), &before);
+    // The advice that lasts: the env file moves the output.
+    tree.write(
+        "/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env",
+        "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/lib/nvidia-cdi/nvidia.yaml\n",
+    );
+    let v = json(tree.cmd(&["heal", "--mode", "report", "--format", "json"]));
+    assert!(
+        !codes(&v).contains(&"cdi-refresh-enabled".to_owned()),
+        "{v:#}"
+    );
+    let out = tree
+        .cmd(&["doctor", "--format", "json", "--podman-version", "4.3.1"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doctor_check(&report, "strategy")["status"], "ok");
+}

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use gpu_setup_apply::RootFs;
-use gpu_setup_plan::{DesiredState, HostFacts, Observe, Observed, Presence, Strategy, TargetPath};
+use gpu_setup_plan::{DesiredState, HostFacts, Observe, Observed, Presence, Strategy};
 
 use crate::process::first_line;
 use gpu_setup_plan::doctor::{find_executable, Probes, TOOLKIT_BINARIES};
@@ -64,9 +64,10 @@ pub fn gather(host: &RootFs, desired: &DesiredState, facts: &HostFacts, real_roo
 /// the one `--strategy cdi` manages), or `--strategy cdi` needs it for the
 /// desired-state check.
 fn cdi_now(host: &RootFs, desired: &DesiredState) -> Option<Result<Vec<u8>, String>> {
-    let refresh = gpu_setup_plan::cdi::refresh_units(host).installed();
+    let units = gpu_setup_plan::cdi::refresh_units(host);
+    let refresh = units.installed();
     let spec = if refresh {
-        TargetPath::new(gpu_setup_plan::cdi::REFRESH_SPEC).ok()?
+        units.spec()
     } else {
         desired.cdi_spec.clone()
     };

@@ -369,6 +369,10 @@ pub struct RefreshUnits {
     /// Whether the `.path` unit is enabled (a `*.wants/` link to it in
     /// `/etc/systemd/system`).
     pub enabled: bool,
+    /// `NVIDIA_CTK_CDI_OUTPUT_FILE_PATH` from [`REFRESH_ENV`], when set
+    /// there to an absolute path: where the service writes the spec instead
+    /// of [`REFRESH_SPEC`].
+    pub output: Option<TargetPath>,
 }
 
 impl RefreshUnits {
@@ -376,6 +380,53 @@ impl RefreshUnits {
     pub fn installed(&self) -> bool {
         self.path_unit.is_some()
     }
+
+    /// The spec the refresh service writes: its environment file's
+    /// `NVIDIA_CTK_CDI_OUTPUT_FILE_PATH`, else the unit's own default.
+    pub fn spec(&self) -> TargetPath {
+        self.output.clone().unwrap_or_else(|| {
+            #[allow(clippy::unwrap_used)] // a constant absolute path
+            TargetPath::new(REFRESH_SPEC).unwrap()
+        })
+    }
+}
+
+/// The environment file NVIDIA's `nvidia-cdi-refresh.service` reads
+/// (`EnvironmentFile=-/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env`,
+/// deployments/systemd/nvidia-cdi-refresh.service, toolkit v1.18.0 to
+/// v1.20.0). A package upgrade keeps it (a conffile), so moving the output
+/// there lasts where `systemctl disable` does not.
+pub const REFRESH_ENV: &str = "/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env";
+
+/// The variable in [`REFRESH_ENV`] that moves the spec (`nvidia-ctk cdi
+/// generate --output`'s `cli.EnvVars`, cmd/nvidia-ctk/cdi/generate, v1.20.0).
+pub const REFRESH_OUTPUT_VAR: &str = "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH";
+
+/// The last assignment of `name` in a systemd `EnvironmentFile=` (lines
+/// `KEY=VALUE`, `#` and `;` comments, optional surrounding quotes, an
+/// optional `export ` as systemd accepts).
+fn env_file_value(text: &str, name: &str) -> Option<String> {
+    let mut found = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if key.trim() != name {
+            continue;
+        }
+        let value = value.trim();
+        let unquoted = ['"', '\'']
+            .iter()
+            .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+            .unwrap_or(value);
+        found = Some(unquoted.to_owned());
+    }
+    found
 }
 
 /// Where systemd unit files live, in the order systemd prefers them.
@@ -413,6 +464,12 @@ pub fn refresh_units(host: &dyn Observe) -> RefreshUnits {
                     out.enabled = true;
                 }
             }
+        }
+    }
+    if let Ok(env) = TargetPath::new(REFRESH_ENV) {
+        if let Ok(Observed::File { bytes, .. }) = host.file(&env) {
+            out.output = env_file_value(&String::from_utf8_lossy(&bytes), REFRESH_OUTPUT_VAR)
+                .and_then(|v| TargetPath::new(&v).ok());
         }
     }
     out
@@ -571,5 +628,32 @@ mod tests {
         );
         assert!(refresh_units(&enabled).enabled);
         assert!(!refresh_units(&MemHost::new()).installed());
+    }
+
+    #[test]
+    fn the_refresh_env_file_moves_the_spec() {
+        let units = MemHost::new().with_file(
+            "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
+            "[Path]\n",
+        );
+        assert_eq!(refresh_units(&units).spec().as_str(), REFRESH_SPEC);
+        // NVIDIA's stock file: the assignment is a comment.
+        let stock = units.clone().with_file(
+            REFRESH_ENV,
+            "# NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/run/cdi/nvidia.yaml\n",
+        );
+        assert_eq!(refresh_units(&stock).output, None);
+        let moved = units.clone().with_file(
+            REFRESH_ENV,
+            "NVIDIA_CTK_DEBUG=1\nNVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/tmp/x.yaml\nexport NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=\"/var/lib/nvidia-cdi/nvidia.yaml\"\n",
+        );
+        assert_eq!(
+            refresh_units(&moved).spec().as_str(),
+            "/var/lib/nvidia-cdi/nvidia.yaml"
+        );
+        // A relative path is not a place systemd would write to: ignored.
+        let relative =
+            units.with_file(REFRESH_ENV, "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=nvidia.yaml\n");
+        assert_eq!(refresh_units(&relative).spec().as_str(), REFRESH_SPEC);
     }
 }

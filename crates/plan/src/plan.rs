@@ -620,9 +620,13 @@ fn plan_cdi_spec(
         return remove("the strategy is the hook, and NVIDIA documents the two as conflicting");
     }
     if refresh.installed() {
+        if refresh.spec() == d.cdi_spec {
+            // Their env file points them at this very file: it is theirs now.
+            return Ok(None);
+        }
         return remove(&format!(
-            "NVIDIA's nvidia-cdi-refresh units generate {} at boot, which Podman prefers",
-            crate::cdi::REFRESH_SPEC
+            "NVIDIA's nvidia-cdi-refresh units generate {} at boot",
+            refresh.spec()
         ));
     }
     let generated = d

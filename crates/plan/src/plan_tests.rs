@@ -489,6 +489,82 @@ fn hook_strategy_hints_at_the_refresh_units_that_bring_a_spec_back() {
 }
 
 #[test]
+fn hook_strategy_notices_refresh_units_an_upgrade_turned_back_on() {
+    let units = stock().with_file(
+        "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
+        "[Path]\n",
+    );
+    // Installed but disabled (the admin's `systemctl disable`): quiet.
+    let p = plan(&DesiredState::default(), &units).unwrap();
+    assert!(
+        !codes(&p).contains(&"cdi-refresh-enabled"),
+        "{:?}",
+        codes(&p)
+    );
+    // The upgrade's `systemctl enable --now` is back: no spec yet, but the
+    // next boot writes one where Podman reads.
+    let enabled = units.with_file(
+        "/etc/systemd/system/multi-user.target.wants/nvidia-cdi-refresh.path",
+        "",
+    );
+    let p = plan(&DesiredState::default(), &enabled).unwrap();
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "cdi-refresh-enabled")
+        .unwrap();
+    assert_eq!(w.level, crate::Level::Warning);
+    assert_eq!(w.message, "nvidia-cdi-refresh.path is enabled (a toolkit upgrade turns it back on): at the next boot or driver change it writes `/var/run/cdi/nvidia.yaml`, which Podman reads, and NVIDIA documents CDI as conflicting with the OCI hook");
+    assert!(
+        w.hint.as_deref().unwrap().starts_with("set NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/lib/nvidia-cdi/nvidia.yaml (a directory Podman does not read) in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env"),
+        "{w:?}"
+    );
+    // The advice that lasts: the env file moves the output out of Podman's dirs.
+    let moved = enabled.clone().with_file(
+        crate::cdi::REFRESH_ENV,
+        "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/lib/nvidia-cdi/nvidia.yaml\n",
+    );
+    let p = plan(&DesiredState::default(), &moved).unwrap();
+    assert!(
+        !codes(&p).contains(&"cdi-refresh-enabled"),
+        "{:?}",
+        codes(&p)
+    );
+    // The spec is there already: the conflict warning says it, once.
+    let there = enabled.with_file("/var/run/cdi/nvidia.yaml", SPEC);
+    let p = plan(&DesiredState::default(), &there).unwrap();
+    assert!(!codes(&p).contains(&"cdi-refresh-enabled"));
+    assert!(codes(&p).contains(&"cdi-conflict"));
+}
+
+#[test]
+fn cdi_strategy_follows_the_refresh_units_env_file() {
+    let host = stock()
+        .with_file(
+            "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
+            "[Path]\n",
+        )
+        .with_file(
+            "/etc/systemd/system/multi-user.target.wants/nvidia-cdi-refresh.path",
+            "",
+        )
+        .with_file(
+            crate::cdi::REFRESH_ENV,
+            "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/lib/nvidia-cdi/nvidia.yaml\n",
+        );
+    let p = plan(&cdi(SPEC), &host).unwrap();
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.code == "cdi-spec-not-read")
+        .unwrap();
+    assert!(
+        w.message.contains("does not include `/var/lib/nvidia-cdi`"),
+        "{w:?}"
+    );
+}
+
+#[test]
 fn cdi_strategy_warns_about_another_nvidia_hook() {
     let host = stock().with_file(
         "/usr/share/containers/oci/hooks.d/nvidia.json",

@@ -104,6 +104,7 @@ pub(crate) fn collect(
                 hook_warnings(d, host, &files, &mut out)?;
                 hook_executable_warnings(d, host, &mut out)?;
                 cdi_conflicts(host, dirs, removed, refresh, &mut out)?;
+                refresh_would_conflict(host, dirs, refresh, &mut out)?;
                 if rules.gpus_flag_means_cdi() {
                     out.push(Warning {
                         code: Cow::Borrowed("gpus-flag-is-cdi"),
@@ -503,13 +504,11 @@ fn cdi_strategy_warnings(
             level: Level::Info,
             message: format!(
                 "NVIDIA's refresh units (`{unit}`) generate {} at boot and when the driver changes: gpu-setup writes no spec of its own",
-                crate::cdi::REFRESH_SPEC
+                refresh.spec()
             ),
             hint: None,
         });
-        let refresh_dir = TargetPath::new(crate::cdi::REFRESH_SPEC)
-            .ok()
-            .and_then(|p| p.parent());
+        let refresh_dir = refresh.spec().parent();
         if let Some(dir) = refresh_dir.filter(|d| !dirs.contains(d)) {
             let shown: Vec<&str> = dirs.iter().map(TargetPath::as_str).collect();
             out.push(warn(
@@ -606,6 +605,57 @@ fn cdi_conflicts(
         ));
     }
     Ok(())
+}
+
+/// The hook strategy with NVIDIA's refresh units enabled and writing into
+/// a directory Podman reads: no spec yet (else [`cdi_conflicts`] says so),
+/// but the next boot or driver change brings one. A toolkit upgrade turns
+/// the units back on (1.18-1.19's postinst runs `systemctl enable --now`,
+/// 1.20's `%systemd_post`/dh start them), so this is how doctor and heal
+/// notice that an upgrade undid `systemctl disable`.
+fn refresh_would_conflict(
+    host: &dyn Observe,
+    dirs: &[TargetPath],
+    refresh: &RefreshUnits,
+    out: &mut Vec<Warning>,
+) -> Result<(), PlanError> {
+    let Some(problem) = refresh_conflict(host, dirs, refresh)? else {
+        return Ok(());
+    };
+    out.push(warn(
+        "cdi-refresh-enabled",
+        problem,
+        Some(refresh_redirect_hint()),
+    ));
+    Ok(())
+}
+
+/// What [`refresh_would_conflict`] warns of, shared with doctor: `None`
+/// when the units are off, write where Podman does not look, or their spec
+/// already exists.
+pub(crate) fn refresh_conflict(
+    host: &dyn Observe,
+    dirs: &[TargetPath],
+    refresh: &RefreshUnits,
+) -> Result<Option<String>, PlanError> {
+    let spec = refresh.spec();
+    let read = spec.parent().is_some_and(|d| dirs.contains(&d));
+    if !refresh.enabled || !read || host.file(&spec)?.bytes().is_some() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "nvidia-cdi-refresh.path is enabled (a toolkit upgrade turns it back on): at the next boot or driver change it writes `{spec}`, which Podman reads, and NVIDIA documents CDI as conflicting with the OCI hook"
+    )))
+}
+
+/// The way to keep NVIDIA's refresh units from writing where Podman reads
+/// that lasts across toolkit upgrades.
+pub(crate) fn refresh_redirect_hint() -> String {
+    format!(
+        "set {}=/var/lib/nvidia-cdi/nvidia.yaml (a directory Podman does not read) in {}: a package upgrade keeps that file, while `systemctl disable` lasts only until the next upgrade; or use CDI instead: gpu-setup apply --strategy cdi",
+        crate::cdi::REFRESH_OUTPUT_VAR,
+        crate::cdi::REFRESH_ENV
+    )
 }
 
 /// NVIDIA's CDI specs (`*.json` and `*.yaml` declaring an `nvidia.com/`

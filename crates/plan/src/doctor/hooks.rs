@@ -389,7 +389,16 @@ pub(crate) fn strategy_check(
                 .hint(hint)
                 .details(details)
         }
-        (Some(_), true) => Check::new(
+        (Some(_), true) => {
+            let returning = crate::warnings::refresh_conflict(cx.host, &cdi_dirs(cx), refresh)
+                .ok()
+                .flatten();
+            if let Some(problem) = returning {
+                return Check::new("strategy", Status::Warn, format!("hook, but {problem}"))
+                    .hint(crate::warnings::refresh_redirect_hint())
+                    .details(details);
+            }
+            Check::new(
             "strategy",
             Status::Ok,
             if cx.rules.gpus_flag_means_cdi() {
@@ -398,7 +407,8 @@ pub(crate) fn strategy_check(
                 "hook: containers get GPUs through the NVIDIA OCI hook"
             },
         )
-        .details(details),
+        .details(details)
+        }
         (None, false) => {
             if let Some(stale) = stale_spec(cx) {
                 let hint = if refresh.installed() {
@@ -487,7 +497,7 @@ fn stale_spec(cx: &Context<'_>) -> Option<TargetPath> {
         return None;
     };
     let path = if cx.refresh.installed() {
-        TargetPath::new(crate::cdi::REFRESH_SPEC).ok()?
+        cx.refresh.spec()
     } else {
         cx.desired.cdi_spec.clone()
     };
@@ -799,6 +809,36 @@ mod tests {
             &check(&refreshed, &toolkit("1.18.0"), "strategy"),
             Status::Ok,
             "cdi",
+        );
+        // The hook, and the refresh units an upgrade turned back on.
+        let units = hook.clone().with_file(
+            "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
+            "[Path]\n",
+        );
+        assert_check(
+            &check(&units, &toolkit("1.18.0"), "strategy"),
+            Status::Ok,
+            "hook",
+        );
+        let on = units.with_file(
+            "/etc/systemd/system/multi-user.target.wants/nvidia-cdi-refresh.path",
+            "",
+        );
+        let c = check(&on, &toolkit("1.18.0"), "strategy");
+        assert_check(&c, Status::Warn, "hook, but nvidia-cdi-refresh.path is enabled (a toolkit upgrade turns it back on): at the next boot or driver change it writes `/var/run/cdi/nvidia.yaml`");
+        assert!(c
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env"));
+        let moved = on.with_file(
+            "/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env",
+            "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/lib/nvidia-cdi/nvidia.yaml\n",
+        );
+        assert_check(
+            &check(&moved, &toolkit("1.18.0"), "strategy"),
+            Status::Ok,
+            "hook",
         );
         // Neither.
         let mut none = hook.clone();
