@@ -198,10 +198,43 @@ fn profile_page() -> Vec<u8> {
         "A TOML file. Installed as /etc/gpu-setup.toml it is the host's desired state: every gpu-setup command (plan, apply, heal, doctor) and the Ansible module read it under --root when it exists; --profile FILE reads another file on the running system instead, and --no-profile none. Every key is optional: an unset key keeps the built-in default shown below, and command-line flags (or module arguments) win over the file. An unknown key, a wrong type or invalid TOML is an error naming the file, line and column. The file and the directory holding it must be owned by root (or the user running gpu-setup) and writable by no one else.",
     )]);
     roff.control("SH", ["KEYS"]);
-    for (key, default, text) in profile_keys() {
+    // From the one declaration of each setting (the template is checked
+    // against it: the_profile_page_lists_every_key_the_profile_takes).
+    for s in gpu_setup_plan::settings::SETTINGS {
+        use gpu_setup_plan::settings::Kind;
+        let kind = match s.kind {
+            Kind::Text => "a string".to_owned(),
+            Kind::Bool | Kind::Switch => "true or false".to_owned(),
+            Kind::Choice(_) => s
+                .choices()
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(" or "),
+            Kind::Count => "a whole number".to_owned(),
+        };
+        // `"value"`, and the rest of a default that says more (`; ...`).
+        let default = s.default.map_or("unset".to_owned(), |d| {
+            let (value, more) = match d.split_once(';') {
+                Some((value, more)) => (value, format!(";{more}")),
+                None => (d, String::new()),
+            };
+            match s.kind {
+                Kind::Text | Kind::Choice(_) => format!("\"{value}\"{more}"),
+                _ => d.to_owned(),
+            }
+        });
+        let also = match (s.flag, s.module) {
+            (true, true) => format!("; flag --{}, module argument {}", s.flag_name(), s.key),
+            (true, false) => format!("; flag --{}", s.flag_name()),
+            _ => String::new(),
+        };
         roff.control("TP", []);
-        roff.text([bold(key.as_str()), roman(format!(" (default: {default})"))]);
-        roff.text([roman(text)]);
+        roff.text([
+            bold(s.key),
+            roman(format!(" ({kind}; default: {default}{also})")),
+        ]);
+        roff.text([roman(s.help)]);
     }
     roff.control("SH", ["FILES"]);
     section_items(&mut roff, &FILES[5..]);
@@ -232,9 +265,21 @@ fn the_profile_page_lists_every_key_the_profile_takes() {
     listed.sort();
     assert_eq!(listed, expected);
     for (key, default, text) in &keys {
-        gpu_setup_plan::Settings::from_profile("t", &format!("{key} = {default}\n"))
+        let layer = gpu_setup_plan::Settings::from_profile("t", &format!("{key} = {default}\n"))
             .unwrap_or_else(|e| panic!("{key}: {e}"));
         assert!(!text.is_empty(), "{key} has no description");
+        // The template shows the declared default (an example where the
+        // setting has none).
+        let declared = gpu_setup_plan::settings::Setting::get(key).unwrap();
+        if let Some(d) = declared.default {
+            let shown = d.split(';').next().unwrap();
+            let mut want = gpu_setup_plan::Settings::default();
+            want.set(key, shown).unwrap();
+            assert_eq!(
+                layer, want,
+                "{key}: the template's {default} vs the declared {d}"
+            );
+        }
     }
 }
 

@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use gpu_setup_plan::{Presence, Settings, Strategy};
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::{Arg, ArgAction, Args, Parser, Subcommand, ValueEnum};
+use gpu_setup_plan::settings::{Kind, Setting, SETTINGS};
+use gpu_setup_plan::Settings;
 
 /// Make a Linux host able to run NVIDIA GPU containers under Podman, and keep
 /// it that way.
@@ -172,20 +174,11 @@ pub struct HealArgs {
     /// `apply` repairs the drift; `report` only reports it (exit 2 when
     /// changes are pending, so the unit fails) [default: the profile's
     /// `heal` key, else apply]
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub mode: Option<HealModeArg>,
+    #[arg(long, value_name = "MODE", value_parser = choice_parser("heal"))]
+    pub mode: Option<String>,
     /// The desired state.
     #[command(flatten)]
     pub settings: SettingsArgs,
-}
-
-/// `heal --mode` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum HealModeArg {
-    /// Repair the drift (one transaction).
-    Apply,
-    /// Change nothing; exit 2 when changes are pending.
-    Report,
 }
 
 /// Arguments of `doctor`.
@@ -270,160 +263,143 @@ pub struct RollbackArgs {
     pub sudo: bool,
 }
 
-/// The desired state: built-in defaults, then `--profile`, then these flags.
-#[derive(Debug, Args, Default)]
-#[command(next_help_heading = "Desired state")]
+/// The desired state: built-in defaults, then the profile, then these
+/// flags. The flags are built from [`gpu_setup_plan::settings::SETTINGS`],
+/// the one declaration of every setting (key, flag, help, default).
+#[derive(Debug, Default)]
 pub struct SettingsArgs {
-    /// A TOML profile with the settings below (gpu-setup.toml(5); example:
-    /// /usr/share/doc/gpu-setup/examples/gpu-setup.toml), read from the
-    /// running system, not under --root, instead of the host's own
-    /// /etc/gpu-setup.toml (which every command reads under --root when it
-    /// exists); flags given on the command line win over either.
-    #[arg(long, value_name = "FILE", conflicts_with = "no_profile")]
+    /// `--profile FILE`: a profile on the running system instead of the
+    /// host's own.
     pub profile: Option<PathBuf>,
-    /// Ignore the host's profile (/etc/gpu-setup.toml under --root): the
-    /// built-in defaults and the flags only.
-    #[arg(long)]
+    /// `--no-profile`: ignore the host's profile.
     pub no_profile: bool,
-    /// File that receives the runtime entry. The default is a drop-in that
-    /// gpu-setup owns; any other file is edited in place.
-    /// [default: /etc/containers/containers.conf.d/99-nvidia.conf]
-    #[arg(long, value_name = "PATH")]
-    pub containers_conf: Option<String>,
-    /// Name of the runtime entry under `[engine.runtimes]` [default: nvidia]
-    #[arg(long, value_name = "NAME")]
-    pub runtime_name: Option<String>,
-    /// The NVIDIA runtime executable [default: /usr/bin/nvidia-container-runtime]
-    #[arg(long, value_name = "PATH")]
-    pub runtime_path: Option<String>,
-    /// The NVIDIA Container Toolkit configuration
-    /// [default: /etc/nvidia-container-runtime/config.toml]
-    #[arg(long, value_name = "PATH")]
-    pub nvidia_config: Option<String>,
-    /// `[nvidia-container-cli] no-cgroups`: true for rootless Podman, false
-    /// for rootful GPU containers [default: true]
-    #[arg(long, value_name = "BOOL", value_parser = clap::value_parser!(bool))]
-    pub no_cgroups: Option<bool>,
-    /// The OCI hook file
-    /// [default: /usr/share/containers/oci/hooks.d/oci-nvidia-hook.json]
-    #[arg(long, value_name = "PATH")]
-    pub hook_file: Option<String>,
-    /// The executable the hook runs [default: /usr/bin/nvidia-container-toolkit]
-    #[arg(long, value_name = "PATH")]
-    pub hook_path: Option<String>,
-    /// Set `[nvidia-container-cli] debug` (unset: leave whatever is there)
-    #[arg(long, value_name = "PATH")]
-    pub cli_debug_log: Option<String>,
-    /// Set `[nvidia-container-runtime] debug` (unset: leave whatever is there)
-    #[arg(long, value_name = "PATH")]
-    pub runtime_debug_log: Option<String>,
-    /// `present` configures the host; `absent` removes everything gpu-setup
-    /// manages [default: present]
-    #[arg(long, value_enum, value_name = "STATE")]
-    pub state: Option<StateArg>,
-    /// Accept debug log paths in group- or world-writable directories (a
-    /// symlink attack on a root process): warn instead of refusing
-    #[arg(long)]
-    pub allow_unsafe_log_path: bool,
-    /// Write through a managed file that is a symbolic link, when the link
-    /// stays inside the root (default: refuse such a file)
-    #[arg(long)]
-    pub follow_symlinks: bool,
-    /// How GPUs reach containers: `hook` (the NVIDIA OCI prestart hook, the
-    /// runtime entry and no-cgroups) or `cdi` (a CDI spec from `nvidia-ctk
-    /// cdi generate`, for `podman run --device nvidia.com/gpu=all`, Podman
-    /// 4.3 or later; the hook is removed unless a package owns it). CDI leaves the runtime entry and no-cgroups as they are
-    /// unless one of their flags is given: CDI uses neither (Podman applies
-    /// the spec itself, without nvidia-container-cli). With toolkit 1.18+
-    /// and NVIDIA's nvidia-cdi-refresh units installed, the units own the
-    /// spec in /var/run/cdi and gpu-setup writes none [default: hook]
-    #[arg(long, value_enum, value_name = "STRATEGY")]
-    pub strategy: Option<StrategyArg>,
-    /// The CDI spec --strategy cdi writes (`*.yaml` or `*.json`)
-    /// [default: /etc/cdi/nvidia.yaml]
-    #[arg(long, value_name = "PATH")]
-    pub cdi_spec: Option<String>,
-    /// The `nvidia-ctk` that generates the CDI spec, on the running system
-    /// (not under --root); run as the caller, so it and the directories
-    /// above it must be root's (or the caller's) and not writable by others
-    /// [default: /usr/bin/nvidia-ctk]
-    #[arg(long, value_name = "PATH")]
-    pub nvidia_ctk: Option<String>,
-}
-
-/// `--strategy` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StrategyArg {
-    /// The NVIDIA OCI prestart hook.
-    Hook,
-    /// A CDI spec (`--device nvidia.com/gpu=all`).
-    Cdi,
-}
-
-/// `--state` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StateArg {
-    /// Configure the host.
-    Present,
-    /// Remove everything gpu-setup manages.
-    Absent,
+    /// The settings the flags give (the top layer).
+    settings: Settings,
 }
 
 impl SettingsArgs {
     /// The settings flags given on the command line, as typed.
-    pub fn given(&self) -> Vec<&'static str> {
-        let s = self.to_settings();
-        [
+    pub fn given(&self) -> Vec<String> {
+        let profile = [
             (self.profile.is_some(), "--profile"),
             (self.no_profile, "--no-profile"),
-            (s.containers_conf.is_some(), "--containers-conf"),
-            (s.runtime_name.is_some(), "--runtime-name"),
-            (s.runtime_path.is_some(), "--runtime-path"),
-            (s.nvidia_config.is_some(), "--nvidia-config"),
-            (s.no_cgroups.is_some(), "--no-cgroups"),
-            (s.hook_file.is_some(), "--hook-file"),
-            (s.hook_path.is_some(), "--hook-path"),
-            (s.cli_debug_log.is_some(), "--cli-debug-log"),
-            (s.runtime_debug_log.is_some(), "--runtime-debug-log"),
-            (s.state.is_some(), "--state"),
-            (s.allow_unsafe_log_path.is_some(), "--allow-unsafe-log-path"),
-            (s.follow_symlinks.is_some(), "--follow-symlinks"),
-            (s.strategy.is_some(), "--strategy"),
-            (s.cdi_spec.is_some(), "--cdi-spec"),
-            (s.nvidia_ctk.is_some(), "--nvidia-ctk"),
-        ]
-        .into_iter()
-        .filter_map(|(given, flag)| given.then_some(flag))
-        .collect()
+        ];
+        profile
+            .into_iter()
+            .filter(|(given, _)| *given)
+            .map(|(_, flag)| flag.to_owned())
+            .chain(
+                SETTINGS
+                    .iter()
+                    .filter(|s| self.settings.is_set(s.key))
+                    .map(|s| format!("--{}", s.flag_name())),
+            )
+            .collect()
     }
 
     /// The settings the flags give (the top layer).
     pub fn to_settings(&self) -> Settings {
-        Settings {
-            containers_conf: self.containers_conf.clone(),
-            runtime_name: self.runtime_name.clone(),
-            runtime_path: self.runtime_path.clone(),
-            nvidia_config: self.nvidia_config.clone(),
-            no_cgroups: self.no_cgroups,
-            hook_file: self.hook_file.clone(),
-            hook_path: self.hook_path.clone(),
-            cli_debug_log: self.cli_debug_log.clone(),
-            runtime_debug_log: self.runtime_debug_log.clone(),
-            state: self.state.map(|s| match s {
-                StateArg::Present => Presence::Present,
-                StateArg::Absent => Presence::Absent,
-            }),
-            allow_unsafe_log_path: self.allow_unsafe_log_path.then_some(true),
-            follow_symlinks: self.follow_symlinks.then_some(true),
-            strategy: self.strategy.map(|s| match s {
-                StrategyArg::Hook => Strategy::Hook,
-                StrategyArg::Cdi => Strategy::Cdi,
-            }),
-            cdi_spec: self.cdi_spec.clone(),
-            nvidia_ctk: self.nvidia_ctk.clone(),
-            heal: None,
-            history_keep: None,
+        self.settings.clone()
+    }
+}
+
+/// The `--help` text of a setting: its help and the default it shows.
+fn setting_help(s: &Setting) -> String {
+    match s.default {
+        Some(d) if s.kind != Kind::Switch => format!("{} [default: {d}]", s.help),
+        _ => s.help.to_owned(),
+    }
+}
+
+/// The clap value parser for a setting's text (the profile's own types are
+/// checked by [`Settings::set`] in [`SettingsArgs::from_arg_matches`]).
+fn possible_values(values: &[(&'static str, &'static str)]) -> Vec<PossibleValue> {
+    values
+        .iter()
+        .map(|(v, help)| PossibleValue::new(*v).help(help.trim().trim_end_matches('.')))
+        .collect()
+}
+
+/// The flag a setting gives.
+fn setting_arg(s: &Setting) -> Arg {
+    let arg = Arg::new(s.key).long(s.flag_name()).help(setting_help(s));
+    match s.kind {
+        Kind::Switch => arg.action(ArgAction::SetTrue),
+        Kind::Text | Kind::Count => arg.value_name(s.value_name),
+        Kind::Bool => arg
+            .value_name(s.value_name)
+            .value_parser(PossibleValuesParser::new(["true", "false"])),
+        Kind::Choice(values) => arg
+            .value_name(s.value_name)
+            .value_parser(PossibleValuesParser::new(possible_values(values))),
+    }
+}
+
+/// The possible values of the choice setting `key` (`heal --mode`).
+pub fn choice_parser(key: &str) -> PossibleValuesParser {
+    let values = match Setting::get(key).map(|s| s.kind) {
+        Some(Kind::Choice(values)) => values,
+        _ => &[],
+    };
+    PossibleValuesParser::new(possible_values(values))
+}
+
+impl clap::Args for SettingsArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let cmd = cmd
+            .next_help_heading("Desired state")
+            .arg(
+                Arg::new("profile")
+                    .long("profile")
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .conflicts_with("no_profile")
+                    .help("A TOML profile with the settings below (gpu-setup.toml(5); example: /usr/share/doc/gpu-setup/examples/gpu-setup.toml), read from the running system, not under --root, instead of the host's own /etc/gpu-setup.toml (which every command reads under --root when it exists); flags given on the command line win over either"),
+            )
+            .arg(
+                Arg::new("no_profile")
+                    .long("no-profile")
+                    .action(ArgAction::SetTrue)
+                    .help("Ignore the host's profile (/etc/gpu-setup.toml under --root): the built-in defaults and the flags only"),
+            );
+        SETTINGS
+            .iter()
+            .filter(|s| s.flag)
+            .fold(cmd, |cmd, s| cmd.arg(setting_arg(s)))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for SettingsArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut out = SettingsArgs {
+            profile: m.get_one::<PathBuf>("profile").cloned(),
+            no_profile: m.get_flag("no_profile"),
+            settings: Settings::default(),
+        };
+        for s in SETTINGS.iter().filter(|s| s.flag) {
+            let text = match s.kind {
+                Kind::Switch => m.get_flag(s.key).then(|| "true".to_owned()),
+                _ => m.get_one::<String>(s.key).cloned(),
+            };
+            if let Some(text) = text {
+                out.settings.set(s.key, &text).map_err(|e| {
+                    clap::Error::raw(
+                        clap::error::ErrorKind::ValueValidation,
+                        format!("invalid value for --{}: {e}\n", s.flag_name()),
+                    )
+                })?;
+            }
         }
+        Ok(out)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
     }
 }
 
@@ -464,7 +440,7 @@ mod tests {
         };
         let s = args.settings.to_settings();
         assert_eq!(s.no_cgroups, Some(false));
-        assert_eq!(s.state, Some(Presence::Absent));
+        assert_eq!(s.state, Some(gpu_setup_plan::Presence::Absent));
         assert_eq!(s.runtime_name, None);
         assert!(Cli::try_parse_from(["gpu-setup", "plan", "--no-cgroups", "yes"]).is_err());
     }

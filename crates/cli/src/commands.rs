@@ -386,12 +386,11 @@ fn heal(g: &GlobalArgs, args: &HealArgs, printer: &Printer) -> Result<u8> {
     let session = Session::new(g)?;
     let note = session.recover_if_pending(printer)?;
     let settings = settings_of(&session.host, &Wanted::of(&args.settings))?;
-    let mode = args
-        .mode
-        .map(|m| match m {
-            crate::args::HealModeArg::Apply => HealMode::Apply,
-            crate::args::HealModeArg::Report => HealMode::Report,
-        })
+    // `--mode` takes only the values clap offered (the setting's choices).
+    use gpu_setup_plan::settings::SettingValue;
+    let flag = args.mode.as_deref().map(HealMode::parse_text).transpose();
+    let mode = flag
+        .map_err(|must| anyhow::anyhow!("--mode {must}"))?
         .or(settings.heal)
         .unwrap_or_default();
     let (mut desired, facts) = observe_settings(&session, None, &settings)?;

@@ -8,37 +8,20 @@
 use std::path::{Path, PathBuf};
 
 use gpu_setup_apply::journal::{Status, TxKind};
-use gpu_setup_plan::desired::{Presence, Strategy};
+use gpu_setup_plan::settings::{Kind, Setting, SETTINGS};
 use gpu_setup_plan::Settings;
 use serde_json::{json, Map, Value};
 
 use crate::args::{ColorChoice, Format, GlobalArgs};
 use crate::printer::{Printer, TxReport};
 
-/// The arguments that are settings, with their command-line flag.
-const SETTINGS: &[(&str, &str)] = &[
-    ("containers_conf", "--containers-conf"),
-    ("runtime_name", "--runtime-name"),
-    ("runtime_path", "--runtime-path"),
-    ("nvidia_config", "--nvidia-config"),
-    ("no_cgroups", "--no-cgroups"),
-    ("hook_file", "--hook-file"),
-    ("hook_path", "--hook-path"),
-    ("cli_debug_log", "--cli-debug-log"),
-    ("runtime_debug_log", "--runtime-debug-log"),
-    ("state", "--state"),
-    ("allow_unsafe_log_path", "--allow-unsafe-log-path"),
-    ("follow_symlinks", "--follow-symlinks"),
-    ("strategy", "--strategy"),
-    ("cdi_spec", "--cdi-spec"),
-    ("nvidia_ctk", "--nvidia-ctk"),
-];
+/// The module arguments that are settings (the one declaration of each:
+/// [`gpu_setup_plan::settings::SETTINGS`]).
+fn settings() -> impl Iterator<Item = &'static Setting> {
+    SETTINGS.iter().filter(|s| s.module)
+}
 /// Arguments that are global options.
-const GLOBALS: &[(&str, &str)] = &[
-    ("root", "--root"),
-    ("state_dir", "--state-dir"),
-    ("profile", "--profile"),
-];
+const GLOBALS: &[&str] = &["root", "state_dir", "profile"];
 /// Arguments of a rollback (`rollback: true`), which take no settings.
 const ROLLBACK: &[&str] = &["rollback", "transaction", "force"];
 
@@ -101,14 +84,13 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
         .keys()
         .map(String::as_str)
         .filter(|k| !k.starts_with('_'))
-        .filter(|k| !SETTINGS.iter().chain(GLOBALS).any(|(name, _)| name == k))
+        .filter(|k| !settings().any(|s| s.key == *k) && !GLOBALS.contains(k))
         .filter(|k| !ROLLBACK.contains(k))
         .collect();
     if !unknown.is_empty() {
-        let mut supported: Vec<&str> = SETTINGS
-            .iter()
-            .chain(GLOBALS)
-            .map(|(n, _)| *n)
+        let mut supported: Vec<&str> = settings()
+            .map(|s| s.key)
+            .chain(GLOBALS.iter().copied())
             .chain(ROLLBACK.iter().copied())
             .collect();
         supported.sort_unstable();
@@ -228,15 +210,14 @@ fn rollback(
     printer: &Printer,
     check: bool,
 ) -> Result<Value, String> {
-    let settings: Vec<&str> = SETTINGS
-        .iter()
-        .map(|(n, _)| *n)
+    let given: Vec<&str> = settings()
+        .map(|s| s.key)
         .filter(|n| args.contains_key(*n))
         .collect();
-    if !settings.is_empty() {
+    if !given.is_empty() {
         return Err(format!(
             "rollback takes no settings (given: {})",
-            settings.join(", ")
+            given.join(", ")
         ));
     }
     let force = flag(args, "force")?;
@@ -301,42 +282,19 @@ fn rollback(
     }))
 }
 
-/// The settings the arguments give.
+/// The settings the arguments give. Booleans take Ansible's spellings.
 fn settings_of(args: &Map<String, Value>) -> Result<Settings, String> {
-    let mut s = Settings::default();
-    let get = |name: &str| text(args, name);
-    s.containers_conf = get("containers_conf")?;
-    s.runtime_name = get("runtime_name")?;
-    s.runtime_path = get("runtime_path")?;
-    s.nvidia_config = get("nvidia_config")?;
-    s.hook_file = get("hook_file")?;
-    s.hook_path = get("hook_path")?;
-    s.cli_debug_log = get("cli_debug_log")?;
-    s.runtime_debug_log = get("runtime_debug_log")?;
-    s.cdi_spec = get("cdi_spec")?;
-    s.nvidia_ctk = get("nvidia_ctk")?;
-    s.strategy = match get("strategy")?.as_deref() {
-        None => None,
-        Some("hook") => Some(Strategy::Hook),
-        Some("cdi") => Some(Strategy::Cdi),
-        Some(other) => return Err(format!("strategy must be hook or cdi, not {other:?}")),
-    };
-    s.no_cgroups = get("no_cgroups")?
-        .map(|v| parse_bool("no_cgroups", &v))
-        .transpose()?;
-    s.allow_unsafe_log_path = get("allow_unsafe_log_path")?
-        .map(|v| parse_bool("allow_unsafe_log_path", &v))
-        .transpose()?;
-    s.follow_symlinks = get("follow_symlinks")?
-        .map(|v| parse_bool("follow_symlinks", &v))
-        .transpose()?;
-    s.state = match get("state")?.as_deref() {
-        None => None,
-        Some("present") => Some(Presence::Present),
-        Some("absent") => Some(Presence::Absent),
-        Some(other) => return Err(format!("state must be present or absent, not {other:?}")),
-    };
-    Ok(s)
+    let mut out = Settings::default();
+    for s in settings() {
+        let Some(mut value) = text(args, s.key)? else {
+            continue;
+        };
+        if matches!(s.kind, Kind::Bool | Kind::Switch) {
+            value = parse_bool(s.key, &value)?.to_string();
+        }
+        out.set(s.key, &value).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
 }
 
 /// The plan's changes as Ansible diffs.

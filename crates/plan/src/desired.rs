@@ -1,100 +1,12 @@
 //! The desired state of a host: built-in defaults, then a profile file, then
 //! command-line flags (later layers win).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{line_col, PlanError};
 use crate::paths::{well_known, TargetPath};
 
-/// Whether gpu-setup's configuration should be on the host or removed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Presence {
-    /// Configure the host.
-    #[default]
-    Present,
-    /// Remove everything gpu-setup manages.
-    Absent,
-}
-
-/// How GPUs reach containers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Strategy {
-    /// The OCI prestart hook (and the `nvidia` runtime entry and
-    /// `no-cgroups`): containers get GPUs through the NVIDIA hook.
-    #[default]
-    Hook,
-    /// A CDI spec: `podman run --device nvidia.com/gpu=all`, NVIDIA's
-    /// recommended path; the legacy hook is removed.
-    Cdi,
-}
-
-impl Strategy {
-    /// `hook` or `cdi`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::Hook => "hook",
-            Strategy::Cdi => "cdi",
-        }
-    }
-}
-
-/// One layer of settings (a profile file or the command line). Unset fields
-/// leave the layer below in force. Field names are the profile's keys.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// File that receives the runtime entry.
-    pub containers_conf: Option<String>,
-    /// Name of the OCI runtime entry.
-    pub runtime_name: Option<String>,
-    /// Executable of the runtime.
-    pub runtime_path: Option<String>,
-    /// NVIDIA Container Toolkit configuration.
-    pub nvidia_config: Option<String>,
-    /// `[nvidia-container-cli] no-cgroups`.
-    pub no_cgroups: Option<bool>,
-    /// The OCI hook file.
-    pub hook_file: Option<String>,
-    /// The hook executable.
-    pub hook_path: Option<String>,
-    /// `[nvidia-container-cli] debug`.
-    pub cli_debug_log: Option<String>,
-    /// `[nvidia-container-runtime] debug`.
-    pub runtime_debug_log: Option<String>,
-    /// Present or absent.
-    pub state: Option<Presence>,
-    /// Accept debug log paths in group- or world-writable directories.
-    pub allow_unsafe_log_path: Option<bool>,
-    /// Write through a managed file that is a symbolic link (to a file
-    /// inside the root) instead of refusing.
-    pub follow_symlinks: Option<bool>,
-    /// `hook` or `cdi`.
-    pub strategy: Option<Strategy>,
-    /// The CDI spec `--strategy cdi` manages.
-    pub cdi_spec: Option<String>,
-    /// The `nvidia-ctk` that generates it (on the running system).
-    pub nvidia_ctk: Option<String>,
-    /// What `gpu-setup heal` does: repair drift, or only report it. Not a
-    /// part of the desired state (plan and apply ignore it).
-    pub heal: Option<HealMode>,
-    /// After each apply and heal, prune the journal to the newest N
-    /// transactions it can spare (`gpu-setup history --keep N`). Not a part
-    /// of the desired state.
-    pub history_keep: Option<usize>,
-}
-
-/// What `gpu-setup heal` does when the host drifted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealMode {
-    /// Apply the plan (one transaction, marked as a heal).
-    #[default]
-    Apply,
-    /// Change nothing; fail (exit 2) when changes are pending.
-    Report,
-}
+pub use crate::settings::{HealMode, Presence, Settings, Strategy};
 
 impl Settings {
     /// Parses a profile file (TOML). `path` is only used in messages.
@@ -108,29 +20,6 @@ impl Settings {
                 message: e.message().trim().to_owned(),
             }
         })
-    }
-
-    /// `self` with every field that `top` sets replaced by `top`'s value.
-    pub fn overlay(self, top: Settings) -> Settings {
-        Settings {
-            containers_conf: top.containers_conf.or(self.containers_conf),
-            runtime_name: top.runtime_name.or(self.runtime_name),
-            runtime_path: top.runtime_path.or(self.runtime_path),
-            nvidia_config: top.nvidia_config.or(self.nvidia_config),
-            no_cgroups: top.no_cgroups.or(self.no_cgroups),
-            hook_file: top.hook_file.or(self.hook_file),
-            hook_path: top.hook_path.or(self.hook_path),
-            cli_debug_log: top.cli_debug_log.or(self.cli_debug_log),
-            runtime_debug_log: top.runtime_debug_log.or(self.runtime_debug_log),
-            state: top.state.or(self.state),
-            allow_unsafe_log_path: top.allow_unsafe_log_path.or(self.allow_unsafe_log_path),
-            follow_symlinks: top.follow_symlinks.or(self.follow_symlinks),
-            strategy: top.strategy.or(self.strategy),
-            cdi_spec: top.cdi_spec.or(self.cdi_spec),
-            nvidia_ctk: top.nvidia_ctk.or(self.nvidia_ctk),
-            heal: top.heal.or(self.heal),
-            history_keep: top.history_keep.or(self.history_keep),
-        }
     }
 }
 

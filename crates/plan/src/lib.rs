@@ -18,6 +18,7 @@ pub mod plan;
 pub mod podman;
 pub mod render;
 pub mod saved;
+pub mod settings;
 mod toml_doc;
 pub mod upstream;
 pub mod warnings;
