@@ -23,8 +23,10 @@ dist-tools:
 	[ -x .venv/bin/python3 ] || python3 -m venv .venv
 	.venv/bin/pip install --quiet cargo-zigbuild ziglang ansible-core
 
-## dist: the portable binary, a tarball, a .deb, an .rpm, the Ansible
-## collection and SHA256SUMS in dist/ (docs/install.md).
+## dist: the portable binaries (x86_64 and aarch64; the aarch64 one is
+## built as root in a Debian chroot, packaging/aarch64.sh), a tarball, a
+## .deb and an .rpm of each, the Ansible collection and SHA256SUMS in dist/
+## (docs/install.md). GPU_SETUP_DIST_ARCHES=x86_64 builds only the first.
 dist:
 	bash packaging/dist.sh
 
@@ -40,14 +42,27 @@ test: lint
 	$(CARGO) test --workspace --all-targets
 	$(MAKE) test-portable
 
-## test-portable: the CLI suites against dist/gpu-setup (skipped, saying so,
-## when it is not built; CI builds it).
+## test-portable: the CLI suites against dist/gpu-setup, and against
+## dist/aarch64/gpu-setup under qemu-user (binfmt_misc) when it is built and
+## this machine runs it (skipped, saying so, otherwise; CI builds both and
+## sets GPU_SETUP_REQUIRE_QEMU). The matrix cannot run the aarch64 binary:
+## its chroots hold no aarch64 glibc (docs/testing.md).
 PORTABLE_SUITES = plan_cli:: apply_cli:: bad_input:: doctor:: cdi:: heal:: packages:: module:: corpus:: provisioning:: matrix::
+QEMU_SUITES = $(filter-out matrix::,$(PORTABLE_SUITES)) e2e:: security:: attacks:: rootless:: kernel:: host_facts:: one_state:: profile:: day_one::
 test-portable:
 	@if [ -x dist/gpu-setup ]; then \
 	  GPU_SETUP_TEST_BINARY=$(CURDIR)/dist/gpu-setup $(CARGO) test -p gpu-setup --test it -- $(PORTABLE_SUITES); \
 	else \
 	  echo "test-portable: dist/gpu-setup is not built (make dist): skipped"; \
+	fi
+	@if [ ! -x dist/aarch64/gpu-setup ]; then \
+	  echo "test-portable: dist/aarch64/gpu-setup is not built (make dist): skipped"; \
+	elif grep -qs '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64; then \
+	  GPU_SETUP_TEST_BINARY=$(CURDIR)/dist/aarch64/gpu-setup $(CARGO) test -p gpu-setup --test it -- $(QEMU_SUITES); \
+	elif [ -n "$$GPU_SETUP_REQUIRE_QEMU" ]; then \
+	  echo "test-portable: GPU_SETUP_REQUIRE_QEMU is set, but binfmt_misc cannot run aarch64 binaries (apt-get install qemu-user-static binfmt-support libc6:arm64)" >&2; exit 1; \
+	else \
+	  echo "test-portable: this machine cannot run aarch64 binaries (qemu-user-static, binfmt-support, libc6:arm64): dist/aarch64/gpu-setup skipped"; \
 	fi
 
 ## e2e: only the end-to-end cases with real Podman: this machine's, and

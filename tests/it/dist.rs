@@ -33,12 +33,64 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn deb(dist: &Path) -> PathBuf {
-    dist.join(format!("gpu-setup_{VERSION}-1_amd64.deb"))
+/// One architecture `make dist` builds for.
+struct Arch {
+    /// The kernel's and rpm's name (`uname -m`).
+    name: &'static str,
+    /// Debian's name.
+    deb: &'static str,
+    /// The binary, in dist/.
+    bin: &'static str,
+    /// The ELF machine, as readelf names it.
+    machine: &'static str,
+    /// glibc's dynamic loader on this architecture.
+    loader: &'static str,
+    /// The segment alignment the binary must have at least (64 KiB on
+    /// aarch64, whose kernels may use 64K pages, as Grace's do).
+    align: u64,
 }
 
-fn rpm(dist: &Path) -> PathBuf {
-    dist.join(format!("gpu-setup-{VERSION}-1.x86_64.rpm"))
+const ARCHES: [Arch; 2] = [
+    Arch {
+        name: "x86_64",
+        deb: "amd64",
+        bin: "gpu-setup",
+        machine: "Advanced Micro Devices X86-64",
+        loader: "ld-linux-x86-64.so.2",
+        align: 0x1000,
+    },
+    Arch {
+        name: "aarch64",
+        deb: "arm64",
+        bin: "aarch64/gpu-setup",
+        machine: "AArch64",
+        loader: "ld-linux-aarch64.so.1",
+        align: 0x10000,
+    },
+];
+
+fn deb(dist: &Path, arch: &Arch) -> PathBuf {
+    dist.join(format!("gpu-setup_{VERSION}-1_{}.deb", arch.deb))
+}
+
+fn rpm(dist: &Path, arch: &Arch) -> PathBuf {
+    dist.join(format!("gpu-setup-{VERSION}-1.{}.rpm", arch.name))
+}
+
+/// Whether this machine runs aarch64 binaries (qemu-user through
+/// binfmt_misc, docs/testing.md); CI sets GPU_SETUP_REQUIRE_QEMU, so there
+/// it must.
+pub fn runs_aarch64() -> bool {
+    let registered = fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+        .is_ok_and(|s| s.starts_with("enabled"));
+    assert!(
+        registered || std::env::var_os("GPU_SETUP_REQUIRE_QEMU").is_none(),
+        "GPU_SETUP_REQUIRE_QEMU is set, so binfmt_misc must run aarch64 binaries (apt-get install qemu-user-static binfmt-support)"
+    );
+    if !registered {
+        eprintln!("skipped running the aarch64 binary: binfmt_misc has no qemu-aarch64");
+    }
+    registered
 }
 
 /// The files both packages install (directories aside), by their paths in
@@ -119,53 +171,105 @@ fn man_pages() -> Vec<String> {
 }
 
 #[test]
-fn the_portable_binary_needs_glibc_2_17_and_nothing_else() {
+fn the_portable_binaries_need_glibc_2_17_and_nothing_else() {
     let Some(dist) = dist() else { return };
-    if !have_tool("objdump", "binutils") {
+    if !have_tool("readelf", "binutils") {
         return;
     }
-    let bin = dist.join("gpu-setup");
-    let symbols = run(Command::new("objdump").arg("-T").arg(&bin));
-    let mut versions: Vec<Vec<u32>> = symbols
-        .split("GLIBC_")
-        .skip(1)
-        .filter_map(|s| {
-            let v: String = s
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.')
-                .collect();
-            let parts: Vec<u32> = v.split('.').filter_map(|p| p.parse().ok()).collect();
-            (!parts.is_empty()).then_some(parts)
-        })
-        .collect();
-    versions.sort();
-    let highest = versions.last().unwrap();
-    assert!(highest <= &vec![2, 17], "needs GLIBC_{highest:?}");
-    // Only glibc's own libraries.
-    let headers = run(Command::new("objdump").arg("-p").arg(&bin));
-    let needed: Vec<&str> = headers
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("NEEDED"))
-        .map(str::trim)
-        .collect();
-    for lib in &needed {
+    for arch in &ARCHES {
+        let bin = dist.join(arch.bin);
+        let header = run(Command::new("readelf").arg("-h").arg(&bin));
         assert!(
-            [
-                "libc.so.6",
-                "libpthread.so.0",
-                "libdl.so.2",
-                "libm.so.6",
-                "librt.so.1",
-                "ld-linux-x86-64.so.2"
-            ]
-            .contains(lib),
-            "{lib} in {needed:?}"
+            header
+                .lines()
+                .any(|l| l.trim() == format!("Machine:                           {}", arch.machine)),
+            "{}: {header}",
+            arch.name
         );
+        // Every versioned glibc symbol, as `readelf --dyn-syms` shows them
+        // (`memcpy@GLIBC_2.14 (3)`).
+        let symbols = run(Command::new("readelf").args(["--dyn-syms", "-W"]).arg(&bin));
+        let mut versions: Vec<Vec<u32>> = symbols
+            .split("@GLIBC_")
+            .skip(1)
+            .filter_map(|s| {
+                let v: String = s
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.')
+                    .collect();
+                let parts: Vec<u32> = v.split('.').filter_map(|p| p.parse().ok()).collect();
+                (!parts.is_empty()).then_some(parts)
+            })
+            .collect();
+        versions.sort();
+        let highest = versions.last().unwrap();
+        assert!(
+            highest <= &vec![2, 17],
+            "{}: needs GLIBC_{highest:?}",
+            arch.name
+        );
+        // Only glibc's own libraries, and this architecture's loader.
+        let dynamic = run(Command::new("readelf").args(["-d", "-W"]).arg(&bin));
+        let needed: Vec<&str> = dynamic
+            .lines()
+            .filter(|l| l.contains("(NEEDED)"))
+            .filter_map(|l| l.split('[').nth(1)?.split(']').next())
+            .collect();
+        assert!(needed.contains(&"libc.so.6"), "{}: {needed:?}", arch.name);
+        for lib in &needed {
+            assert!(
+                [
+                    "libc.so.6",
+                    "libpthread.so.0",
+                    "libdl.so.2",
+                    "libm.so.6",
+                    "librt.so.1",
+                    "libgcc_s.so.1",
+                    arch.loader
+                ]
+                .contains(lib),
+                "{}: {lib} in {needed:?}",
+                arch.name
+            );
+        }
+        let program = run(Command::new("readelf").args(["-l", "-W"]).arg(&bin));
+        assert!(
+            program.contains(&format!(
+                "[Requesting program interpreter: /lib{}/{}]",
+                if arch.name == "x86_64" { "64" } else { "" },
+                arch.loader
+            )),
+            "{}: {program}",
+            arch.name
+        );
+        // Each LOAD segment's alignment (the last column).
+        for load in program
+            .lines()
+            .filter(|l| l.trim_start().starts_with("LOAD"))
+        {
+            let align = load.split_whitespace().last().unwrap();
+            let align = u64::from_str_radix(align.trim_start_matches("0x"), 16).unwrap();
+            assert!(align >= arch.align, "{}: {load}", arch.name);
+        }
     }
     assert_eq!(
-        run(Command::new(&bin).arg("--version")),
+        run(Command::new(dist.join("gpu-setup")).arg("--version")),
         format!("gpu-setup {VERSION}\n")
     );
+    if runs_aarch64() {
+        // Under qemu-user: the same output as the x86_64 binary.
+        for args in [
+            &["--version"][..],
+            &["completions", "bash"],
+            &["plan", "--help"],
+        ] {
+            assert_eq!(
+                run(Command::new(dist.join("aarch64/gpu-setup")).args(args)),
+                run(Command::new(dist.join("gpu-setup")).args(args)),
+                "{args:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -178,8 +282,10 @@ fn the_release_binary_has_no_test_hooks() {
     };
     // The test build has them (so this check can fail) ...
     assert!(has(&assert_cmd::cargo::cargo_bin("gpu-setup")));
-    // ... the shipped binary does not (docs/security.md, R12).
-    assert!(!has(&dist.join("gpu-setup")));
+    // ... the shipped binaries do not (docs/security.md, R12).
+    for arch in &ARCHES {
+        assert!(!has(&dist.join(arch.bin)), "{}", arch.name);
+    }
 }
 
 #[test]
@@ -188,56 +294,58 @@ fn the_deb_holds_every_file_with_its_metadata_and_lintian_finds_no_error() {
     if !have_tool("dpkg-deb", "dpkg") {
         return;
     }
-    let deb = deb(&dist);
-    let info = run(Command::new("dpkg-deb").arg("--info").arg(&deb));
-    for field in [
-        "Package: gpu-setup".to_owned(),
-        format!("Version: {VERSION}-1"),
-        "Architecture: amd64".to_owned(),
-        "Depends: libc6 (>= 2.17)".to_owned(),
-        "Section: admin".to_owned(),
-        "Homepage: https://example.invalid/gpu-setup".to_owned(),
-        "Description: configure Podman for NVIDIA GPU containers, and keep it so".to_owned(),
-    ] {
-        assert!(info.contains(&format!("\n {field}\n")), "{field}\n{info}");
-    }
-    // Maintainer scripts for the heal units (as dh_installsystemd writes
-    // them: nothing enabled or started by default; purged cleanly), and
-    // the relations a distribution package has.
-    for script in ["postinst", "prerm", "postrm"] {
-        assert!(info.contains(script), "{script}: {info}");
-    }
-    assert!(info.contains("\n Recommends: podman\n"), "{info}");
-    assert!(
-        info.contains("\n Suggests: nvidia-container-toolkit\n"),
-        "{info}"
-    );
-    let contents = run(Command::new("dpkg-deb").arg("--contents").arg(&deb));
-    let files: BTreeSet<String> = contents
-        .lines()
-        .filter(|l| l.starts_with('-'))
-        .map(|l| {
-            l.rsplit(' ')
-                .next()
-                .unwrap()
-                .trim_start_matches('.')
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(files, deb_files());
-    for line in contents.lines() {
-        assert!(line.contains(" root/root "), "{line}");
-    }
-    if have_tool("lintian", "lintian") {
-        let out = Command::new("lintian")
-            .args(["--fail-on", "error,warning"])
-            .arg(&deb)
-            .output()
-            .unwrap();
-        let report = String::from_utf8_lossy(&out.stdout);
-        // The two accepted warnings are overridden in the package, each with
-        // its reason (packaging/deb/lintian-overrides).
-        assert!(out.status.success() && report.trim().is_empty(), "{report}");
+    for arch in &ARCHES {
+        let deb = deb(&dist, arch);
+        let info = run(Command::new("dpkg-deb").arg("--info").arg(&deb));
+        for field in [
+            "Package: gpu-setup".to_owned(),
+            format!("Version: {VERSION}-1"),
+            format!("Architecture: {}", arch.deb),
+            "Depends: libc6 (>= 2.17)".to_owned(),
+            "Section: admin".to_owned(),
+            "Homepage: https://example.invalid/gpu-setup".to_owned(),
+            "Description: configure Podman for NVIDIA GPU containers, and keep it so".to_owned(),
+        ] {
+            assert!(info.contains(&format!("\n {field}\n")), "{field}\n{info}");
+        }
+        // Maintainer scripts for the heal units (as dh_installsystemd writes
+        // them: nothing enabled or started by default; purged cleanly), and
+        // the relations a distribution package has.
+        for script in ["postinst", "prerm", "postrm"] {
+            assert!(info.contains(script), "{script}: {info}");
+        }
+        assert!(info.contains("\n Recommends: podman\n"), "{info}");
+        assert!(
+            info.contains("\n Suggests: nvidia-container-toolkit\n"),
+            "{info}"
+        );
+        let contents = run(Command::new("dpkg-deb").arg("--contents").arg(&deb));
+        let files: BTreeSet<String> = contents
+            .lines()
+            .filter(|l| l.starts_with('-'))
+            .map(|l| {
+                l.rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .trim_start_matches('.')
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(files, deb_files());
+        for line in contents.lines() {
+            assert!(line.contains(" root/root "), "{line}");
+        }
+        if have_tool("lintian", "lintian") {
+            let out = Command::new("lintian")
+                .args(["--fail-on", "error,warning"])
+                .arg(&deb)
+                .output()
+                .unwrap();
+            let report = String::from_utf8_lossy(&out.stdout);
+            // The two accepted warnings are overridden in the package, each with
+            // its reason (packaging/deb/lintian-overrides).
+            assert!(out.status.success() && report.trim().is_empty(), "{report}");
+        }
     }
 }
 
@@ -274,7 +382,8 @@ done <"$H/installed" >"$H/left"
 if dpkg -s gpu-setup >/dev/null 2>&1; then echo "still known to dpkg"; fi
 ls /var/lib/dpkg/info | grep '^gpu-setup\.' || true
 "#;
-    let out = host.sh(script, &[("DEB", deb(&dist).as_os_str())]);
+    // The install cycle runs this machine's architecture's package.
+    let out = host.sh(script, &[("DEB", deb(&dist, &ARCHES[0]).as_os_str())]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
@@ -320,74 +429,83 @@ fn the_rpm_holds_the_same_files_needs_only_glibc_and_verifies() {
     if !have_tool("rpm", "rpm") {
         return;
     }
-    let rpm = rpm(&dist);
-    let rpm_q = |args: &[&str]| run(Command::new("rpm").args(args).arg(&rpm));
-    let files: BTreeSet<String> = rpm_q(&["-qpl"]).lines().map(str::to_owned).collect();
-    assert_eq!(files, rpm_files());
-    let info = rpm_q(&["-qpi"]);
-    for field in [
-        "Name        : gpu-setup".to_owned(),
-        format!("Version     : {VERSION}"),
-        "Release     : 1".to_owned(),
-        "Architecture: x86_64".to_owned(),
-        "License     : Apache-2.0".to_owned(),
-        "URL         : https://example.invalid/gpu-setup".to_owned(),
-        "Summary     : Make a Linux host able to run NVIDIA GPU containers under Podman".to_owned(),
-    ] {
-        assert!(info.lines().any(|l| l == field), "{field}\n{info}");
-    }
-    // glibc's libraries and rpm's own features, nothing else.
-    let requires = rpm_q(&["-qp", "--requires"]);
-    for req in requires.lines() {
-        let glibc = ["libc.so.6", "libpthread.so.0", "libdl.so.2"]
-            .iter()
-            .any(|lib| req.starts_with(lib));
-        // /bin/sh runs the scriptlets.
+    for arch in &ARCHES {
+        let rpm = rpm(&dist, arch);
+        let rpm_q = |args: &[&str]| run(Command::new("rpm").args(args).arg(&rpm));
+        let files: BTreeSet<String> = rpm_q(&["-qpl"]).lines().map(str::to_owned).collect();
+        assert_eq!(files, rpm_files());
+        let info = rpm_q(&["-qpi"]);
+        for field in [
+            "Name        : gpu-setup".to_owned(),
+            format!("Version     : {VERSION}"),
+            "Release     : 1".to_owned(),
+            format!("Architecture: {}", arch.name),
+            "License     : Apache-2.0".to_owned(),
+            "URL         : https://example.invalid/gpu-setup".to_owned(),
+            "Summary     : Make a Linux host able to run NVIDIA GPU containers under Podman"
+                .to_owned(),
+        ] {
+            assert!(info.lines().any(|l| l == field), "{field}\n{info}");
+        }
+        // glibc's libraries and rpm's own features, nothing else.
+        let requires = rpm_q(&["-qp", "--requires"]);
+        for req in requires.lines() {
+            let glibc = ["libc.so.6", "libpthread.so.0", "libdl.so.2"]
+                .iter()
+                .any(|lib| req.starts_with(lib));
+            // /bin/sh runs the scriptlets.
+            assert!(
+                glibc || req.starts_with("rpmlib(") || req == "/bin/sh",
+                "{req}"
+            );
+        }
         assert!(
-            glibc || req.starts_with("rpmlib(") || req == "/bin/sh",
-            "{req}"
+            requires.contains("libc.so.6(GLIBC_2.17)(64bit)"),
+            "{requires}"
         );
+        // The %systemd_* scriptlets' equivalent: presets on first install,
+        // disable and stop on erase, reload after.
+        let scripts = rpm_q(&["-qp", "--scripts"]);
+        for needle in [
+            "postinstall scriptlet",
+            "systemctl --no-reload preset gpu-setup-heal.path",
+            "preuninstall scriptlet",
+            "systemctl --no-reload disable --now gpu-setup-heal.path",
+            "postuninstall scriptlet",
+            "systemctl daemon-reload",
+        ] {
+            assert!(scripts.contains(needle), "{needle}: {scripts}");
+        }
+        let deps = rpm_q(&["-qp", "--recommends"]) + &rpm_q(&["-qp", "--suggests"]);
+        assert_eq!(deps, "podman\nnvidia-container-toolkit\n");
+        // Installed into a test root and erased again, it leaves no directory
+        // of its own behind (it owns them).
+        let root = tempfile::tempdir().unwrap();
+        for args in [
+            vec!["--initdb"],
+            vec![
+                "-i",
+                "--nodeps",
+                "--noscripts",
+                "--ignorearch",
+                rpm.to_str().unwrap(),
+            ],
+            vec!["-e", "--nodeps", "--noscripts", "gpu-setup"],
+        ] {
+            let out = Command::new("rpm")
+                .arg("--root")
+                .arg(root.path())
+                .args(["--dbpath", "/var/lib/rpm"])
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "rpm {args:?}: {out:?}");
+        }
+        for dir in ["usr/share/doc/gpu-setup", "usr/share/licenses/gpu-setup"] {
+            assert!(!root.path().join(dir).exists(), "left behind: /{dir}");
+        }
+        assert_eq!(rpm_q(&["-K"]), format!("{}: digests OK\n", rpm.display()));
     }
-    assert!(
-        requires.contains("libc.so.6(GLIBC_2.17)(64bit)"),
-        "{requires}"
-    );
-    // The %systemd_* scriptlets' equivalent: presets on first install,
-    // disable and stop on erase, reload after.
-    let scripts = rpm_q(&["-qp", "--scripts"]);
-    for needle in [
-        "postinstall scriptlet",
-        "systemctl --no-reload preset gpu-setup-heal.path",
-        "preuninstall scriptlet",
-        "systemctl --no-reload disable --now gpu-setup-heal.path",
-        "postuninstall scriptlet",
-        "systemctl daemon-reload",
-    ] {
-        assert!(scripts.contains(needle), "{needle}: {scripts}");
-    }
-    let deps = rpm_q(&["-qp", "--recommends"]) + &rpm_q(&["-qp", "--suggests"]);
-    assert_eq!(deps, "podman\nnvidia-container-toolkit\n");
-    // Installed into a test root and erased again, it leaves no directory
-    // of its own behind (it owns them).
-    let root = tempfile::tempdir().unwrap();
-    for args in [
-        vec!["--initdb"],
-        vec!["-i", "--nodeps", "--noscripts", rpm.to_str().unwrap()],
-        vec!["-e", "--nodeps", "--noscripts", "gpu-setup"],
-    ] {
-        let out = Command::new("rpm")
-            .arg("--root")
-            .arg(root.path())
-            .args(["--dbpath", "/var/lib/rpm"])
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "rpm {args:?}: {out:?}");
-    }
-    for dir in ["usr/share/doc/gpu-setup", "usr/share/licenses/gpu-setup"] {
-        assert!(!root.path().join(dir).exists(), "left behind: /{dir}");
-    }
-    assert_eq!(rpm_q(&["-K"]), format!("{}: digests OK\n", rpm.display()));
 }
 
 #[test]
@@ -404,55 +522,58 @@ fn the_tarball_and_the_checksums() {
         .lines()
         .filter_map(|l| l.strip_suffix(": OK"))
         .collect();
-    let tarball = format!("gpu-setup-{VERSION}-x86_64-unknown-linux-gnu.tar.gz");
-    let expected: BTreeSet<String> = [
-        "gpu-setup".to_owned(),
-        tarball.clone(),
-        format!("gpu-setup_{VERSION}-1_amd64.deb"),
-        format!("gpu-setup-{VERSION}-1.x86_64.rpm"),
-        format!("gpu_setup-podman_nvidia-{VERSION}.tar.gz"),
-    ]
-    .into_iter()
-    .collect();
+    let tarball =
+        |arch: &Arch| format!("gpu-setup-{VERSION}-{}-unknown-linux-gnu.tar.gz", arch.name);
+    let mut expected: BTreeSet<String> = [format!("gpu_setup-podman_nvidia-{VERSION}.tar.gz")]
+        .into_iter()
+        .collect();
+    for arch in &ARCHES {
+        expected.insert(arch.bin.to_owned());
+        expected.insert(tarball(arch));
+        expected.insert(format!("gpu-setup_{VERSION}-1_{}.deb", arch.deb));
+        expected.insert(format!("gpu-setup-{VERSION}-1.{}.rpm", arch.name));
+    }
     assert_eq!(checked, expected.iter().map(String::as_str).collect());
-    // The tarball: the same binary, the man pages, completions, units,
+    // Each tarball: its binary, the man pages, completions, units,
     // examples, docs and licence under gpu-setup-VERSION/.
-    let tmp = tempfile::tempdir().unwrap();
-    run(Command::new("tar")
-        .arg("-xzf")
-        .arg(dist.join(&tarball))
-        .arg("-C")
-        .arg(tmp.path()));
-    let top = tmp.path().join(format!("gpu-setup-{VERSION}"));
-    assert_eq!(
-        fs::read(top.join("gpu-setup")).unwrap(),
-        fs::read(dist.join("gpu-setup")).unwrap()
-    );
-    for page in man_pages() {
-        assert!(top.join("man").join(&page).is_file(), "{page}");
+    for arch in &ARCHES {
+        let tmp = tempfile::tempdir().unwrap();
+        run(Command::new("tar")
+            .arg("-xzf")
+            .arg(dist.join(tarball(arch)))
+            .arg("-C")
+            .arg(tmp.path()));
+        let top = tmp.path().join(format!("gpu-setup-{VERSION}"));
+        assert_eq!(
+            fs::read(top.join("gpu-setup")).unwrap(),
+            fs::read(dist.join(arch.bin)).unwrap()
+        );
+        for page in man_pages() {
+            assert!(top.join("man").join(&page).is_file(), "{page}");
+        }
+        for f in [
+            "completions/gpu-setup",
+            "completions/_gpu-setup",
+            "completions/gpu-setup.fish",
+            "systemd/gpu-setup-heal.service",
+            "systemd/gpu-setup-heal.path",
+            "systemd/gpu-setup-heal.timer",
+            "examples/gpu-setup.toml",
+            "examples/apt/90gpu-setup-heal",
+            "examples/dnf/gpu-setup.action",
+            "README.md",
+            "LICENSE",
+            "install.md",
+            "heal.md",
+        ] {
+            assert!(top.join(f).is_file(), "{f}");
+        }
+        // The packaged completion is what `gpu-setup completions` prints now.
+        assert_eq!(
+            fs::read_to_string(top.join("completions/gpu-setup")).unwrap(),
+            ok_stdout(gpu_setup().args(["completions", "bash"]))
+        );
     }
-    for f in [
-        "completions/gpu-setup",
-        "completions/_gpu-setup",
-        "completions/gpu-setup.fish",
-        "systemd/gpu-setup-heal.service",
-        "systemd/gpu-setup-heal.path",
-        "systemd/gpu-setup-heal.timer",
-        "examples/gpu-setup.toml",
-        "examples/apt/90gpu-setup-heal",
-        "examples/dnf/gpu-setup.action",
-        "README.md",
-        "LICENSE",
-        "install.md",
-        "heal.md",
-    ] {
-        assert!(top.join(f).is_file(), "{f}");
-    }
-    // The packaged completion is what `gpu-setup completions` prints now.
-    assert_eq!(
-        fs::read_to_string(top.join("completions/gpu-setup")).unwrap(),
-        ok_stdout(gpu_setup().args(["completions", "bash"]))
-    );
 }
 
 #[test]
@@ -481,7 +602,7 @@ fn make_dist_names_each_missing_tool_and_how_to_get_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     for line in [
         "make dist needs `dpkg-deb`: apt-get install dpkg",
-        "make dist needs `objdump`: apt-get install binutils",
+        "make dist needs `readelf`: apt-get install binutils",
         "make dist needs `rpmbuild`: apt-get install rpm",
         "make dist needs `gzip`: apt-get install gzip",
         "make dist needs `sha256sum`: apt-get install coreutils",
