@@ -335,3 +335,39 @@ fn errors_in_json_mode_are_json_on_stdout_too() {
         "`gpu-setup --help` lists the commands and options"
     );
 }
+
+#[test]
+fn a_file_whose_dotted_keys_toml_edit_would_regroup_is_refused_naming_the_line() {
+    // `nvidia-container-cli.debug` continues the table after another
+    // table's key: writing the file back would move it (and apply the same
+    // through plan and apply).
+    let tree = Tree::stock();
+    tree.write(
+        NV_CONFIG,
+        "nvidia-container-cli.debug = \"/var/log/cli.log\"\naccept-nvidia-visible-devices-as-volume-mounts = false\nnvidia-container-cli.ldconfig = \"@/sbin/ldconfig\"\n",
+    );
+    for args in [&["plan"][..], &["apply"]] {
+        let err = refused(&tree, args);
+        assert_eq!(
+            err.lines().next().unwrap(),
+            "error: `/etc/nvidia-container-runtime/config.toml` line 3, column 1: editing this file would move `nvidia-container-cli.ldconfig = \"@/sbin/ldconfig\"`, a dotted key toml_edit regroups with the rest of its table; gpu-setup edits only where no other line moves",
+            "{err}"
+        );
+        assert!(
+            err.contains("hint: write `nvidia-container-cli.ldconfig = \"@/sbin/ldconfig\"` under its table's `[header]` instead of as a dotted key (or keep a table's dotted keys together), then run gpu-setup again; `/etc/nvidia-container-runtime/config.toml` is unchanged"),
+            "{err}"
+        );
+    }
+    // Kept together, the same keys are edited in place.
+    tree.write(
+        NV_CONFIG,
+        "nvidia-container-cli.debug = \"/var/log/cli.log\"\nnvidia-container-cli.ldconfig = \"@/sbin/ldconfig\"\naccept-nvidia-visible-devices-as-volume-mounts = false\n",
+    );
+    ok_stdout(&mut tree.cmd(&["apply", "-q"]));
+    let after = fs::read_to_string(tree.real(NV_CONFIG)).unwrap();
+    assert!(
+        after.starts_with("nvidia-container-cli.debug = \"/var/log/cli.log\"\nnvidia-container-cli.ldconfig = \"@/sbin/ldconfig\"\n"),
+        "{after}"
+    );
+    assert!(after.contains("no-cgroups = true"), "{after}");
+}

@@ -252,7 +252,7 @@ fn podman_of(run: &Run, expected: &str) -> Podman {
         "{}: Podman {version}, expected {expected}.x: the suite moved on",
         run.suite
     );
-    Podman::new(Some(version))
+    Podman::new(Some(gpu_setup_plan::PodmanVersion(version)))
 }
 
 /// The hook scenario: a default `apply` makes Podman run the real NVIDIA
@@ -583,7 +583,7 @@ fn cases(suite: &str, expected: &str) {
     let Some(r) = run(suite, "cases") else { return };
     r.assert_rc("import", 0);
     let version = Version::parse(expected).unwrap();
-    let rules = Podman::new(Some(version));
+    let rules = Podman::new(Some(gpu_setup_plan::PodmanVersion(version)));
     // --state absent: every file as before apply; nvidia gone, runc works.
     r.assert_rc("apply", 0);
     r.assert_rc("absent", 0);

@@ -459,7 +459,7 @@ fn r18_rpm_reads_a_copy_of_an_images_database_under_a_relative_root_too() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
-        log.contains("toolkit=Some(Version { major: 1, minor: 13, patch: 5 })"),
+        log.contains("toolkit=Some(ToolkitVersion(Version { major: 1, minor: 13, patch: 5 }))"),
         "{log}"
     );
 }

@@ -313,18 +313,14 @@ pub struct Xattr {
 impl Xattr {
     /// The value's bytes; `None` if the hex is malformed.
     pub fn value(&self) -> Option<Vec<u8>> {
-        if self.hex.len() % 2 != 0 {
-            return None;
-        }
-        (0..self.hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(self.hex.get(i..i + 2)?, 16).ok())
-            .collect()
+        hex::decode(&self.hex).ok()
     }
 
     fn new(name: String, value: &[u8]) -> Self {
-        let hex = value.iter().map(|b| format!("{b:02x}")).collect();
-        Xattr { name, hex }
+        Xattr {
+            name,
+            hex: hex::encode(value),
+        }
     }
 }
 
@@ -333,9 +329,9 @@ impl Xattr {
 pub struct Attrs {
     /// Permission bits.
     pub mode: u32,
-    /// Owner.
+    /// The owning user (`st_uid`), restored with the content.
     pub uid: u32,
-    /// Group.
+    /// The owning group (`st_gid`).
     pub gid: u32,
     /// Extended attributes, in the order listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -345,7 +341,7 @@ pub struct Attrs {
 /// A regular file as read from disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiskFile {
-    /// Content.
+    /// The file's bytes, read through its descriptor.
     pub bytes: Vec<u8>,
     /// Mode, owner, xattrs.
     pub attrs: Attrs,

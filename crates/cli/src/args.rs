@@ -66,16 +66,13 @@ pub struct GlobalArgs {
         long,
         global = true,
         value_name = "DIR",
-        default_value = DEFAULT_STATE_DIR
+        default_value = gpu_setup_plan::well_known::DEFAULT_STATE_DIR
     )]
     pub state_dir: String,
     /// How long to wait for another gpu-setup run to finish before giving up.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
     pub lock_timeout: u64,
 }
-
-/// Where transactions, backups and the lock live by default.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/gpu-setup";
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,7 +105,7 @@ pub enum LogLevel {
     Trace,
 }
 
-/// Subcommands.
+/// The subcommands, each with its `--help` text.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what would change, as unified diffs, and warn about what would

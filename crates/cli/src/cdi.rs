@@ -53,7 +53,7 @@ pub(crate) fn note(plan: &Plan, desired: &DesiredState, real_root: bool) -> Opti
         .iter()
         .any(|c| c.path == desired.cdi_spec && c.after.is_some());
     (writes && !real_root && desired.cdi_generated.is_some()).then(|| Warning {
-        code: "cdi-spec-from-this-machine".into(),
+        code: gpu_setup_plan::warnings::Code::CdiSpecFromThisMachine,
         level: Level::Info,
         message: format!(
             "the CDI spec is what `{} cdi generate` prints on this machine: it lists this machine's GPUs and driver files, not necessarily those of the system under --root",

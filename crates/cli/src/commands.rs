@@ -669,7 +669,7 @@ impl Session {
             // planning still works.
             Err(ApplyError::Step(e)) if e.errno() == Some(nix::libc::EACCES) => {
                 Ok(Some(gpu_setup_plan::Warning {
-                    code: std::borrow::Cow::Borrowed("journal-unreadable"),
+                    code: gpu_setup_plan::warnings::Code::JournalUnreadable,
                     level: gpu_setup_plan::Level::Info,
                     message: format!(
                         "cannot check the journal for an interrupted transaction: `{}` is root's",
@@ -890,13 +890,10 @@ fn cdi_note(
     crate::cdi::note(plan, desired, real_root)
 }
 
-/// The host's profile, read under `--root` by every command when it exists.
-pub(crate) const HOST_PROFILE: &str = "/etc/gpu-setup.toml";
-
 /// Which profile gives the settings below the flags.
 #[derive(Clone, Debug)]
 pub(crate) enum Profile {
-    /// The host's own, [`HOST_PROFILE`] under `--root`, when it exists.
+    /// The host's own, [`HOST_PROFILE`](gpu_setup_plan::well_known::HOST_PROFILE) under `--root`, when it exists.
     Host,
     /// A file on the running system (`--profile FILE`).
     File(PathBuf),
@@ -945,7 +942,7 @@ fn file_profile(profile: &Path) -> Result<Settings> {
             format!("cannot use profile `{}`", profile.display()),
             format!(
                 "--profile takes a TOML file (example: {}) that only you or root can write",
-                crate::error::EXAMPLE_PROFILE
+                gpu_setup_plan::well_known::EXAMPLE_PROFILE
             ),
         )
     })?;
@@ -966,7 +963,8 @@ fn parse_profile(shown: &str, bytes: Vec<u8>) -> Result<Settings> {
 /// writes, so it and /etc must be root's (or the caller's) and writable by
 /// no one else (docs/security.md R6).
 fn host_profile(host: &RootFs) -> Result<Settings> {
-    let path = TargetPath::new(HOST_PROFILE).map_err(anyhow::Error::new)?;
+    let path =
+        TargetPath::new(gpu_setup_plan::well_known::HOST_PROFILE).map_err(anyhow::Error::new)?;
     let bytes = match host.file(&path)? {
         gpu_setup_plan::Observed::Absent => return Ok(Settings::default()),
         gpu_setup_plan::Observed::File { bytes, .. } => bytes,
@@ -987,7 +985,7 @@ fn host_profile(host: &RootFs) -> Result<Settings> {
         )
         .into());
     }
-    parse_profile(HOST_PROFILE, bytes)
+    parse_profile(gpu_setup_plan::well_known::HOST_PROFILE, bytes)
 }
 /// A closed stdout (`gpu-setup plan | head`) is not an error.
 fn ignore_broken_pipe(r: io::Result<()>) -> Result<()> {

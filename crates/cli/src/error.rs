@@ -29,10 +29,6 @@ impl std::fmt::Display for Hinted {
 
 impl std::error::Error for Hinted {}
 
-/// Where the documented example profile is installed (the packages put it
-/// there; a source checkout has it as templates/gpu-setup.toml).
-pub(crate) const EXAMPLE_PROFILE: &str = "/usr/share/doc/gpu-setup/examples/gpu-setup.toml";
-
 /// The hint for the first error in the chain that has one. `sudo`: whether
 /// the command accepts `--sudo` (a hint only names flags the command has).
 pub(crate) fn hint_of(err: &anyhow::Error, sudo: bool) -> Option<String> {
@@ -49,7 +45,10 @@ pub(crate) fn hint_of(err: &anyhow::Error, sudo: bool) -> Option<String> {
             e.hint()
         } else if let Some(e) = e.downcast_ref::<ApplyError>() {
             if sudo && e.needs_root() {
-                Some("run as root, or add --sudo: the managed files and the journal belong to root".to_owned())
+                Some(
+                    "run as root, or add --sudo: the managed files and the journal belong to root"
+                        .to_owned(),
+                )
             } else {
                 e.hint()
             }
@@ -59,7 +58,8 @@ pub(crate) fn hint_of(err: &anyhow::Error, sudo: bool) -> Option<String> {
             Some("make a new plan with `gpu-setup plan --out FILE`".to_owned())
         } else if e.downcast_ref::<ProfileError>().is_some() {
             Some(format!(
-                "the keys are listed in `gpu-setup plan --help` and in the example profile {EXAMPLE_PROFILE}"
+                "the keys are listed in `gpu-setup plan --help` and in the example profile {}",
+                gpu_setup_plan::well_known::EXAMPLE_PROFILE
             ))
         } else {
             None

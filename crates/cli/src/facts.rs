@@ -52,9 +52,11 @@ pub(crate) fn versions(
     let rpm = RpmVersions::query(host);
     let podman = match flag {
         Some(v) => Some((v, VersionSource::Flag)),
-        None => detect(host, real_root, &PODMAN_PACKAGES, &rpm, "podman"),
+        None => detect(host, real_root, &PODMAN_PACKAGES, &rpm, "podman")
+            .map(|(v, s)| (PodmanVersion(v), s)),
     };
-    let toolkit = detect(host, real_root, &TOOLKIT_PACKAGES, &rpm, "nvidia-ctk");
+    let toolkit = detect(host, real_root, &TOOLKIT_PACKAGES, &rpm, "nvidia-ctk")
+        .map(|(v, s)| (ToolkitVersion(v), s));
     // The toolkit's version matters to doctor's advice, not to what a
     // plan writes: only an unknown Podman is worth a note.
     if podman.is_none() {
@@ -128,7 +130,7 @@ impl RpmVersions {
         RpmVersions { installed }
     }
 
-    fn first_of(&self, packages: &[&str]) -> Option<(String, ToolkitVersion)> {
+    fn first_of(&self, packages: &[&str]) -> Option<(String, Version)> {
         packages.iter().find_map(|p| {
             let (_, full) = self.installed.iter().find(|(n, _)| n == p)?;
             let v = gpu_setup_plan::packages::upstream_version(full)?;

@@ -18,7 +18,7 @@ pub(crate) fn toolkit_absent(desired: &DesiredState, host: &dyn Observe) -> Opti
             let hook = exists(&desired.hook_path);
             let runtime = !desired.manage_runtime || exists(&desired.runtime_path);
             // The package's own name for the hook binary counts too.
-            let other_hook = TargetPath::new("/usr/bin/nvidia-container-runtime-hook")
+            let other_hook = TargetPath::new(gpu_setup_plan::well_known::MODERN_HOOK_PATH)
                 .ok()
                 .is_some_and(|p| exists(&p));
             (!hook && !other_hook && !runtime).then(|| {

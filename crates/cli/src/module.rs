@@ -175,8 +175,8 @@ fn run_inner(args: &Map<String, Value>) -> Result<Value, String> {
 /// The global options the arguments give (`root`, `state_dir`).
 fn globals(args: &Map<String, Value>) -> Result<GlobalArgs, String> {
     let root = text(args, "root")?.unwrap_or_else(|| "/".to_owned());
-    let state_dir =
-        text(args, "state_dir")?.unwrap_or_else(|| crate::args::DEFAULT_STATE_DIR.to_owned());
+    let state_dir = text(args, "state_dir")?
+        .unwrap_or_else(|| gpu_setup_plan::well_known::DEFAULT_STATE_DIR.to_owned());
     // Checked with the module's own words (the engine would say
     // `--state-dir`, a flag the module does not have).
     gpu_setup_plan::TargetPath::new(&state_dir)

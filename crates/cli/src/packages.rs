@@ -13,12 +13,6 @@ use gpu_setup_plan::{DesiredState, Kind, Observe, TargetPath};
 /// How long one `rpm` query may take.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Where rpm keeps its database (RHEL 9 and Fedora moved it to
-/// /usr/lib/sysimage/rpm and keep a link at the old place). Given to rpm
-/// with `--dbpath`: the running system's rpm may have another default
-/// (Debian's is ~/.rpmdb).
-const RPM_DBS: [&str; 2] = ["/usr/lib/sysimage/rpm", "/var/lib/rpm"];
-
 /// The owners of the files `desired` manages.
 pub(crate) fn owners(host: &RootFs, desired: &DesiredState) -> Vec<Owner> {
     let paths = [
@@ -50,7 +44,7 @@ const RPM_DB_LIMIT: u64 = 512 << 20;
 fn rpm_command(host: &RootFs) -> Option<(Command, Option<tempfile::TempDir>)> {
     // A database directory that holds something (Debian's rpm package
     // leaves an empty /var/lib/rpm).
-    let (db, names) = RPM_DBS.iter().find_map(|d| {
+    let (db, names) = gpu_setup_plan::well_known::RPM_DBS.iter().find_map(|d| {
         let p = TargetPath::new(d).ok()?;
         if !matches!(host.meta(&p), Ok(Some(m)) if m.kind == Kind::Dir) {
             return None;
@@ -58,7 +52,7 @@ fn rpm_command(host: &RootFs) -> Option<(Command, Option<tempfile::TempDir>)> {
         let names = host.list(&p).ok().flatten().filter(|l| !l.is_empty())?;
         Some((p, names))
     })?;
-    let rpm = ["/usr/bin/rpm", "/bin/rpm"]
+    let rpm = gpu_setup_plan::well_known::RPM_PROGRAMS
         .iter()
         .map(Path::new)
         .find(|p| p.is_file())?;

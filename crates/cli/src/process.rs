@@ -49,7 +49,10 @@ pub fn run_vetted(program: &str, args: &[&str], timeout: Duration) -> Result<Str
 /// `nvidia-ctk` prints), a fixed `PATH`.
 pub fn clean_env(cmd: &mut Command) -> &mut Command {
     cmd.env_clear()
-        .env("PATH", gpu_setup_plan::facts::DEFAULT_PATH_DIRS.join(":"))
+        .env(
+            "PATH",
+            gpu_setup_plan::well_known::DEFAULT_PATH_DIRS.join(":"),
+        )
         .env("LC_ALL", "C")
 }
 

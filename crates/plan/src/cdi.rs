@@ -369,9 +369,9 @@ pub struct RefreshUnits {
     /// Whether the `.path` unit is enabled (a `*.wants/` link to it in
     /// `/etc/systemd/system`).
     pub enabled: bool,
-    /// `NVIDIA_CTK_CDI_OUTPUT_FILE_PATH` from [`REFRESH_ENV`], when set
+    /// `NVIDIA_CTK_CDI_OUTPUT_FILE_PATH` from [`well_known::REFRESH_ENV`](crate::paths::well_known::REFRESH_ENV), when set
     /// there to an absolute path: where the service writes the spec instead
-    /// of [`REFRESH_SPEC`].
+    /// of [`well_known::REFRESH_SPEC`](crate::paths::well_known::REFRESH_SPEC).
     pub output: Option<TargetPath>,
 }
 
@@ -386,19 +386,12 @@ impl RefreshUnits {
     pub fn spec(&self) -> TargetPath {
         self.output.clone().unwrap_or_else(|| {
             #[allow(clippy::unwrap_used)] // a constant absolute path
-            TargetPath::new(REFRESH_SPEC).unwrap()
+            TargetPath::new(crate::paths::well_known::REFRESH_SPEC).unwrap()
         })
     }
 }
 
-/// The environment file NVIDIA's `nvidia-cdi-refresh.service` reads
-/// (`EnvironmentFile=-/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env`,
-/// deployments/systemd/nvidia-cdi-refresh.service, toolkit v1.18.0 to
-/// v1.20.0). A package upgrade keeps it (a conffile), so moving the output
-/// there lasts where `systemctl disable` does not.
-pub const REFRESH_ENV: &str = "/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env";
-
-/// The variable in [`REFRESH_ENV`] that moves the spec (`nvidia-ctk cdi
+/// The variable in [`well_known::REFRESH_ENV`](crate::paths::well_known::REFRESH_ENV) that moves the spec (`nvidia-ctk cdi
 /// generate --output`'s `cli.EnvVars`, cmd/nvidia-ctk/cdi/generate, v1.20.0).
 pub const REFRESH_OUTPUT_VAR: &str = "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH";
 
@@ -429,20 +422,12 @@ fn env_file_value(text: &str, name: &str) -> Option<String> {
     found
 }
 
-/// Where systemd unit files live, in the order systemd prefers them.
-const UNIT_DIRS: [&str; 4] = [
-    "/etc/systemd/system",
-    "/usr/local/lib/systemd/system",
-    "/usr/lib/systemd/system",
-    "/lib/systemd/system",
-];
-
 /// Finds NVIDIA's refresh units under the root (the toolkit's packages
 /// install `nvidia-cdi-refresh.{service,path}`; the Debian package enables
 /// the `.path` unit, which `WantedBy=multi-user.target`).
 pub fn refresh_units(host: &dyn Observe) -> RefreshUnits {
     let mut out = RefreshUnits::default();
-    for dir in UNIT_DIRS {
+    for dir in crate::paths::well_known::UNIT_DIRS {
         let Ok(p) = TargetPath::new(&format!("{dir}/nvidia-cdi-refresh.path")) else {
             continue;
         };
@@ -451,7 +436,7 @@ pub fn refresh_units(host: &dyn Observe) -> RefreshUnits {
             break;
         }
     }
-    if let Ok(etc) = TargetPath::new("/etc/systemd/system") {
+    if let Ok(etc) = TargetPath::new(crate::paths::well_known::UNIT_DIRS[0]) {
         for name in host.list(&etc).ok().flatten().unwrap_or_default() {
             if !name.ends_with(".wants") {
                 continue;
@@ -466,7 +451,7 @@ pub fn refresh_units(host: &dyn Observe) -> RefreshUnits {
             }
         }
     }
-    if let Ok(env) = TargetPath::new(REFRESH_ENV) {
+    if let Ok(env) = TargetPath::new(crate::paths::well_known::REFRESH_ENV) {
         if let Ok(Observed::File { bytes, .. }) = host.file(&env) {
             out.output = env_file_value(&String::from_utf8_lossy(&bytes), REFRESH_OUTPUT_VAR)
                 .and_then(|v| TargetPath::new(&v).ok());
@@ -474,9 +459,6 @@ pub fn refresh_units(host: &dyn Observe) -> RefreshUnits {
     }
     out
 }
-
-/// The spec NVIDIA's refresh service writes.
-pub const REFRESH_SPEC: &str = "/var/run/cdi/nvidia.yaml";
 
 #[cfg(test)]
 mod tests {
@@ -636,15 +618,18 @@ mod tests {
             "/usr/lib/systemd/system/nvidia-cdi-refresh.path",
             "[Path]\n",
         );
-        assert_eq!(refresh_units(&units).spec().as_str(), REFRESH_SPEC);
+        assert_eq!(
+            refresh_units(&units).spec().as_str(),
+            crate::paths::well_known::REFRESH_SPEC
+        );
         // NVIDIA's stock file: the assignment is a comment.
         let stock = units.clone().with_file(
-            REFRESH_ENV,
+            crate::paths::well_known::REFRESH_ENV,
             "# NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/run/cdi/nvidia.yaml\n",
         );
         assert_eq!(refresh_units(&stock).output, None);
         let moved = units.clone().with_file(
-            REFRESH_ENV,
+            crate::paths::well_known::REFRESH_ENV,
             "NVIDIA_CTK_DEBUG=1\nNVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/tmp/x.yaml\nexport NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=\"/var/lib/nvidia-cdi/nvidia.yaml\"\n",
         );
         assert_eq!(
@@ -652,8 +637,13 @@ mod tests {
             "/var/lib/nvidia-cdi/nvidia.yaml"
         );
         // A relative path is not a place systemd would write to: ignored.
-        let relative =
-            units.with_file(REFRESH_ENV, "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=nvidia.yaml\n");
-        assert_eq!(refresh_units(&relative).spec().as_str(), REFRESH_SPEC);
+        let relative = units.with_file(
+            crate::paths::well_known::REFRESH_ENV,
+            "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=nvidia.yaml\n",
+        );
+        assert_eq!(
+            refresh_units(&relative).spec().as_str(),
+            crate::paths::well_known::REFRESH_SPEC
+        );
     }
 }

@@ -95,6 +95,18 @@ pub enum PlanError {
         /// Which language the file is in (`TOML`, `JSON`).
         language: &'static str,
     },
+    /// A file gpu-setup would have to rewrite with some line moved: toml_edit
+    /// groups a table's dotted keys, so one whose table continues after
+    /// other lines does not come back where it was.
+    #[error("`{path}` line {line}, column 1: editing this file would move `{text}`, a dotted key toml_edit regroups with the rest of its table; gpu-setup edits only where no other line moves")]
+    Layout {
+        /// The file.
+        path: TargetPath,
+        /// 1-based line of the first line that would move.
+        line: usize,
+        /// That line.
+        text: String,
+    },
     /// A value on a path gpu-setup reads or edits has the wrong type.
     #[error("`{path}` line {line}, column {column}: `{key}` must be {expected}, found {found}")]
     WrongType {
@@ -179,6 +191,9 @@ impl PlanError {
             PlanError::Syntax { path, language, .. } => Some(format!(
                 "fix the {language} syntax in `{path}` ({} rejects it too), then run gpu-setup again",
                 reader_of(path)
+            )),
+            PlanError::Layout { path, text, .. } => Some(format!(
+                "write `{text}` under its table's `[header]` instead of as a dotted key (or keep a table's dotted keys together), then run gpu-setup again; `{path}` is unchanged"
             )),
             PlanError::WrongType { path, key, .. } => Some(format!(
                 "fix or remove `{key}` in `{path}`; gpu-setup does not overwrite values it does not understand"

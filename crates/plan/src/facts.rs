@@ -79,16 +79,6 @@ pub struct HostFacts {
     pub packages: Vec<crate::packages::Owner>,
 }
 
-/// The usual `$PATH` of a root shell, for hosts whose `$PATH` is unknown.
-pub const DEFAULT_PATH_DIRS: [&str; 6] = [
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
-
 impl HostFacts {
     /// Whether Podman runs rootless.
     pub fn rootless(&self) -> bool {
@@ -100,7 +90,7 @@ impl HostFacts {
         if !self.path_dirs.is_empty() {
             return self.path_dirs.clone();
         }
-        DEFAULT_PATH_DIRS
+        crate::paths::well_known::DEFAULT_PATH_DIRS
             .iter()
             .filter_map(|d| TargetPath::new(d).ok())
             .collect()

@@ -13,9 +13,9 @@ pub struct Meta {
     pub kind: Kind,
     /// Permission bits (`st_mode & 0o7777`).
     pub mode: u32,
-    /// Owner.
+    /// The owning user (`st_uid`).
     pub uid: u32,
-    /// Group.
+    /// The owning group (`st_gid`).
     pub gid: u32,
 }
 
@@ -42,9 +42,9 @@ pub enum Observed {
         bytes: Vec<u8>,
         /// Permission bits.
         mode: u32,
-        /// Owner.
+        /// The owning user (`st_uid`).
         uid: u32,
-        /// Group.
+        /// The owning group (`st_gid`).
         gid: u32,
     },
 }

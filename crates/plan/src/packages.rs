@@ -87,13 +87,6 @@ impl Owner {
     }
 }
 
-/// Where dpkg keeps its per-package file lists.
-pub const DPKG_INFO: &str = "/var/lib/dpkg/info";
-
-/// dpkg's database of installed packages and their versions (dpkg(1),
-/// "FILES"; deb822 paragraphs).
-pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
-
 /// The largest dpkg status file read (a desktop's is a few MiB).
 pub const DPKG_STATUS_LIMIT: u64 = 64 << 20;
 
@@ -146,7 +139,7 @@ pub fn dpkg_version(
     host: &dyn Observe,
     packages: &[&str],
 ) -> Option<(String, crate::upstream::Version)> {
-    let path = TargetPath::new(DPKG_STATUS).ok()?;
+    let path = TargetPath::new(crate::paths::well_known::DPKG_STATUS).ok()?;
     let Ok(Observed::File { bytes, .. }) = host.large_file(&path, DPKG_STATUS_LIMIT) else {
         return None;
     };
@@ -161,7 +154,7 @@ pub fn dpkg_version(
 /// The dpkg packages that own `paths`, from the `*.list` files under the
 /// root (the files `dpkg -S` reads). A list that cannot be read is skipped.
 pub fn dpkg_owners(host: &dyn Observe, paths: &[TargetPath]) -> Vec<Owner> {
-    let Ok(info) = TargetPath::new(DPKG_INFO) else {
+    let Ok(info) = TargetPath::new(crate::paths::well_known::DPKG_INFO) else {
         return Vec::new();
     };
     let names = host.list(&info).ok().flatten().unwrap_or_default();
@@ -309,7 +302,7 @@ mod tests {
             upstream_version("4.9.4-12.el9").unwrap().to_string(),
             "4.9.4"
         );
-        let host = MemHost::new().with_file(DPKG_STATUS, status);
+        let host = MemHost::new().with_file(crate::paths::well_known::DPKG_STATUS, status);
         let (full, v) = dpkg_version(&host, &TOOLKIT_PACKAGES).unwrap();
         assert_eq!(
             (full.as_str(), v.to_string().as_str()),

@@ -181,6 +181,15 @@ pub mod well_known {
     pub const USR_CONTAINERS_CONF: &str = "/usr/share/containers/containers.conf";
     /// The admin's main containers.conf.
     pub const ETC_CONTAINERS_CONF: &str = "/etc/containers/containers.conf";
+    /// The vendor's containers directory (Podman 6 reads drop-in dirs
+    /// under it and under [`ETC_CONTAINERS_DIR`]).
+    pub const USR_CONTAINERS_DIR: &str = "/usr/share/containers";
+    /// The admin's containers directory.
+    pub const ETC_CONTAINERS_DIR: &str = "/etc/containers";
+    /// The rootless users' main file (Podman 5.7 to 5.x).
+    pub const ROOTLESS_MAIN: &str = "/etc/containers/containers.rootless.conf";
+    /// Its drop-in directory (with a `<UID>/` below).
+    pub const ROOTLESS_DROPIN_DIR: &str = "/etc/containers/containers.rootless.conf.d";
     /// Vendor drop-ins (read by Podman 6 and later).
     pub const USR_DROPIN_DIR: &str = "/usr/share/containers/containers.conf.d";
     /// Admin drop-ins (read since Podman 3.3).
@@ -205,6 +214,49 @@ pub mod well_known {
     pub const DEFAULT_CDI_SPEC: &str = "/etc/cdi/nvidia.yaml";
     /// The NVIDIA CLI that generates CDI specs.
     pub const DEFAULT_NVIDIA_CTK: &str = "/usr/bin/nvidia-ctk";
+    /// The spec NVIDIA's `nvidia-cdi-refresh.service` writes by default
+    /// (its `Environment=NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=`, toolkit
+    /// v1.18.0 to v1.20.0).
+    pub const REFRESH_SPEC: &str = "/var/run/cdi/nvidia.yaml";
+    /// The environment file NVIDIA's `nvidia-cdi-refresh.service` reads
+    /// (`EnvironmentFile=-/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env`,
+    /// deployments/systemd/nvidia-cdi-refresh.service, toolkit v1.18.0 to
+    /// v1.20.0). A package upgrade keeps it (a conffile), so moving the
+    /// output there lasts where `systemctl disable` does not.
+    pub const REFRESH_ENV: &str = "/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env";
+    /// Where systemd unit files live, in the order systemd prefers them;
+    /// the first is the admin's, where `systemctl enable` links units.
+    pub const UNIT_DIRS: [&str; 4] = [
+        "/etc/systemd/system",
+        "/usr/local/lib/systemd/system",
+        "/usr/lib/systemd/system",
+        "/lib/systemd/system",
+    ];
+    /// Where dpkg keeps its per-package file lists.
+    pub const DPKG_INFO: &str = "/var/lib/dpkg/info";
+    /// dpkg's database of installed packages and their versions (dpkg(1),
+    /// "FILES"; deb822 paragraphs).
+    pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+    /// Where rpm keeps its database (RHEL 9 and Fedora moved it to
+    /// /usr/lib/sysimage/rpm and keep a link at the old place).
+    pub const RPM_DBS: [&str; 2] = ["/usr/lib/sysimage/rpm", "/var/lib/rpm"];
+    /// The running system's rpm, where distributions install it.
+    pub const RPM_PROGRAMS: [&str; 2] = ["/usr/bin/rpm", "/bin/rpm"];
+    /// The usual `$PATH` of a root shell, for hosts whose `$PATH` is unknown.
+    pub const DEFAULT_PATH_DIRS: [&str; 6] = [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ];
+    /// Where transactions, backups and the lock live by default.
+    pub const DEFAULT_STATE_DIR: &str = "/var/lib/gpu-setup";
+    /// The host's own profile: its desired state (gpu-setup.toml(5)).
+    pub const HOST_PROFILE: &str = "/etc/gpu-setup.toml";
+    /// The example profile the packages install.
+    pub const EXAMPLE_PROFILE: &str = "/usr/share/doc/gpu-setup/examples/gpu-setup.toml";
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ pub fn plan_with(
                 || desired.runtime_debug_log.is_some())
         {
             not_created = Some(Warning {
-                code: std::borrow::Cow::Borrowed("toolkit-config-not-created"),
+                code: crate::warnings::Code::ToolkitConfigNotCreated,
                 level: crate::Level::Warning,
                 message: format!(
                     "`{cfg_path}` does not exist and the NVIDIA Container Toolkit is not installed: gpu-setup does not create it (the toolkit's package would stop at dpkg's conffile prompt over a stub)"
@@ -228,7 +228,7 @@ pub fn plan_with(
         .filter(|o| changes.iter().any(|c| c.path == o.path))
     {
         warnings.push(Warning {
-            code: std::borrow::Cow::Borrowed("package-owned"),
+            code: crate::warnings::Code::PackageOwned,
             level: crate::Level::Info,
             message: format!(
                 "`{}` belongs to package {} ({}): {}",
@@ -375,7 +375,7 @@ fn remembered(
         changes.retain(|c| c.path != *hook);
         let owner = facts.packages.iter().find(|o| o.path == *hook);
         return Ok(Some(Warning {
-            code: std::borrow::Cow::Borrowed("nvidia-hook-remains"),
+            code: crate::warnings::Code::NvidiaHookRemains,
             level: crate::Level::Warning,
             message: format!(
                 "`{hook}` belongs to package {}: gpu-setup leaves it (its next upgrade would put it back), and it runs NVIDIA's hook beside CDI, which NVIDIA documents as conflicting",
@@ -439,7 +439,7 @@ fn hand_to_root(
             }
         }
         out.push(Warning {
-            code: std::borrow::Cow::Borrowed("managed-file-owner"),
+            code: crate::warnings::Code::ManagedFileOwner,
             level: crate::Level::Warning,
             message: format!("`{path}` is owned by user {uid}, not root: that user can change what root runs through it"),
             hint: Some("apply writes it as root's (the old owner is kept in the journal)".to_owned()),
@@ -468,7 +468,7 @@ fn resolve_managed(
             followed.push((
                 real.clone(),
                 crate::Warning {
-                    code: std::borrow::Cow::Borrowed("symlink-followed"),
+                    code: crate::warnings::Code::SymlinkFollowed,
                     level: crate::Level::Info,
                     message: format!(
                     "`{path}` leads to `{real}` through a symbolic link; gpu-setup edits `{real}`"
@@ -701,7 +701,7 @@ fn plan_hook(
                     d.hook_path
                 );
                 corrupt = Some(Warning {
-                    code: std::borrow::Cow::Borrowed("hook-file-corrupt"),
+                    code: crate::warnings::Code::HookFileCorrupt,
                     level: crate::Level::Warning,
                     message: format!(
                         "{e}: Podman refuses every container while this file is in its hooks dir; gpu-setup owns the file whole and replaces it"

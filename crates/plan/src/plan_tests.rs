@@ -521,7 +521,7 @@ fn hook_strategy_notices_refresh_units_an_upgrade_turned_back_on() {
     );
     // The advice that lasts: the env file moves the output out of Podman's dirs.
     let moved = enabled.clone().with_file(
-        crate::cdi::REFRESH_ENV,
+        crate::paths::well_known::REFRESH_ENV,
         "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/lib/nvidia-cdi/nvidia.yaml\n",
     );
     let p = plan(&DesiredState::default(), &moved).unwrap();
@@ -549,7 +549,7 @@ fn cdi_strategy_follows_the_refresh_units_env_file() {
             "",
         )
         .with_file(
-            crate::cdi::REFRESH_ENV,
+            crate::paths::well_known::REFRESH_ENV,
             "NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/lib/nvidia-cdi/nvidia.yaml\n",
         );
     let p = plan(&cdi(SPEC), &host).unwrap();
@@ -733,7 +733,7 @@ fn a_runtime_entry_whose_first_existing_path_is_the_runtime_is_left_alone() {
 /// Facts for a host whose dpkg database names Podman `version`.
 fn podman(version: &str) -> HostFacts {
     HostFacts {
-        podman_version: crate::Version::parse(version),
+        podman_version: crate::PodmanVersion::parse(version),
         podman_source: Some(crate::facts::VersionSource::Dpkg(format!(
             "podman {version}"
         ))),
@@ -863,7 +863,7 @@ fn files_an_older_podman_does_not_read_are_noted() {
     );
     // Podman 5.0 reads both (4.5: the override; 5.0: root's user files).
     let facts = HostFacts {
-        podman_version: crate::Version::parse("5.0.0"),
+        podman_version: crate::PodmanVersion::parse("5.0.0"),
         ..facts
     };
     let p = plan_with(&DesiredState::default(), &facts, &host).unwrap();

@@ -82,8 +82,8 @@ pub fn conf_paths(
             paths.extend(dropins(&[known(well_known::ETC_DROPIN_DIR)?], ours, host)?);
         }
         if facts.rootless() && rules.reads_rootless_system_files() {
-            paths.push(known(ROOTLESS_MAIN)?);
-            let dir = known(ROOTLESS_DROPIN_DIR)?;
+            paths.push(known(well_known::ROOTLESS_MAIN)?);
+            let dir = known(well_known::ROOTLESS_DROPIN_DIR)?;
             paths.extend(dropins(std::slice::from_ref(&dir), ours, host)?);
             paths.extend(dropins(&[join(&dir, &facts.uid.to_string())?], ours, host)?);
         }
@@ -103,11 +103,6 @@ pub fn conf_paths(
     }
     Ok(paths)
 }
-
-/// `/etc/containers/containers.rootless.conf` (Podman 5.7 to 5.x).
-const ROOTLESS_MAIN: &str = "/etc/containers/containers.rootless.conf";
-/// Its drop-in directory (with a `<UID>/` below).
-const ROOTLESS_DROPIN_DIR: &str = "/etc/containers/containers.rootless.conf.d";
 
 /// Podman 6 (provisional): the first main file that exists, then one
 /// name→file map of every drop-in directory
@@ -131,7 +126,10 @@ fn v6_paths(
         }
     }
     let mut dirs = Vec::new();
-    for base in ["/usr/share/containers", "/etc/containers"] {
+    for base in [
+        well_known::USR_CONTAINERS_DIR,
+        well_known::ETC_CONTAINERS_DIR,
+    ] {
         let base = known(base)?;
         dirs.push(join(&base, "containers.conf.d")?);
         if facts.rootless() {

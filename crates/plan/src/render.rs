@@ -9,12 +9,7 @@ use crate::warnings::Warning;
 
 /// Hex SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The unified diff of one change, with `a/` and `b/` headers like git

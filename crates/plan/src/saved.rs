@@ -21,9 +21,9 @@ pub struct SavedBefore {
     pub sha256: String,
     /// Permission bits.
     pub mode: u32,
-    /// Owner.
+    /// The owning user, when planned.
     pub uid: u32,
-    /// Group.
+    /// The owning group, when planned.
     pub gid: u32,
 }
 
@@ -38,7 +38,7 @@ pub struct SavedChange {
     pub before: Option<SavedBefore>,
     /// The new content; `null` when the file is deleted.
     pub after: Option<String>,
-    /// Why.
+    /// Why the file changes, one line each, as the plan shows them.
     pub reasons: Vec<String>,
 }
 

@@ -216,12 +216,41 @@ pub(crate) fn set(
         let mut value = value;
         *value.decor_mut() = slot.decor().clone();
         *slot = value;
-        return Ok(restore_layout(text, &doc.to_string()));
+        return rewritten(path, text, &doc);
     }
     if let Some(edited) = uncomment_in_place(path, text, table, key, &value)? {
         return Ok(edited);
     }
     table_mut(path, text, &mut doc, table)?.insert(key, Item::Value(value));
+    rewritten(path, text, &doc)
+}
+
+/// `doc` (parsed from `text`, then edited) as text with `text`'s layout,
+/// when toml_edit writes every line of the unedited `text` back where it
+/// was. It does not for dotted keys whose table continues after other
+/// lines (toml_edit groups a table's dotted keys), so such a file is
+/// refused, naming the first line that would move, rather than rewritten.
+fn rewritten(path: &TargetPath, text: &str, doc: &DocumentMut) -> Result<String, PlanError> {
+    let untouched = parse_mut(path, text)?.to_string();
+    let round_trip = restore_layout(text, &untouched);
+    if round_trip != text {
+        let old: Vec<&str> = text.lines().collect();
+        let new: Vec<&str> = round_trip.lines().collect();
+        let moved = capture_diff_slices(Algorithm::Myers, &old, &new)
+            .into_iter()
+            .find_map(|op| match op {
+                DiffOp::Delete { old_index, .. } | DiffOp::Replace { old_index, .. } => {
+                    Some(old_index)
+                }
+                _ => None,
+            })
+            .unwrap_or(0);
+        return Err(PlanError::Layout {
+            path: path.clone(),
+            line: moved + 1,
+            text: old.get(moved).unwrap_or(&"").trim().to_owned(),
+        });
+    }
     Ok(restore_layout(text, &doc.to_string()))
 }
 
@@ -251,7 +280,7 @@ pub(crate) fn remove(
             return Ok(edited);
         }
     }
-    Ok(restore_layout(text, &doc.to_string()))
+    rewritten(path, text, &doc)
 }
 
 /// Whether a table holds any key-value at all, however deeply nested

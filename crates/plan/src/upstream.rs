@@ -11,11 +11,12 @@ use std::fmt;
 /// A version, `major.minor.patch`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Version {
-    /// Major.
+    /// The first number (`5` in 5.4.2).
     pub major: u32,
-    /// Minor.
+    /// The second (`4`): most rules start at a minor release.
     pub minor: u32,
-    /// Patch.
+    /// The third (`2`): a few rules need it (5.5.0 to 5.5.2 read only
+    /// /etc/cdi).
     pub patch: u32,
 }
 
@@ -52,8 +53,46 @@ impl fmt::Display for Version {
     }
 }
 
-/// A Podman version.
-pub type PodmanVersion = Version;
+/// A version of one program: its own type, so a Podman version cannot be
+/// given where a toolkit version is meant. It derefs to [`Version`].
+macro_rules! program_version {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Version);
+
+        impl $name {
+            /// Parses as [`Version::parse`] does.
+            pub fn parse(text: &str) -> Option<Self> {
+                Version::parse(text).map($name)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = Version;
+            fn deref(&self) -> &Version {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+program_version! {
+    /// A Podman version.
+    PodmanVersion
+}
+
+program_version! {
+    /// An NVIDIA Container Toolkit version.
+    ToolkitVersion
+}
 
 /// The newest released Podman (tag v5.8.3, 2026-06-12, the day v6.0.0-rc1
 /// was tagged in podman-container-tools/podman); 6.x rules are provisional.
@@ -73,12 +112,12 @@ pub const NEWEST_PODMAN_PRERELEASE: &str = "6.0.0-rc1";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Podman {
     /// The version, when known.
-    pub version: Option<Version>,
+    pub version: Option<PodmanVersion>,
 }
 
 impl Podman {
     /// The rules of `version` (unknown: any released Podman).
-    pub fn new(version: Option<Version>) -> Self {
+    pub fn new(version: Option<PodmanVersion>) -> Self {
         Podman { version }
     }
 
@@ -238,15 +277,12 @@ impl Podman {
     }
 }
 
-/// An NVIDIA Container Toolkit version.
-pub type ToolkitVersion = Version;
-
 /// The NVIDIA Container Toolkit's rules for one version (unknown: the
 /// rules of the newest toolkit).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Toolkit {
     /// The version, when known.
-    pub version: Option<Version>,
+    pub version: Option<ToolkitVersion>,
 }
 
 /// The runtime modes the toolkit accepts; anything else is an error
@@ -255,7 +291,7 @@ pub const RUNTIME_MODES: [&str; 5] = ["auto", "legacy", "csv", "cdi", "jit-cdi"]
 
 impl Toolkit {
     /// The rules of `version`.
-    pub fn new(version: Option<Version>) -> Self {
+    pub fn new(version: Option<ToolkitVersion>) -> Self {
         Toolkit { version }
     }
 
@@ -348,7 +384,7 @@ mod tests {
 
     #[test]
     fn podman_rules_follow_the_release_that_brought_them() {
-        let p = |s: &str| Podman::new(v(s));
+        let p = |s: &str| Podman::new(v(s).map(PodmanVersion));
         assert!(!p("3.2.3").reads_dropins() && p("3.3.0").reads_dropins());
         assert!(!p("4.4.0").reads_conf_override() && p("4.5.0").reads_conf_override());
         assert!(!p("4.7.2").accepts_append_attribute() && p("4.8.0").accepts_append_attribute());
@@ -376,7 +412,7 @@ mod tests {
 
     #[test]
     fn cdi_rules_follow_the_cdi_library_each_podman_vendors() {
-        let p = |s: &str| Podman::new(v(s));
+        let p = |s: &str| Podman::new(v(s).map(PodmanVersion));
         let max = |s: &str| p(s).max_cdi_version().map(|v| v.to_string());
         // Podman's vendored tags.cncf.io/container-device-interface per tag
         // (specs-go/version.go): the newest cdiVersion each accepts.
@@ -416,7 +452,7 @@ mod tests {
 
     #[test]
     fn toolkit_rules_follow_the_release_that_brought_them() {
-        let t = |s: &str| Toolkit::new(v(s));
+        let t = |s: &str| Toolkit::new(v(s).map(ToolkitVersion));
         assert_eq!(t("1.17.8").runtime_auto_mode(), "legacy");
         assert_eq!(t("1.18.0").runtime_auto_mode(), "jit-cdi");
         assert!(
@@ -436,7 +472,7 @@ mod tests {
         );
         assert!(!t("1.17.0").refreshes_cdi_spec() && t("1.18.0").refreshes_cdi_spec());
         assert!(!t("1.11.0").generates_cdi() && t("1.12.0").generates_cdi());
-        let p = |s: &str| Podman::new(v(s));
+        let p = |s: &str| Podman::new(v(s).map(PodmanVersion));
         assert!(!p("3.1.2").reads_cdi_specs() && p("3.2.0").reads_cdi_specs());
     }
 }

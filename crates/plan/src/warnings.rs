@@ -2,8 +2,6 @@
 //! reading the same files Podman reads (docs/plan.md lists them and every
 //! warning code).
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 
 use crate::cdi::RefreshUnits;
@@ -25,11 +23,91 @@ pub enum Level {
     Info,
 }
 
+/// A warning's stable identifier, for scripts (`--format json`'s `code`).
+/// Each is declared once, here; docs/plan.md's table lists every one (a
+/// test holds the two together).
+macro_rules! codes {
+    ($( $variant:ident = $text:literal, )+) => {
+        /// A warning code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Code {
+            $( #[doc = concat!("`", $text, "`")] #[serde(rename = $text)] $variant, )+
+        }
+
+        impl Code {
+            /// Every code, in the order declared.
+            pub const ALL: &'static [Code] = &[$( Code::$variant, )+];
+
+            /// The code as scripts see it (`runtime-missing`).
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $text, )+ }
+            }
+        }
+    };
+}
+
+codes! {
+    AppendAttributeRefused = "append-attribute-refused",
+    CdiConflict = "cdi-conflict",
+    CdiDeviceConflict = "cdi-device-conflict",
+    CdiRefreshDisabled = "cdi-refresh-disabled",
+    CdiRefreshEnabled = "cdi-refresh-enabled",
+    CdiRefreshManaged = "cdi-refresh-managed",
+    CdiSpecFromThisMachine = "cdi-spec-from-this-machine",
+    CdiSpecNotRead = "cdi-spec-not-read",
+    CdiUnsupported = "cdi-unsupported",
+    ConfOverrideIgnored = "conf-override-ignored",
+    ContainersConfInvalid = "containers-conf-invalid",
+    ContainersConfNotRead = "containers-conf-not-read",
+    DefaultRuntimeMissing = "default-runtime-missing",
+    DefaultRuntimeRemoved = "default-runtime-removed",
+    GpusFlagIsCdi = "gpus-flag-is-cdi",
+    HookDirNotRead = "hook-dir-not-read",
+    HookExecutableMissing = "hook-executable-missing",
+    HookFileCorrupt = "hook-file-corrupt",
+    HookMasked = "hook-masked",
+    JournalUnreadable = "journal-unreadable",
+    LogNotWritableRootless = "log-not-writable-rootless",
+    MainConfShadowed = "main-conf-shadowed",
+    ManagedFileOwner = "managed-file-owner",
+    NoCgroupsRootful = "no-cgroups-rootful",
+    NvidiaHookRemains = "nvidia-hook-remains",
+    PackageOwned = "package-owned",
+    RuntimeFlagsOrphaned = "runtime-flags-orphaned",
+    RuntimeMissing = "runtime-missing",
+    RuntimeOverridden = "runtime-overridden",
+    SelinuxBlocksDevices = "selinux-blocks-devices",
+    SymlinkFollowed = "symlink-followed",
+    ToolkitConfigNotCreated = "toolkit-config-not-created",
+    UnsafeLogPath = "unsafe-log-path",
+    UserConfigIgnored = "user-config-ignored",
+    UvmDevicesMissing = "uvm-devices-missing",
+    VersionUnknown = "version-unknown",
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One problem that the plan does not fix. `code` is stable for scripts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
     /// Stable identifier, e.g. `runtime-missing`.
-    pub code: Cow<'static, str>,
+    pub code: Code,
     /// Warning or info.
     pub level: Level,
     /// One line saying what is wrong.
@@ -38,9 +116,9 @@ pub struct Warning {
     pub hint: Option<String>,
 }
 
-fn warn(code: &'static str, message: String, hint: Option<String>) -> Warning {
+fn warn(code: Code, message: String, hint: Option<String>) -> Warning {
     Warning {
-        code: Cow::Borrowed(code),
+        code,
         level: Level::Warning,
         message,
         hint,
@@ -87,7 +165,7 @@ pub(crate) fn collect(
             ),
         };
         out.push(warn(
-            "containers-conf-not-read",
+            Code::ContainersConfNotRead,
             format!("Podman does not read `{}`", d.containers_conf),
             Some(hint),
         ));
@@ -107,7 +185,7 @@ pub(crate) fn collect(
                 refresh_would_conflict(host, dirs, refresh, &mut out)?;
                 if rules.gpus_flag_means_cdi() {
                     out.push(Warning {
-                        code: Cow::Borrowed("gpus-flag-is-cdi"),
+                        code: Code::GpusFlagIsCdi,
                         level: Level::Info,
                         message: format!(
                             "{} turns `--gpus all` into the CDI request nvidia.com/gpu=all (5.0 and later do): with the hook alone it fails with `unresolvable CDI devices`",
@@ -123,7 +201,7 @@ pub(crate) fn collect(
         }
         if d.no_cgroups {
             out.push(Warning {
-                code: Cow::Borrowed("no-cgroups-rootful"),
+                code: Code::NoCgroupsRootful,
                 level: Level::Info,
                 message: "`no-cgroups = true` is for rootless Podman; it breaks GPU access in rootful containers".to_owned(),
                 hint: Some("use --no-cgroups false on hosts that run GPU containers as root".to_owned()),
@@ -138,7 +216,7 @@ pub(crate) fn collect(
             .is_some_and(|(name, _)| name == d.runtime_name)
         {
             out.push(warn(
-                "default-runtime-removed",
+                Code::DefaultRuntimeRemoved,
                 format!(
                     "`[engine] runtime = \"{}\"` is the default runtime: every podman command fails once its entry is gone",
                     d.runtime_name
@@ -151,7 +229,7 @@ pub(crate) fn collect(
         if rules.has_runtimes_flags() && !eff.runtimes.contains_key(&d.runtime_name) {
             if let Some(from) = eff.runtimes_flags.get(&d.runtime_name) {
                 out.push(warn(
-                    "runtime-flags-orphaned",
+                    Code::RuntimeFlagsOrphaned,
                     format!(
                         "`{from}` sets [engine.runtimes_flags] {} while no file defines that runtime any more: Podman 5.7 and later then fail every command",
                         d.runtime_name
@@ -175,7 +253,7 @@ pub fn breakage(facts: &HostFacts, host: &dyn Observe) -> Vec<Warning> {
         Ok((files, _)) => files,
         Err(e) => {
             return vec![warn(
-                "containers-conf-invalid",
+                Code::ContainersConfInvalid,
                 format!(
                     "Podman cannot read its configuration: {}: every podman command fails",
                     crate::error::error_text(&e)
@@ -188,7 +266,7 @@ pub fn breakage(facts: &HostFacts, host: &dyn Observe) -> Vec<Warning> {
     let mut out = Vec::new();
     if !rules.accepts_append_attribute() && !eff.attributed.is_empty() {
         out.push(warn(
-            "append-attribute-refused",
+            Code::AppendAttributeRefused,
             format!(
                 "{} does not accept `{{append=true}}` (4.8 and later do), which {} use: every podman command fails",
                 rules.describe(),
@@ -201,7 +279,7 @@ pub fn breakage(facts: &HostFacts, host: &dyn Observe) -> Vec<Warning> {
         for (name, from) in &eff.runtimes_flags {
             if !eff.runtimes.contains_key(name) {
                 out.push(warn(
-                    "runtime-flags-orphaned",
+                    Code::RuntimeFlagsOrphaned,
                     format!(
                         "`{from}` sets [engine.runtimes_flags] {name} while no file defines that runtime: Podman 5.7 and later then fail every command"
                     ),
@@ -215,7 +293,7 @@ pub fn breakage(facts: &HostFacts, host: &dyn Observe) -> Vec<Warning> {
             .is_some_and(|d| d.path.is_some());
         if !resolves {
             out.push(warn(
-                "default-runtime-missing",
+                Code::DefaultRuntimeMissing,
                 format!("`[engine] runtime = \"{name}\"` (in `{from}`) resolves to no installed runtime: every podman command fails"),
                 Some("set `[engine] runtime` to an installed runtime such as \"runc\"".to_owned()),
             ));
@@ -248,7 +326,7 @@ pub(crate) fn cdi_conflicts_after(
                 .map(|p| format!("`{p}`"))
                 .collect();
             warn(
-                "cdi-device-conflict",
+                Code::CdiDeviceConflict,
                 format!(
                     "{} define {} in one directory: the CDI library drops both, and `--device {}` fails with `unresolvable CDI devices`",
                     shown.join(" and "),
@@ -276,7 +354,7 @@ fn field_warnings(host: &dyn Observe, out: &mut Vec<Warning>) {
     let boolean = small("/sys/fs/selinux/booleans/container_use_devices");
     if enforcing && boolean.as_deref().and_then(|b| b.split_whitespace().next()) == Some("0") {
         out.push(warn(
-            "selinux-blocks-devices",
+            Code::SelinuxBlocksDevices,
             "SELinux is enforcing and container_use_devices is off: GPU containers fail with `Failed to initialize NVML: Insufficient Permissions`".to_owned(),
             Some("setsebool -P container_use_devices true (or run GPU containers with --security-opt label=disable)".to_owned()),
         ));
@@ -288,7 +366,7 @@ fn field_warnings(host: &dyn Observe, out: &mut Vec<Warning>) {
     };
     if exists("/dev/nvidia0") && !exists("/dev/nvidia-uvm") {
         out.push(warn(
-            "uvm-devices-missing",
+            Code::UvmDevicesMissing,
             "/dev/nvidia0 exists but /dev/nvidia-uvm does not: CUDA in containers reports no device although nvidia-smi works".to_owned(),
             Some("nvidia-ctk system create-device-nodes --control-devices --load-kernel-modules (or nvidia-modprobe -u -c=0)".to_owned()),
         ));
@@ -305,7 +383,7 @@ fn version_notes(
 ) -> Result<(), PlanError> {
     if let Some(why) = &facts.unknown_why {
         out.push(Warning {
-            code: Cow::Borrowed("version-unknown"),
+            code: Code::VersionUnknown,
             level: Level::Info,
             message: format!("{why}: gpu-setup follows the rules of any released Podman"),
             hint: Some("pass --podman-version VERSION to plan for one Podman".to_owned()),
@@ -316,7 +394,7 @@ fn version_notes(
         rules.reads_conf_override(),
     ) {
         out.push(Warning {
-            code: Cow::Borrowed("conf-override-ignored"),
+            code: Code::ConfOverrideIgnored,
             level: Level::Info,
             message: format!(
                 "$CONTAINERS_CONF_OVERRIDE names `{o}`, which {} does not read (4.5 and later do)",
@@ -331,7 +409,7 @@ fn version_notes(
                 let Ok(p) = dir.join(name) else { continue };
                 if host.meta(&p)?.is_some() {
                     out.push(Warning {
-                        code: Cow::Borrowed("user-config-ignored"),
+                        code: Code::UserConfigIgnored,
                         level: Level::Info,
                         message: format!(
                             "`{p}` exists, but {} run as root does not read it (5.0 and later do)",
@@ -355,7 +433,7 @@ fn runtime_warnings(d: &DesiredState, files: &[ConfFile], out: &mut Vec<Warning>
         if let Some(paths) = later.view.runtimes.get(&d.runtime_name) {
             if paths.first().map(String::as_str) != Some(d.runtime_path.as_str()) {
                 out.push(warn(
-                    "runtime-overridden",
+                    Code::RuntimeOverridden,
                     format!(
                         "`{}` is read after `{ours}` and sets runtime `{}` to {paths:?}, so ours does not take effect",
                         later.path, d.runtime_name
@@ -373,7 +451,7 @@ fn runtime_warnings(d: &DesiredState, files: &[ConfFile], out: &mut Vec<Warning>
         .any(|f| f.path.as_str() == well_known::ETC_CONTAINERS_CONF);
     if ours.as_str() == well_known::USR_CONTAINERS_CONF && etc_main {
         out.push(Warning {
-            code: Cow::Borrowed("main-conf-shadowed"),
+            code: Code::MainConfShadowed,
             level: Level::Info,
             message: format!(
                 "Podman 6 (unreleased; provisional) reads only the first main containers.conf that exists: `{}` hides `{ours}`",
@@ -402,7 +480,7 @@ fn hook_warnings(
     let Some(pos) = dirs.iter().position(|d| *d == hook_dir) else {
         let shown: Vec<&str> = dirs.iter().map(TargetPath::as_str).collect();
         out.push(warn(
-            "hook-dir-not-read",
+            Code::HookDirNotRead,
             format!("Podman's hooks_dir is {shown:?}, which does not include `{hook_dir}`"),
             Some(format!(
                 "add \"{hook_dir}\" to `[engine] hooks_dir`, or pass --hook-file with a directory in that list"
@@ -416,7 +494,7 @@ fn hook_warnings(
         if let Some(masking) = masking {
             if host.meta(&masking)?.is_some() {
                 out.push(warn(
-                    "hook-masked",
+                    Code::HookMasked,
                     format!("`{masking}` has the same name in a higher-priority hooks dir and masks `{hook}`"),
                     Some(format!("remove `{masking}` or install the hook there with --hook-file {masking}")),
                 ));
@@ -443,7 +521,7 @@ fn runtime_missing(
     let paths = [d.runtime_path.to_string()];
     if podman::resolve_runtime(host, &d.runtime_name, &paths, &facts.path_dirs()).is_none() {
         out.push(warn(
-            "runtime-missing",
+            Code::RuntimeMissing,
             format!(
                 "runtime `{}` is not a file: Podman silently drops the `{}` entry and `--runtime {}` fails with \"not found\"",
                 d.runtime_path, d.runtime_name, d.runtime_name
@@ -468,7 +546,7 @@ fn hook_executable_warnings(
             "install the NVIDIA Container Toolkit, or pass --hook-path".to_owned()
         };
         out.push(warn(
-            "hook-executable-missing",
+            Code::HookExecutableMissing,
             format!(
                 "hook executable `{}` is not an executable file: Podman skips the hook quietly",
                 d.hook_path
@@ -493,14 +571,14 @@ fn cdi_strategy_warnings(
     if !rules.reads_cdi_specs() {
         let v = rules.version.map(|v| v.to_string()).unwrap_or_default();
         out.push(warn(
-            "cdi-unsupported",
+            Code::CdiUnsupported,
             format!("Podman {v} does not read CDI specs (3.2 and later do): `--device nvidia.com/gpu=all` fails"),
             Some("upgrade Podman, or use the hook: gpu-setup apply --strategy hook".to_owned()),
         ));
     }
     if let Some(unit) = &refresh.path_unit {
         out.push(Warning {
-            code: Cow::Borrowed("cdi-refresh-managed"),
+            code: Code::CdiRefreshManaged,
             level: Level::Info,
             message: format!(
                 "NVIDIA's refresh units (`{unit}`) generate {} at boot and when the driver changes: gpu-setup writes no spec of its own",
@@ -512,7 +590,7 @@ fn cdi_strategy_warnings(
         if let Some(dir) = refresh_dir.filter(|d| !dirs.contains(d)) {
             let shown: Vec<&str> = dirs.iter().map(TargetPath::as_str).collect();
             out.push(warn(
-                "cdi-spec-not-read",
+                Code::CdiSpecNotRead,
                 format!(
                     "{} reads CDI specs from {shown:?}, which does not include `{dir}` where NVIDIA's refresh units write theirs: `--device nvidia.com/gpu=all` fails",
                     rules.describe()
@@ -525,7 +603,7 @@ fn cdi_strategy_warnings(
         }
         if !refresh.enabled {
             out.push(warn(
-                "cdi-refresh-disabled",
+                Code::CdiRefreshDisabled,
                 "nvidia-cdi-refresh.path is not enabled: the CDI spec is not regenerated at boot or when the driver changes".to_owned(),
                 Some("systemctl enable --now nvidia-cdi-refresh.path".to_owned()),
             ));
@@ -534,7 +612,7 @@ fn cdi_strategy_warnings(
         if !dirs.contains(&dir) {
             let shown: Vec<&str> = dirs.iter().map(TargetPath::as_str).collect();
             out.push(warn(
-                "cdi-spec-not-read",
+                Code::CdiSpecNotRead,
                 format!("Podman reads CDI specs from {shown:?}, which does not include `{dir}`"),
                 Some(format!("pass --cdi-spec {}", well_known::DEFAULT_CDI_SPEC)),
             ));
@@ -559,7 +637,7 @@ fn cdi_strategy_warnings(
                 .is_some_and(|(h, _)| is_nvidia_hook(&h.executable));
             if nvidia {
                 out.push(warn(
-                    "nvidia-hook-remains",
+                    Code::NvidiaHookRemains,
                     format!("`{path}` runs NVIDIA's hook for every container: NVIDIA documents it as conflicting with CDI"),
                     Some(format!("remove `{path}` (a package may own it: see `dpkg -S` or `rpm -qf`)")),
                 ));
@@ -599,7 +677,7 @@ fn cdi_conflicts(
             )
         };
         out.push(warn(
-            "cdi-conflict",
+            Code::CdiConflict,
             format!("NVIDIA CDI spec `{path}` exists: NVIDIA documents the OCI hook as conflicting with CDI"),
             Some(hint),
         ));
@@ -623,7 +701,7 @@ fn refresh_would_conflict(
         return Ok(());
     };
     out.push(warn(
-        "cdi-refresh-enabled",
+        Code::CdiRefreshEnabled,
         problem,
         Some(refresh_redirect_hint()),
     ));
@@ -654,7 +732,7 @@ pub(crate) fn refresh_redirect_hint() -> String {
     format!(
         "set {}=/var/lib/nvidia-cdi/nvidia.yaml (a directory Podman does not read) in {}: a package upgrade keeps that file, while `systemctl disable` lasts only until the next upgrade; or use CDI instead: gpu-setup apply --strategy cdi",
         crate::cdi::REFRESH_OUTPUT_VAR,
-        crate::cdi::REFRESH_ENV
+        well_known::REFRESH_ENV
     )
 }
 
@@ -725,10 +803,10 @@ fn log_path_checks(
                 if !d.allow_unsafe_log_path {
                     return Err(err);
                 }
-                out.push(warn("unsafe-log-path", err.to_string(), err.hint()));
+                out.push(warn(Code::UnsafeLogPath, err.to_string(), err.hint()));
             }
             None if d.no_cgroups => out.push(warn(
-                "log-not-writable-rootless",
+                Code::LogNotWritableRootless,
                 format!("debug log `{log}` is in a root-only directory: with `no-cgroups = true` (rootless Podman) the NVIDIA hook runs as the user and cannot write it"),
                 Some("for rootless use, pick a log path the user can write (and pass --allow-unsafe-log-path), or leave debug logging off".to_owned()),
             )),
@@ -736,4 +814,32 @@ fn log_path_checks(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::Code;
+
+    #[test]
+    fn docs_plan_md_lists_every_warning_code_once() {
+        let doc = include_str!("../../../docs/plan.md");
+        let mut listed: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("| `")?;
+                let (code, rest) = rest.split_once("` | ")?;
+                (rest.starts_with("warning |") || rest.starts_with("info |")).then_some(code)
+            })
+            .collect();
+        listed.sort_unstable();
+        let mut declared: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        declared.sort_unstable();
+        assert_eq!(listed, declared);
+        let json = serde_json::to_string(&Code::CdiRefreshEnabled).unwrap();
+        assert_eq!(json, "\"cdi-refresh-enabled\"");
+        assert_eq!(
+            serde_json::from_str::<Code>(&json).unwrap(),
+            Code::CdiRefreshEnabled
+        );
+    }
 }

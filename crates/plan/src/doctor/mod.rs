@@ -34,7 +34,7 @@ pub use hooks::strategy_in_use;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    /// Fine.
+    /// Nothing in this check keeps GPUs from working.
     Ok,
     /// Could not be checked here.
     Skip,
@@ -175,7 +175,7 @@ pub const TOOLKIT_BINARIES: [&str; 5] = [
 
 /// The first executable file named `name` in the usual bin directories.
 pub fn find_executable(host: &dyn Observe, name: &str) -> Option<TargetPath> {
-    crate::facts::DEFAULT_PATH_DIRS
+    crate::paths::well_known::DEFAULT_PATH_DIRS
         .iter()
         .filter_map(|d| TargetPath::new(&format!("{d}/{name}")).ok())
         .find(|p| is_executable(host, p))
