@@ -254,7 +254,7 @@ fn bad_flag_values_exit_1_not_2() {
         "{err}"
     );
     let err = refused(&tree, &["plan", "--hook-file", NV_CONFIG]);
-    assert!(err.starts_with("error: invalid file paths: `/etc/nvidia-container-runtime/config.toml` is given for two"), "{err}");
+    assert!(err.starts_with("error: invalid file paths: `/etc/nvidia-container-runtime/config.toml` is given for both the NVIDIA config path and the hook file: each managed file needs its own\n"), "{err}");
     let err = refused(&tree, &["plan", "--containers-conf", "/etc/../x.conf"]);
     assert!(err.contains("contains `..`"), "{err}");
     let err = refused(

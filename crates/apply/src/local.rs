@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
 
-use crate::safe_path::{kind, trusted_uids};
+use crate::safe_path::kind;
 
 /// Why a local file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -99,17 +99,12 @@ fn trusted_dir(path: &Path) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString)
 
 /// Refuses a node another user owns or that group or others can write.
 fn check(path: &Path, what: &str, st: &FileStat) -> Result<(), LocalFileError> {
-    let mode = st.st_mode & 0o7777;
-    let problem = if !trusted_uids().contains(&st.st_uid) {
-        format!("{what} is owned by user {}, not root or you", st.st_uid)
-    } else if mode & 0o022 != 0 {
-        format!("{what} is writable by group or others (mode {mode:04o})")
-    } else {
+    let Some(problem) = crate::trust::problem(st.st_uid, st.st_mode, false) else {
         return Ok(());
     };
     Err(LocalFileError::Untrusted {
         path: path.to_owned(),
-        problem: format!("{problem}, so another user could change what root does"),
+        problem: format!("{what} {problem}, so another user could change what root does"),
     })
 }
 

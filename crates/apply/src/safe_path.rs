@@ -328,11 +328,7 @@ fn kernel_filesystem(fd: &OwnedFd) -> Option<&'static str> {
     .map(|(_, name)| name)
 }
 
-/// The users whose files and links gpu-setup trusts: root and the user
-/// running it (who could write the files anyway).
-pub fn trusted_uids() -> [u32; 2] {
-    [0, nix::unistd::geteuid().as_raw()]
-}
+pub use crate::trust::trusted_uids;
 
 /// The root directory, opened once. Clones share the descriptor.
 #[derive(Clone, Debug)]
@@ -487,171 +483,233 @@ struct Through {
     to: String,
 }
 
+/// Where a walk is: the mutable part, which each step advances.
+struct State {
+    /// The directories from the root to the current one, opened.
+    dirs: Vec<Dir>,
+    /// The names still to walk (a link's target is pushed in front).
+    todo: VecDeque<String>,
+    /// The names walked, as shown in messages.
+    done: Vec<String>,
+    /// The links whose targets are being walked, innermost last.
+    through: Vec<Through>,
+    /// How many links were followed.
+    links: usize,
+    /// The last link followed and its target (for a `..` out of the root).
+    last_link: Option<(String, String)>,
+}
+
+/// What a step leads to.
+enum Step {
+    /// On to the next name.
+    Next,
+    /// The walk is over.
+    Done(Walked),
+}
+
 impl Walk<'_> {
+    /// Walks the path one name at a time; each kind of name has its own
+    /// step.
     fn run(&self, follow_target: bool) -> Result<Walked, ObserveError> {
         let root = self.root.dir();
-        let mut dirs: Vec<Dir> = vec![root.try_clone().map_err(|e| self.io(self.asked, e))?];
+        let mut st = State {
+            dirs: vec![root.try_clone().map_err(|e| self.io(self.asked, e))?],
+            todo: names(self.asked.as_str()).collect(),
+            done: Vec::new(),
+            through: Vec::new(),
+            links: 0,
+            last_link: None,
+        };
         if self.strict {
             self.check_dir(root, None)?;
         }
-        let mut todo: VecDeque<String> = names(self.asked.as_str()).collect();
-        let mut done: Vec<String> = Vec::new();
-        let mut through: Vec<Through> = Vec::new();
-        let mut links = 0;
-        let mut last_link: Option<(String, String)> = None;
-
-        while let Some(name) = todo.pop_front() {
-            let last = todo.is_empty();
+        while let Some(name) = st.todo.pop_front() {
             // Links whose target the walk has left behind.
-            through.retain(|t| todo.len() >= t.rest);
-            if name == ".." {
-                // Only link targets hold `..`; the root has no parent here.
-                if done.pop().is_none() {
-                    if !self.strict {
-                        continue; // `/..` is `/`
-                    }
-                    let link = last_link.as_ref();
-                    return Err(self.outside(link.map(|(l, t)| (&l[..], &t[..]))));
-                }
-                dirs.pop();
-                if last {
-                    // The path ends at a directory reached by `..`.
-                    return self.finish_at_dir(dirs, done);
-                }
-                continue;
-            }
-            let cur = dirs
-                .last()
-                .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
-            let st = match fstatat(cur.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                Err(Errno::ENOENT) => {
-                    // The rest does not exist yet: gpu-setup creates it as
-                    // real directories.
-                    let mut missing: Vec<String> = vec![name];
-                    missing.extend(todo.drain(..));
-                    let file = missing.pop().unwrap_or_default();
-                    let path = self.shown(&done, &missing, &file);
-                    let dir = dirs
-                        .pop()
-                        .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
-                    return Ok(Walked {
-                        dir,
-                        missing,
-                        name: file,
-                        path,
-                    });
-                }
-                Err(e) => {
-                    return Err(self.io(&self.shown(&done, &[], &name), e.into()));
-                }
+            let left = st.todo.len();
+            st.through.retain(|t| left >= t.rest);
+            let step = if name == ".." {
+                self.parent_step(&mut st)?
+            } else {
+                self.name_step(&mut st, name, follow_target)?
             };
-            match kind(&st) {
-                SFlag::S_IFLNK => {
-                    links += 1;
-                    let link = self.shown(&done, &[], &name);
-                    let to = nix::fcntl::readlinkat(cur.as_fd(), name.as_str())
-                        .map_err(|e| self.io(&link, e.into()))?;
-                    let to = to.into_string().map_err(|to| {
-                        unsafe_path(
-                            &link,
-                            format!(
-                                "`{link}` is a symbolic link to a name that is not UTF-8 ({to:?})"
-                            ),
-                            "replace the link with a real file or directory",
-                        )
-                    })?;
-                    if last && !follow_target {
-                        return Err(unsafe_path(
-                            &link,
-                            format!("`{link}` is a symbolic link (to `{to}`): gpu-setup does not write through links by default"),
-                            "replace the link with the file it points to, or pass --follow-symlinks to write through a link that stays inside the root",
-                        ));
-                    }
-                    if links > MAX_LINKS {
-                        return Err(unsafe_path(
-                            &link,
-                            format!("too many levels of symbolic links at `{link}`"),
-                            "remove the link loop",
-                        ));
-                    }
-                    if self.strict && !self.root.trusted().contains(&st.st_uid) {
-                        return Err(unsafe_path(
-                            &link,
-                            format!("`{link}` is a symbolic link (to `{to}`) owned by user {}, not root: another user could point it anywhere", st.st_uid),
-                            "replace the link with a real directory or file owned by root",
-                        ));
-                    }
-                    last_link = Some((link.to_string(), to.clone()));
-                    let rest = todo.len();
-                    if to.starts_with('/') {
-                        done.clear();
-                        dirs.truncate(1);
-                    }
-                    for n in names(&to).collect::<Vec<_>>().into_iter().rev() {
-                        todo.push_front(n);
-                    }
-                    through.push(Through {
-                        rest,
-                        link: link.to_string(),
-                        to,
-                    });
-                    if todo.len() == rest {
-                        // A link to `/` (or to nothing): its target is the
-                        // current directory, checked already.
-                        through.pop();
-                        if last {
-                            return self.finish_at_dir(dirs, done);
-                        }
-                    }
-                }
-                SFlag::S_IFDIR if !last => {
-                    let dir = cur
-                        .open_dir(&name)
-                        .map_err(|e| self.io(&self.shown(&done, &[], &name), e))?;
-                    if self.strict {
-                        let via = through.last().map(|t| (t, todo.len() == t.rest));
-                        self.check_dir(&dir, via)?;
-                    }
-                    dirs.push(dir);
-                    done.push(name);
-                }
-                _ => {
-                    // The final name (a file, a directory, a device), or a
-                    // parent that is a file (reading it reports that).
-                    if self.strict && last {
-                        if let Some(t) = through.last() {
-                            // A file reached through a link must be as
-                            // trusted as the link.
-                            if !self.root.trusted().contains(&st.st_uid) {
-                                return Err(unsafe_path(
-                                    &TargetPath::new(&t.link).unwrap_or_else(|_| self.asked.clone()),
-                                    format!(
-                                        "`{}` is a symbolic link to `{}`, which is owned by user {}, not root",
-                                        t.link, t.to, st.st_uid
-                                    ),
-                                    "replace the link with the file it points to, owned by root",
-                                ));
-                            }
-                        }
-                    }
-                    let mut rest: Vec<String> = vec![name];
-                    rest.extend(todo.drain(..));
-                    let file = rest.pop().unwrap_or_default();
-                    let path = self.shown(&done, &rest, &file);
-                    let dir = dirs
-                        .pop()
-                        .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
-                    return Ok(Walked {
-                        dir,
-                        missing: rest,
-                        name: file,
-                        path,
-                    });
-                }
+            if let Step::Done(walked) = step {
+                return Ok(walked);
             }
         }
-        self.finish_at_dir(dirs, done)
+        self.finish_at_dir(st.dirs, st.done)
+    }
+
+    /// `..`: back to the parent (only link targets hold `..`; the root has
+    /// no parent here).
+    fn parent_step(&self, st: &mut State) -> Result<Step, ObserveError> {
+        if st.done.pop().is_none() {
+            if !self.strict {
+                return Ok(Step::Next); // `/..` is `/`
+            }
+            let link = st.last_link.as_ref();
+            return Err(self.outside(link.map(|(l, t)| (&l[..], &t[..]))));
+        }
+        st.dirs.pop();
+        if st.todo.is_empty() {
+            // The path ends at a directory reached by `..`.
+            let (dirs, done) = (std::mem::take(&mut st.dirs), std::mem::take(&mut st.done));
+            return self.finish_at_dir(dirs, done).map(Step::Done);
+        }
+        Ok(Step::Next)
+    }
+
+    /// A name in the current directory: missing, a link, a directory on
+    /// the way, or where the walk ends.
+    fn name_step(
+        &self,
+        st: &mut State,
+        name: String,
+        follow_target: bool,
+    ) -> Result<Step, ObserveError> {
+        let cur = st
+            .dirs
+            .last()
+            .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
+        let stat = match fstatat(cur.as_fd(), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            // The rest does not exist yet: gpu-setup creates it as real
+            // directories.
+            Err(Errno::ENOENT) => return self.end(st, name).map(Step::Done),
+            Err(e) => return Err(self.io(&self.shown(&st.done, &[], &name), e.into())),
+        };
+        match kind(&stat) {
+            SFlag::S_IFLNK => self.link_step(st, name, &stat, follow_target),
+            SFlag::S_IFDIR if !st.todo.is_empty() => {
+                let dir = cur
+                    .open_dir(&name)
+                    .map_err(|e| self.io(&self.shown(&st.done, &[], &name), e))?;
+                if self.strict {
+                    let via = st.through.last().map(|t| (t, st.todo.len() == t.rest));
+                    self.check_dir(&dir, via)?;
+                }
+                st.dirs.push(dir);
+                st.done.push(name);
+                Ok(Step::Next)
+            }
+            _ => {
+                // The final name (a file, a directory, a device), or a
+                // parent that is a file (reading it reports that).
+                if self.strict && st.todo.is_empty() {
+                    self.check_reached_through_link(st, &stat)?;
+                }
+                self.end(st, name).map(Step::Done)
+            }
+        }
+    }
+
+    /// A symbolic link: refused where the rules say so, else its target's
+    /// names go in front of the rest.
+    fn link_step(
+        &self,
+        st: &mut State,
+        name: String,
+        stat: &FileStat,
+        follow_target: bool,
+    ) -> Result<Step, ObserveError> {
+        let last = st.todo.is_empty();
+        st.links += 1;
+        let link = self.shown(&st.done, &[], &name);
+        let cur = st
+            .dirs
+            .last()
+            .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
+        let to = nix::fcntl::readlinkat(cur.as_fd(), name.as_str())
+            .map_err(|e| self.io(&link, e.into()))?;
+        let to = to.into_string().map_err(|to| {
+            unsafe_path(
+                &link,
+                format!("`{link}` is a symbolic link to a name that is not UTF-8 ({to:?})"),
+                "replace the link with a real file or directory",
+            )
+        })?;
+        if last && !follow_target {
+            return Err(unsafe_path(
+                &link,
+                format!("`{link}` is a symbolic link (to `{to}`): gpu-setup does not write through links by default"),
+                "replace the link with the file it points to, or pass --follow-symlinks to write through a link that stays inside the root",
+            ));
+        }
+        if st.links > MAX_LINKS {
+            return Err(unsafe_path(
+                &link,
+                format!("too many levels of symbolic links at `{link}`"),
+                "remove the link loop",
+            ));
+        }
+        if self.strict && !self.root.trusted().contains(&stat.st_uid) {
+            return Err(unsafe_path(
+                &link,
+                format!("`{link}` is a symbolic link (to `{to}`) owned by user {}, not root: another user could point it anywhere", stat.st_uid),
+                "replace the link with a real directory or file owned by root",
+            ));
+        }
+        st.last_link = Some((link.to_string(), to.clone()));
+        let rest = st.todo.len();
+        if to.starts_with('/') {
+            st.done.clear();
+            st.dirs.truncate(1);
+        }
+        for n in names(&to).collect::<Vec<_>>().into_iter().rev() {
+            st.todo.push_front(n);
+        }
+        st.through.push(Through {
+            rest,
+            link: link.to_string(),
+            to,
+        });
+        if st.todo.len() == rest {
+            // A link to `/` (or to nothing): its target is the current
+            // directory, checked already.
+            st.through.pop();
+            if last {
+                let (dirs, done) = (std::mem::take(&mut st.dirs), std::mem::take(&mut st.done));
+                return self.finish_at_dir(dirs, done).map(Step::Done);
+            }
+        }
+        Ok(Step::Next)
+    }
+
+    /// A file reached through a link must be as trusted as the link.
+    fn check_reached_through_link(&self, st: &State, stat: &FileStat) -> Result<(), ObserveError> {
+        let Some(t) = st.through.last() else {
+            return Ok(());
+        };
+        if self.root.trusted().contains(&stat.st_uid) {
+            return Ok(());
+        }
+        Err(unsafe_path(
+            &TargetPath::new(&t.link).unwrap_or_else(|_| self.asked.clone()),
+            format!(
+                "`{}` is a symbolic link to `{}`, which is owned by user {}, not root",
+                t.link, t.to, stat.st_uid
+            ),
+            "replace the link with the file it points to, owned by root",
+        ))
+    }
+
+    /// The walk ends at `name` in the current directory, with the names
+    /// left (which do not exist yet, or lie under a file) as missing
+    /// directories before the last.
+    fn end(&self, st: &mut State, name: String) -> Result<Walked, ObserveError> {
+        let mut missing: Vec<String> = vec![name];
+        missing.extend(st.todo.drain(..));
+        let file = missing.pop().unwrap_or_default();
+        let path = self.shown(&st.done, &missing, &file);
+        let dir = st
+            .dirs
+            .pop()
+            .ok_or_else(|| self.io(self.asked, Errno::EINVAL.into()))?;
+        Ok(Walked {
+            dir,
+            missing,
+            name: file,
+            path,
+        })
     }
 
     /// The walk ended on a directory (the root, or a link to a directory):

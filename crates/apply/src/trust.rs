@@ -21,7 +21,31 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
 
-use crate::safe_path::{kind, trusted_uids};
+use crate::safe_path::kind;
+
+/// The users whose files, directories and links gpu-setup trusts: root and
+/// the user running it (who could write the files anyway). The one list
+/// the walk under `--root`, the walk on the running system, local files
+/// and program vetting all use.
+pub fn trusted_uids() -> [u32; 2] {
+    [0, nix::unistd::geteuid().as_raw()]
+}
+
+/// The one trust rule, for a node with owner `uid` and mode `mode`: owned
+/// by a trusted user and not writable by group or others, except that a
+/// directory may be sticky (`sticky_ok`; like /tmp, mode 1777: others
+/// cannot rename or remove what is not theirs). `None` when trusted, else
+/// what is wrong.
+pub fn problem(uid: u32, mode: u32, sticky_ok: bool) -> Option<String> {
+    let mode = mode & 0o7777;
+    if !trusted_uids().contains(&uid) {
+        Some(format!("is owned by user {uid}, not root or you"))
+    } else if mode & 0o022 != 0 && !(sticky_ok && mode & 0o1000 != 0) {
+        Some(format!("is writable by group or others (mode {mode:04o})"))
+    } else {
+        None
+    }
+}
 
 /// Why a trusted walk stopped.
 #[derive(Debug, thiserror::Error)]
@@ -73,15 +97,7 @@ const MAX_LINKS: usize = 40;
 /// What makes a directory on the way untrusted, if anything. `last`: the
 /// directory walked to (it may not be sticky-writable either).
 pub fn dir_problem(st: &FileStat, last: bool) -> Option<String> {
-    let mode = st.st_mode & 0o7777;
-    if !trusted_uids().contains(&st.st_uid) {
-        return Some(format!("is owned by user {}, not root or you", st.st_uid));
-    }
-    let sticky = mode & 0o1000 != 0;
-    if mode & 0o022 != 0 && (last || !sticky) {
-        return Some(format!("is writable by group or others (mode {mode:04o})"));
-    }
-    None
+    problem(st.st_uid, st.st_mode, !last)
 }
 
 /// Walks from `/` to the directory `path` (relative paths from the current

@@ -27,8 +27,9 @@ use crate::error::Hinted;
 use crate::exit;
 use crate::printer::{Printer, TxReport};
 
-/// The largest saved plan read (it holds up to four managed files whole).
-const SAVED_PLAN_LIMIT: u64 = 8 * MAX_FILE_BYTES;
+/// The largest saved plan read: it holds each managed file whole, before
+/// and after.
+const SAVED_PLAN_LIMIT: u64 = 2 * gpu_setup_plan::roles::Role::ALL.len() as u64 * MAX_FILE_BYTES;
 
 /// Runs the command and returns the exit code.
 pub fn run(cli: &Cli, printer: &Printer) -> Result<u8> {

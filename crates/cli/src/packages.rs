@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use gpu_setup_apply::RootFs;
 use gpu_setup_plan::packages::{dpkg_owners, rpm_owners, Owner};
+use gpu_setup_plan::roles::Role;
 use gpu_setup_plan::{DesiredState, Kind, Observe, TargetPath};
 
 /// How long one `rpm` query may take.
@@ -15,12 +16,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The owners of the files `desired` manages.
 pub(crate) fn owners(host: &RootFs, desired: &DesiredState) -> Vec<Owner> {
-    let paths = [
-        desired.containers_conf.clone(),
-        desired.nvidia_config.clone(),
-        desired.hook_file.clone(),
-        desired.cdi_spec.clone(),
-    ];
+    let paths: Vec<TargetPath> = Role::ALL.iter().map(|r| r.path(desired).clone()).collect();
     let mut out = dpkg_owners(host, &paths);
     out.extend(rpm(host, &paths));
     out

@@ -7,11 +7,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// The owners a program (and every directory above it) may have: root
-/// and the caller.
-pub fn trusted_uids() -> [u32; 2] {
-    [0, nix::unistd::geteuid().as_raw()]
-}
+pub use gpu_setup_apply::trust::trusted_uids;
 
 /// Why a program cannot be trusted: the path at fault and what is wrong.
 #[derive(Debug)]
@@ -58,14 +54,11 @@ pub fn program(program: &Path, trusted: &[u32]) -> Result<PathBuf, Untrusted> {
 /// write access for group or others (unless `sticky_ok` and the sticky bit
 /// keeps others from renaming what is not theirs).
 fn problem_with(meta: &std::fs::Metadata, trusted: &[u32], sticky_ok: bool) -> Option<String> {
-    let mode = meta.mode() & 0o7777;
     if !trusted.contains(&meta.uid()) {
-        Some(format!("is owned by user {}, not root", meta.uid()))
-    } else if mode & 0o022 != 0 && !(sticky_ok && mode & 0o1000 != 0) {
-        Some(format!("is writable by group or others (mode {mode:04o})"))
-    } else {
-        None
+        // A narrower list than the rule's (sudo's re-run trusts root alone).
+        return Some(format!("is owned by user {}, not root", meta.uid()));
     }
+    gpu_setup_apply::trust::problem(meta.uid(), meta.mode(), sticky_ok)
 }
 
 /// A new private directory for a program's output, in the temporary

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::error::{line_col, PlanError};
 use crate::paths::{well_known, TargetPath};
+use crate::roles::Role;
 
 pub use crate::settings::{HealMode, Presence, Settings, Strategy};
 
@@ -203,57 +204,30 @@ impl DesiredState {
             allow_unsafe_log_path: s.allow_unsafe_log_path.unwrap_or(false),
             follow_symlinks: s.follow_symlinks.unwrap_or(false),
         };
-        let managed = [
-            &desired.containers_conf,
-            &desired.nvidia_config,
-            &desired.hook_file,
-            &desired.cdi_spec,
-        ];
-        for (i, a) in managed.iter().enumerate() {
-            if managed[i + 1..].contains(a) {
+        // Each managed file has a path of its own, with the name its
+        // reader looks for (and the journal only ever restores such files:
+        // `managed_path_problem`).
+        for (i, a) in Role::ALL.iter().enumerate() {
+            let path = a.path(&desired);
+            if let Some(b) = Role::ALL[i + 1..].iter().find(|b| b.path(&desired) == path) {
                 return Err(PlanError::Setting {
                     setting: "file paths",
                     message: format!(
-                        "`{a}` is given for two of containers.conf, NVIDIA config, hook file and CDI spec"
+                        "`{path}` is given for both the {} and the {}: each managed file needs its own",
+                        a.setting(),
+                        b.setting()
                     ),
                 });
             }
         }
-        // Each managed file must have the name its reader looks for (and
-        // the journal only ever restores such files: `managed_path_problem`).
-        let roles = [
-            (
-                &desired.containers_conf,
-                "containers.conf path",
-                ".conf",
-                "Podman reads only `*.conf` drop-ins and containers.conf files",
-            ),
-            (
-                &desired.nvidia_config,
-                "NVIDIA config path",
-                ".toml",
-                "the NVIDIA toolkit reads a TOML file",
-            ),
-            (
-                &desired.hook_file,
-                "hook file",
-                ".json",
-                "Podman reads only `*.json` hook files",
-            ),
-            (
-                &desired.cdi_spec,
-                "CDI spec path",
-                ".yaml",
-                "Podman reads only `*.yaml` and `*.json` CDI specs",
-            ),
-        ];
-        for (path, setting, suffix, why) in roles {
+        for role in Role::ALL {
+            let (path, setting) = (role.path(&desired), role.setting());
+            let (suffixes, why) = role.suffixes();
             let name = path.file_name();
-            let cdi_json = setting == "CDI spec path" && name.ends_with(".json");
-            if !name.ends_with(suffix) && !cdi_json {
+            if !suffixes.iter().any(|s| name.ends_with(s)) {
                 return Err(PlanError::Setting {
                     setting,
-                    message: format!("`{path}` does not end in `{suffix}`: {why}"),
+                    message: format!("`{path}` does not end in `{}`: {why}", suffixes[0]),
                 });
             }
             if let Some(problem) = crate::paths::managed_path_problem(path) {
@@ -414,7 +388,7 @@ mod tests {
         };
         assert_eq!(
             DesiredState::from_settings(&same).unwrap_err().to_string(),
-            "invalid file paths: `/etc/nvidia-container-runtime/config.toml` is given for two of containers.conf, NVIDIA config, hook file and CDI spec"
+            "invalid file paths: `/etc/nvidia-container-runtime/config.toml` is given for both the NVIDIA config path and the hook file: each managed file needs its own"
         );
         let bad = Settings {
             hook_path: Some("nvidia-container-toolkit".into()),

@@ -17,6 +17,7 @@ pub mod paths;
 pub mod plan;
 pub mod podman;
 pub mod render;
+pub mod roles;
 pub mod saved;
 pub mod settings;
 mod toml_doc;

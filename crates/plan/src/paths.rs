@@ -142,10 +142,6 @@ impl fmt::Display for TargetPath {
     }
 }
 
-/// The file name endings of the files gpu-setup manages: containers.conf
-/// files and drop-ins, the toolkit's config.toml, hook JSON, CDI specs.
-pub const MANAGED_SUFFIXES: [&str; 4] = [".conf", ".toml", ".json", ".yaml"];
-
 /// Kernel filesystems: nothing there is a configuration file.
 const KERNEL_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
 
@@ -155,14 +151,13 @@ const KERNEL_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
 /// drop-in or a kernel interface.
 pub fn managed_path_problem(path: &TargetPath) -> Option<String> {
     let name = path.file_name();
-    if !MANAGED_SUFFIXES
+    // The name endings of the files gpu-setup manages: every role's.
+    let suffixes = crate::roles::Role::all_suffixes();
+    if !suffixes
         .iter()
         .any(|s| name.len() > s.len() && name.ends_with(s))
     {
-        return Some(format!(
-            "its name does not end in {}",
-            MANAGED_SUFFIXES.join(", ")
-        ));
+        return Some(format!("its name does not end in {}", suffixes.join(", ")));
     }
     if let Some(dir) = KERNEL_DIRS
         .iter()

@@ -11,6 +11,7 @@ use crate::hook;
 use crate::nvidia_config;
 use crate::observe::{Observe, Observed};
 use crate::paths::TargetPath;
+use crate::roles::{After, Planned, Role};
 use crate::warnings::{self, Warning};
 
 /// What happens to one file.
@@ -90,82 +91,41 @@ pub fn plan_with(
     let warn_about = desired;
     let desired = &resolved;
 
-    let conf_path = &desired.containers_conf;
-    let conf = host.file(conf_path)?;
     // The owner of each managed file as read (R16 looks at them).
     let mut owners: Vec<(TargetPath, u32)> = Vec::new();
-    let mut note_owner = |path: &TargetPath, o: &Observed| {
-        if let Observed::File { uid, .. } = o {
-            owners.push((path.clone(), *uid));
-        }
-    };
-    note_owner(conf_path, &conf);
-    let conf_text = if desired.manage_runtime {
-        match plan_containers_conf(desired, host, &conf)? {
-            Some((text, reasons)) => {
-                changes.extend(change(
-                    conf_path,
-                    conf,
-                    Some(text.clone().into_bytes()),
-                    reasons,
-                ));
-                Some(text)
-            }
-            None => {
-                let reason = "no settings left in the drop-in".to_owned();
-                changes.extend(change(conf_path, conf, None, vec![reason]));
-                None
-            }
-        }
-    } else {
-        // Left as it is (`--strategy cdi` does not use the runtime entry).
-        conf.bytes()
-            .map(|b| decode(conf_path, b).map(str::to_owned))
-            .transpose()?
-    };
-
-    let cfg_path = &desired.nvidia_config;
-    let cfg = host.file(cfg_path)?;
-    note_owner(cfg_path, &cfg);
-    // No toolkit yet: a config.toml gpu-setup created would be a stub the
-    // toolkit's package then stops at (dpkg's conffile prompt, with no
-    // terminal: the package left half-configured). Left to heal or a later
-    // apply, once the package has installed its own.
-    let no_toolkit = cfg == Observed::Absent && !toolkit_installed(facts, host);
-    let mut not_created = None;
-    if no_toolkit {
-        if desired.presence == Presence::Present
-            && (desired.manage_no_cgroups
-                || desired.cli_debug_log.is_some()
-                || desired.runtime_debug_log.is_some())
-        {
-            not_created = Some(Warning {
-                code: crate::warnings::Code::ToolkitConfigNotCreated,
-                level: crate::Level::Warning,
-                message: format!(
-                    "`{cfg_path}` does not exist and the NVIDIA Container Toolkit is not installed: gpu-setup does not create it (the toolkit's package would stop at dpkg's conffile prompt over a stub)"
-                ),
-                hint: Some("install the toolkit first (nvidia-container-toolkit), then run gpu-setup apply again; the heal units do it after the package is installed".to_owned()),
-            });
-        }
-    } else if let Some((text, reasons)) = plan_nvidia_config(desired, &cfg)? {
-        changes.extend(change(cfg_path, cfg, Some(text.into_bytes()), reasons));
-    }
-
-    let hook_path = &desired.hook_file;
-    let hook_file = host.file(hook_path)?;
-    note_owner(hook_path, &hook_file);
-    let (hook_after, reason, corrupt) = plan_hook(desired, &hook_file, host)?;
-    changes.extend(change(hook_path, hook_file, hook_after, vec![reason]));
-
-    let cdi_path = &desired.cdi_spec;
-    let cdi_file = host.file(cdi_path)?;
-    note_owner(cdi_path, &cdi_file);
     // NVIDIA's refresh units, looked up once for the spec and the warnings.
     let refresh = crate::cdi::refresh_units(host);
-    if let Some((after, reason)) = plan_cdi_spec(desired, &cdi_file, &refresh)? {
-        changes.extend(change(cdi_path, cdi_file, after, vec![reason]));
+    let mut file_warnings = Vec::new();
+    for role in Role::ALL {
+        let path = role.path(desired);
+        let before = host.file(path)?;
+        if let Observed::File { uid, .. } = before {
+            owners.push((path.clone(), uid));
+        }
+        let planned = match role {
+            Role::ContainersConf => plan_containers_conf(desired, host, &before)?,
+            Role::NvidiaConfig => plan_nvidia_config(desired, facts, host, &before)?,
+            Role::HookFile => plan_hook(desired, &before, host)?,
+            Role::CdiSpec => plan_cdi_spec(desired, &before, &refresh)?,
+        };
+        file_warnings.extend(planned.warnings);
+        let after = match planned.after {
+            After::Keep => continue,
+            After::Write(bytes) => Some(bytes),
+            After::Remove => None,
+        };
+        changes.extend(change(path, before, after, planned.reasons));
     }
+    // The containers.conf Podman reads after the plan, for the warnings.
+    let conf_path = &desired.containers_conf;
+    let conf_after = match changes.iter().find(|c| c.path == *conf_path) {
+        Some(c) => c.after.clone(),
+        None => host.file(conf_path)?.bytes().map(<[u8]>::to_vec),
+    };
+    let conf_text = conf_after
+        .as_deref()
+        .map(|b| decode(conf_path, b).map(str::to_owned))
+        .transpose()?;
 
     let kept_hook = remembered(desired, facts, host, &mut changes)?;
     let ownership = hand_to_root(&owners, facts, host, &mut changes)?;
@@ -196,9 +156,8 @@ pub fn plan_with(
             .filter(|(real, _)| changing(real))
             .map(|(_, w)| w),
     );
-    warnings.extend(corrupt);
+    warnings.extend(file_warnings);
     warnings.extend(ownership);
-    warnings.extend(not_created);
     warnings.extend(kept_hook);
     let after: std::collections::BTreeMap<TargetPath, Option<Vec<u8>>> = changes
         .iter()
@@ -209,16 +168,10 @@ pub fn plan_with(
         &cdi_dirs,
         &crate::observe::Overlay::new(host, after),
     )?);
-    let managed = [
-        &desired.containers_conf,
-        &desired.nvidia_config,
-        &desired.hook_file,
-        &desired.cdi_spec,
-    ];
     let packages: Vec<crate::packages::Owner> = facts
         .packages
         .iter()
-        .filter(|o| managed.contains(&&o.path))
+        .filter(|o| Role::ALL.iter().any(|r| *r.path(desired) == o.path))
         .cloned()
         .collect();
     // Said when a change to the file is planned: the next upgrade of the
@@ -319,12 +272,7 @@ fn remembered(
     changes: &mut Vec<Change>,
 ) -> Result<Option<Warning>, PlanError> {
     let memory = &d.memory;
-    let managed = [
-        &d.containers_conf,
-        &d.nvidia_config,
-        &d.hook_file,
-        &d.cdi_spec,
-    ];
+    let managed: Vec<&TargetPath> = Role::ALL.iter().map(|r| r.path(d)).collect();
     let package_owned = |p: &TargetPath| facts.packages.iter().any(|o| o.path == *p);
     let set = |changes: &mut Vec<Change>,
                path: &TargetPath,
@@ -336,7 +284,7 @@ fn remembered(
         Ok(())
     };
     if d.presence == Presence::Absent {
-        for path in managed {
+        for &path in &managed {
             match memory.originals.get(path) {
                 Some(original) => set(
                     changes,
@@ -457,12 +405,8 @@ fn resolve_managed(
 ) -> Result<(DesiredState, Vec<(TargetPath, crate::Warning)>), PlanError> {
     let mut resolved = desired.clone();
     let mut followed = Vec::new();
-    for path in [
-        &mut resolved.containers_conf,
-        &mut resolved.nvidia_config,
-        &mut resolved.hook_file,
-        &mut resolved.cdi_spec,
-    ] {
+    for role in Role::ALL {
+        let path = role.path_mut(&mut resolved);
         let real = host.resolve(path, desired.follow_symlinks)?;
         if real != *path {
             followed.push((
@@ -515,20 +459,25 @@ fn same_file(host: &dyn Observe, a: &str, b: &str) -> bool {
     matches!((real(a), real(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// The containers.conf text after the edit: `Some((text, reasons))` when the
-/// file should exist (possibly unchanged), `None` when it should not.
+/// The containers.conf after the edit: the runtime entry set (state
+/// present) or removed (absent; a drop-in left with no settings is
+/// removed). Left as it is when the runtime is not managed (`--strategy
+/// cdi` does not use it).
 fn plan_containers_conf(
     d: &DesiredState,
     host: &dyn Observe,
     before: &Observed,
-) -> Result<Option<(String, Vec<String>)>, PlanError> {
+) -> Result<Planned, PlanError> {
+    if !d.manage_runtime {
+        return Ok(Planned::keep());
+    }
     let path = &d.containers_conf;
     let current = before.bytes().map(|b| decode(path, b)).transpose()?;
     match d.presence {
         Presence::Present => {
             if let Some(current) = current {
                 if !d.runtime_path_explicit && runtime_equivalent(d, host, path, current)? {
-                    return Ok(Some((current.to_owned(), Vec::new())));
+                    return Ok(Planned::keep());
                 }
             }
             let base = current.unwrap_or(if is_dropin(path) { DROPIN_TEMPLATE } else { "" });
@@ -537,20 +486,22 @@ fn plan_containers_conf(
                 "set [engine.runtimes] {} = [\"{}\"]",
                 d.runtime_name, d.runtime_path
             );
-            Ok(Some((text, vec![reason])))
+            Ok(Planned::write(text.into_bytes(), vec![reason]))
         }
         Presence::Absent => {
             let Some(current) = current else {
-                return Ok(None);
+                return Ok(Planned::keep());
             };
             let text = containers_conf::remove_runtime(path, current, &d.runtime_name)?;
             if is_dropin(path) && !containers_conf::has_settings(path, &text)? {
-                return Ok(None);
+                return Ok(Planned::remove(
+                    "no settings left in the drop-in".to_owned(),
+                ));
             }
-            Ok(Some((
-                text,
+            Ok(Planned::write(
+                text.into_bytes(),
                 vec![format!("remove [engine.runtimes] {}", d.runtime_name)],
-            )))
+            ))
         }
     }
 }
@@ -572,26 +523,45 @@ fn runtime_equivalent(
     Ok(picked.is_some_and(|(p, _)| same_file(host, p.as_str(), d.runtime_path.as_str())))
 }
 
+/// config.toml after the edit. Left as it is when no toolkit setting is
+/// managed; not created when the toolkit is not installed: a config.toml
+/// gpu-setup created would be a stub the toolkit's package then stops at
+/// (dpkg's conffile prompt, with no terminal: the package left
+/// half-configured), so heal or a later apply fills it in once the package
+/// has installed its own.
 fn plan_nvidia_config(
     d: &DesiredState,
+    facts: &HostFacts,
+    host: &dyn Observe,
     before: &Observed,
-) -> Result<Option<(String, Vec<String>)>, PlanError> {
+) -> Result<Planned, PlanError> {
     let path = &d.nvidia_config;
     let manages_something =
         d.manage_no_cgroups || d.cli_debug_log.is_some() || d.runtime_debug_log.is_some();
+    if *before == Observed::Absent && !toolkit_installed(facts, host) {
+        let warning = (d.presence == Presence::Present && manages_something).then(|| Warning {
+            code: crate::warnings::Code::ToolkitConfigNotCreated,
+            level: crate::Level::Warning,
+            message: format!(
+                "`{path}` does not exist and the NVIDIA Container Toolkit is not installed: gpu-setup does not create it (the toolkit's package would stop at dpkg's conffile prompt over a stub)"
+            ),
+            hint: Some("install the toolkit first (nvidia-container-toolkit), then run gpu-setup apply again; the heal units do it after the package is installed".to_owned()),
+        });
+        return Ok(Planned::keep().warning(warning));
+    }
     if !manages_something {
         // `--strategy cdi` with no toolkit setting given: left as it is.
-        return Ok(None);
+        return Ok(Planned::keep());
     }
     let current = before.bytes().map(|b| decode(path, b)).transpose()?;
     match (d.presence, current) {
-        (Presence::Absent, None) => Ok(None),
-        (_, current) => nvidia_config::edit(path, current.unwrap_or(""), d).map(Some),
+        (Presence::Absent, None) => Ok(Planned::keep()),
+        (_, current) => {
+            let (text, reasons) = nvidia_config::edit(path, current.unwrap_or(""), d)?;
+            Ok(Planned::write(text.into_bytes(), reasons))
+        }
     }
 }
-
-/// A file's content after the plan (`None`: removed) and why.
-type PlannedFile = (Option<Vec<u8>>, String);
 
 /// The CDI spec after the plan (`None`: removed) and why, or `None` when it
 /// stays as it is. With `--strategy cdi` it holds what `nvidia-ctk cdi
@@ -603,15 +573,14 @@ fn plan_cdi_spec(
     d: &DesiredState,
     before: &Observed,
     refresh: &crate::cdi::RefreshUnits,
-) -> Result<Option<PlannedFile>, PlanError> {
+) -> Result<Planned, PlanError> {
     let ours = d.cdi_spec_written || before.bytes().is_some_and(crate::cdi::is_ours);
     let remove = |why: &str| {
-        Ok(ours.then(|| {
-            (
-                None,
-                format!("remove the CDI spec gpu-setup generated: {why}"),
-            )
-        }))
+        Ok(if ours {
+            Planned::remove(format!("remove the CDI spec gpu-setup generated: {why}"))
+        } else {
+            Planned::keep()
+        })
     };
     if d.presence == Presence::Absent {
         return remove("the state is absent");
@@ -622,7 +591,7 @@ fn plan_cdi_spec(
     if refresh.installed() {
         if refresh.spec() == d.cdi_spec {
             // Their env file points them at this very file: it is theirs now.
-            return Ok(None);
+            return Ok(Planned::keep());
         }
         return remove(&format!(
             "NVIDIA's nvidia-cdi-refresh units generate {} at boot",
@@ -637,37 +606,31 @@ fn plan_cdi_spec(
             message: "it was not generated (run nvidia-ctk before planning)".to_owned(),
         })?;
     let after = crate::cdi::with_marker(&d.cdi_spec, generated);
-    if before.bytes() == Some(&after[..]) {
-        return Ok(None);
-    }
-    Ok(Some((
-        Some(after),
-        format!("the CDI spec `{} cdi generate` prints now", d.nvidia_ctk),
-    )))
+    Ok(Planned::write(
+        after,
+        vec![format!(
+            "the CDI spec `{} cdi generate` prints now",
+            d.nvidia_ctk
+        )],
+    ))
 }
 
 /// The hook file after the plan, the reason, and a warning when the file
 /// there is corrupt. gpu-setup owns the hook file whole: a file that is not
 /// UTF-8 JSON is replaced (its bytes are kept in the journal and come back
 /// with rollback), unlike the files it edits in part, which are refused.
-/// The planned hook file: its content (`None`: removed), the reason, and a
-/// warning when the file there was corrupt.
-type PlannedHook = (Option<Vec<u8>>, String, Option<Warning>);
-
 fn plan_hook(
     d: &DesiredState,
     before: &Observed,
     host: &dyn Observe,
-) -> Result<PlannedHook, PlanError> {
+) -> Result<Planned, PlanError> {
     let path = &d.hook_file;
     if d.presence == Presence::Absent {
-        return Ok((None, "remove the NVIDIA OCI hook".to_owned(), None));
+        return Ok(Planned::remove("remove the NVIDIA OCI hook".to_owned()));
     }
     if d.strategy == Strategy::Cdi {
-        return Ok((
-            None,
+        return Ok(Planned::remove(
             "remove the legacy NVIDIA OCI hook: with --strategy cdi the CDI spec gives containers their GPUs, and NVIDIA documents the two as conflicting".to_owned(),
-            None,
         ));
     }
     let want = hook::desired(&d.hook_path);
@@ -677,7 +640,7 @@ fn plan_hook(
         match decode(path, bytes).and_then(|text| hook::parse(path, text)) {
             Ok(have) if have == want => {
                 // Same meaning: keep the file as it is, whatever its layout.
-                return Ok((Some(bytes.to_vec()), reason, None));
+                return Ok(Planned::keep());
             }
             Ok(have) => {
                 // A package's hook file running the same binary under its
@@ -692,7 +655,7 @@ fn plan_hook(
                         valid && same_file(host, &exe, d.hook_path.as_str())
                     });
                 if equivalent {
-                    return Ok((Some(bytes.to_vec()), reason, None));
+                    return Ok(Planned::keep());
                 }
             }
             Err(e) => {
@@ -711,9 +674,9 @@ fn plan_hook(
             }
         }
     }
-    Ok((
-        Some(hook::render_desired(&d.hook_path).into_bytes()),
-        reason,
-        corrupt,
-    ))
+    Ok(Planned::write(
+        hook::render_desired(&d.hook_path).into_bytes(),
+        vec![reason],
+    )
+    .warning(corrupt))
 }
