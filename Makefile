@@ -47,7 +47,7 @@ test: lint
 ## this machine runs it (skipped, saying so, otherwise; CI builds both and
 ## sets GPU_SETUP_REQUIRE_QEMU). The matrix cannot run the aarch64 binary:
 ## its chroots hold no aarch64 glibc (docs/testing.md).
-PORTABLE_SUITES = plan_cli:: apply_cli:: bad_input:: doctor:: cdi:: heal:: packages:: module:: corpus:: provisioning:: matrix::
+PORTABLE_SUITES = plan_cli:: output:: apply_cli:: bad_input:: doctor:: cdi:: heal:: packages:: module:: corpus:: provisioning:: matrix::
 QEMU_SUITES = $(filter-out matrix::,$(PORTABLE_SUITES)) e2e:: security:: attacks:: rootless:: kernel:: host_facts:: one_state:: profile:: day_one::
 test-portable:
 	@if [ -x dist/gpu-setup ]; then \

@@ -21,6 +21,7 @@ mod man;
 mod matrix;
 mod module;
 mod one_state;
+mod output;
 mod packages;
 mod plan_cli;
 mod profile;
