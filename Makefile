@@ -48,7 +48,7 @@ test: lint
 ## sets GPU_SETUP_REQUIRE_QEMU). The matrix cannot run the aarch64 binary:
 ## its chroots hold no aarch64 glibc (docs/testing.md).
 PORTABLE_SUITES = plan_cli:: output:: apply_cli:: bad_input:: doctor:: cdi:: heal:: packages:: module:: corpus:: provisioning:: matrix::
-QEMU_SUITES = $(filter-out matrix::,$(PORTABLE_SUITES)) e2e:: security:: attacks:: rootless:: kernel:: host_facts:: one_state:: profile:: day_one::
+QEMU_SUITES = $(filter-out matrix::,$(PORTABLE_SUITES)) e2e:: security:: rootless:: kernel:: host_facts:: one_state:: profile::
 test-portable:
 	@if [ -x dist/gpu-setup ]; then \
 	  GPU_SETUP_TEST_BINARY=$(CURDIR)/dist/gpu-setup $(CARGO) test -p gpu-setup --test it -- $(PORTABLE_SUITES); \

@@ -487,7 +487,7 @@ fn nvidia_ctk_error(ctk: &Ctk, mode: &str, message: &str, hint: &str) {
 }
 
 #[test]
-fn nvidia_ctk_failing_is_an_error_with_its_message_and_nothing_changes() {
+fn r13_nvidia_ctk_failing_is_an_error_with_its_message_and_nothing_changes() {
     let ctk = Ctk::new();
     let run = format!("`{} cdi generate`", ctk.path().display());
     nvidia_ctk_error(
@@ -531,7 +531,7 @@ fn nvidia_ctk_failing_is_an_error_with_its_message_and_nothing_changes() {
 }
 
 #[test]
-fn a_hanging_nvidia_ctk_is_killed_with_what_it_started() {
+fn r13_a_hanging_nvidia_ctk_is_killed_with_what_it_started() {
     if !test_hooks("GPU_SETUP_TEST_CTK_TIMEOUT_MS") {
         return;
     }
@@ -566,7 +566,7 @@ fn a_hanging_nvidia_ctk_is_killed_with_what_it_started() {
 }
 
 #[test]
-fn a_missing_or_untrusted_nvidia_ctk_is_refused_and_nothing_changes() {
+fn r13_a_missing_or_untrusted_nvidia_ctk_is_refused_and_nothing_changes() {
     let tree = hooked();
     let before = tree.snapshot();
     let err = fails(&mut tree.cmd(&[

@@ -273,7 +273,7 @@ fn the_portable_binaries_need_glibc_2_17_and_nothing_else() {
 }
 
 #[test]
-fn the_release_binary_has_no_test_hooks() {
+fn r12_the_release_binary_has_no_test_hooks() {
     let Some(dist) = dist() else { return };
     let hooks = b"GPU_SETUP_TEST_";
     let has = |p: &Path| {

@@ -5,12 +5,10 @@
 
 mod ansible;
 mod apply_cli;
-mod attacks;
 mod bad_input;
 mod cdi;
 mod corpus;
 mod crash;
-mod day_one;
 mod dist;
 mod doctor;
 mod e2e;

@@ -346,3 +346,70 @@ fn subcommand_pages_read_as_one_program_with_its_global_options() {
     }
     assert!(!pages.iter().any(|(f, _)| f.contains("help")));
 }
+
+/// Every `module::test_name` the docs cite (security.md's rules, testing.md,
+/// heal.md's scenarios, ...) is a function in the source: a renamed or
+/// removed test cannot leave a rule pointing at nothing.
+#[test]
+fn the_docs_cite_only_tests_that_exist() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(&repo.join("crates"), &mut files);
+    sources(&repo.join("tests"), &mut files);
+    let mut functions = std::collections::BTreeSet::new();
+    for f in &files {
+        let text = fs::read_to_string(f).unwrap();
+        for rest in text.split("fn ").skip(1) {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            functions.insert(name);
+        }
+    }
+    let mut docs = vec![repo.join("README.md")];
+    for entry in fs::read_dir(repo.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            docs.push(path);
+        }
+    }
+    let mut cited = 0;
+    for doc in docs {
+        let text = fs::read_to_string(&doc).unwrap();
+        for quoted in text.split('`').skip(1).step_by(2) {
+            let parts: Vec<&str> = quoted.split("::").collect();
+            let [module, .., name] = parts[..] else {
+                continue;
+            };
+            let word = |s: &str| {
+                s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            };
+            // A test name: snake case with at least three words.
+            if !word(module) || !word(name) || name.matches('_').count() < 2 {
+                continue;
+            }
+            cited += 1;
+            assert!(
+                functions.contains(name),
+                "{} cites `{quoted}`, which is no function in crates/ or tests/",
+                doc.display()
+            );
+        }
+    }
+    assert!(
+        cited > 30,
+        "only {cited} citations found: the parser is off"
+    );
+}

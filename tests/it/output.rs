@@ -259,10 +259,13 @@ fn plan_json_on_a_stock_host() {
         &["plan", "--podman-version", "4.3.1", "--format", "json"],
     );
     assert_eq!(code, Some(0));
-    assert_data_eq(stdout, str![[r#"
+    assert_data_eq(
+        stdout,
+        str![[r#"
 {"changed":true,"files":[{"path":"/etc/containers/containers.conf.d/99-nvidia.conf","action":"create","before_sha256":null,"after_sha256":"5efc4f9421eee01d60d6958bb0a6b9af7fc2299a0fd2acd37c64e3959dc0409e","reasons":["set [engine.runtimes] nvidia = [\"/usr/bin/nvidia-container-runtime\"]"],"diff":"--- /dev/null\n+++ b/etc/containers/containers.conf.d/99-nvidia.conf\n@@ -0,0 +1,8 @@\n+# Managed by gpu-setup: the NVIDIA OCI runtime for Podman.\n+# Podman 3.3 and later merge this drop-in over their other containers.conf\n+# files (older Podman reads no drop-ins: gpu-setup edits\n+# /etc/containers/containers.conf there instead).\n+# `gpu-setup apply` keeps the runtime entry below as configured; other\n+# settings you add here are kept.\n+[engine.runtimes]\n+nvidia = [\"/usr/bin/nvidia-container-runtime\"]\n"},{"path":"/etc/nvidia-container-runtime/config.toml","action":"modify","before_sha256":"2b6d1910c0e5b331deb14fcb44ff96a7627c4bb02f609c2a92673abb028891c1","after_sha256":"10d0d8c4f1eb0d7e4176013894e65178d1d9854a0962f54fb6e326ca54d5db65","reasons":["set [nvidia-container-cli] no-cgroups = true"],"diff":"--- a/etc/nvidia-container-runtime/config.toml\n+++ b/etc/nvidia-container-runtime/config.toml\n@@ -10,7 +10,7 @@\n #debug = \"/var/log/nvidia-container-toolkit.log\"\n #ldcache = \"/etc/ld.so.cache\"\n load-kmods = true\n-#no-cgroups = false\n+no-cgroups = true\n #user = \"root:video\"\n ldconfig = \"@/sbin/ldconfig.real\"\n \n"},{"path":"/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json","action":"create","before_sha256":null,"after_sha256":"ec8640164a5a3a1bd06c96a4b2aa2b951bbcf6db2e803ab0a4b4e504c5cedbad","reasons":["install the NVIDIA OCI hook running `/usr/bin/nvidia-container-toolkit`"],"diff":"--- /dev/null\n+++ b/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json\n@@ -0,0 +1,15 @@\n+{\n+    \"version\": \"1.0.0\",\n+    \"hook\": {\n+        \"path\": \"/usr/bin/nvidia-container-toolkit\",\n+        \"args\": [\"nvidia-container-toolkit\", \"prestart\"],\n+        \"env\": [\n+            \"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"\n+        ]\n+    },\n+    \"when\": {\n+        \"always\": true,\n+        \"commands\": [\".*\"]\n+    },\n+    \"stages\": [\"prestart\"]\n+}\n"}],"warnings":[{"code":"no-cgroups-rootful","level":"info","message":"`no-cgroups = true` is for rootless Podman; it breaks GPU access in rootful containers","hint":"use --no-cgroups false on hosts that run GPU containers as root"}],"packages":[]}
 
-"#]]);
+"#]],
+    );
     assert_data_eq(stderr, str![]);
 }
 
@@ -299,11 +302,14 @@ hint: fix the TOML syntax in `/etc/nvidia-container-runtime/config.toml` (the NV
     let (code, stdout, stderr) = run(&tree, &["plan", "--strategy", "magic"]);
     assert_eq!(code, Some(1));
     assert_data_eq(stdout, str![]);
-    assert_data_eq(stderr, str![[r#"
+    assert_data_eq(
+        stderr,
+        str![[r#"
 error: invalid value 'magic' for '--strategy <STRATEGY>'
   [possible values: hook, cdi]
 
 For more information, try '--help'.
 
-"#]]);
+"#]],
+    );
 }

@@ -1,12 +1,18 @@
-//! Safe writing of root-owned files (docs/security.md): symbolic links
-//! under the root, modes of written files, the state dir, debug log paths,
-//! and `--sudo` with Debian's real sudo.
+//! The security rules of docs/security.md, each performed as an attack
+//! against the real binary and shown to fail with a clear message and
+//! nothing written: symbolic links under the root, swapped directories,
+//! forged journals and image trees, saved plans, module mode, modes of
+//! written files, the state dir, debug log paths, limits, and `--sudo` with
+//! Debian's real sudo. Each test is named after its rule (`r4_...`), and
+//! docs/security.md names the tests beside the rules.
 
 use std::fs;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{chown, lchown, symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
 
 use crate::util::*;
 
@@ -30,7 +36,7 @@ fn refused(tree: &Tree, extra: &[&str], message: &str, hint: &str) {
 }
 
 #[test]
-fn a_symlink_at_the_target_is_refused_by_default() {
+fn r4_a_symlink_at_the_target_is_refused_by_default() {
     let tree = Tree::stock();
     tree.write(
         "/etc/nvidia-container-runtime/real.toml",
@@ -47,7 +53,7 @@ fn a_symlink_at_the_target_is_refused_by_default() {
 }
 
 #[test]
-fn follow_symlinks_writes_through_a_link_inside_the_root() {
+fn r4_follow_symlinks_writes_through_a_link_inside_the_root() {
     let tree = Tree::stock();
     tree.write(
         "/etc/nvidia-container-runtime/real.toml",
@@ -76,7 +82,7 @@ fn follow_symlinks_writes_through_a_link_inside_the_root() {
 }
 
 #[test]
-fn follow_symlinks_refuses_a_link_out_of_the_root() {
+fn r4_follow_symlinks_refuses_a_link_out_of_the_root() {
     let tree = Tree::stock();
     fs::remove_file(tree.real(NV_CONFIG)).unwrap();
     symlink("../../../../../../etc/passwd", tree.real(NV_CONFIG)).unwrap();
@@ -89,7 +95,7 @@ fn follow_symlinks_refuses_a_link_out_of_the_root() {
 }
 
 #[test]
-fn an_absolute_link_never_reaches_the_machines_own_files() {
+fn r4_an_absolute_link_never_reaches_the_machines_own_files() {
     // `/etc/containers -> /etc` means the tree's /etc, not the machine's.
     let tree = Tree::stock();
     fs::create_dir_all(tree.real("/etc")).unwrap();
@@ -103,7 +109,7 @@ fn an_absolute_link_never_reaches_the_machines_own_files() {
 }
 
 #[test]
-fn a_parent_directory_link_out_of_the_root_is_refused() {
+fn r3_a_parent_directory_link_out_of_the_root_is_refused() {
     let tree = Tree::stock();
     fs::create_dir_all(tree.real("/etc")).unwrap();
     symlink("../../../../../../../tmp", tree.real("/etc/containers")).unwrap();
@@ -116,7 +122,7 @@ fn a_parent_directory_link_out_of_the_root_is_refused() {
 }
 
 #[test]
-fn a_parent_directory_link_to_a_world_writable_directory_is_refused() {
+fn r3_a_parent_directory_link_to_a_world_writable_directory_is_refused() {
     let tree = Tree::stock();
     fs::create_dir_all(tree.real("/tmp")).unwrap();
     fs::set_permissions(tree.real("/tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
@@ -130,7 +136,7 @@ fn a_parent_directory_link_to_a_world_writable_directory_is_refused() {
 }
 
 #[test]
-fn a_parent_directory_link_owned_by_another_user_is_refused() {
+fn r3_a_parent_directory_link_owned_by_another_user_is_refused() {
     if !need_root("a symbolic link owned by another user") {
         return;
     }
@@ -147,7 +153,7 @@ fn a_parent_directory_link_owned_by_another_user_is_refused() {
 }
 
 #[test]
-fn a_target_swapped_for_a_symlink_after_plan_is_refused() {
+fn r2_a_target_swapped_for_a_symlink_after_plan_is_refused() {
     let tree = Tree::stock();
     let saved = tree.root().join("plan.json");
     ok_stdout(&mut tree.cmd(&["plan", "--out", saved.to_str().unwrap()]));
@@ -173,7 +179,7 @@ fn a_target_swapped_for_a_symlink_after_plan_is_refused() {
 }
 
 #[test]
-fn a_target_swapped_for_a_symlink_during_apply_never_writes_through_it() {
+fn r2_a_target_swapped_for_a_symlink_during_apply_never_writes_through_it() {
     let tree = Tree::stock();
     tree.write("/etc/shadow", "root:secret\n");
     let mut child = StdCommand::new(crate::util::bin())
@@ -199,7 +205,7 @@ fn a_target_swapped_for_a_symlink_during_apply_never_writes_through_it() {
 }
 
 #[test]
-fn written_files_are_never_group_or_world_writable() {
+fn r7_written_files_are_never_group_or_world_writable() {
     let tree = Tree::stock();
     fs::set_permissions(tree.real(NV_CONFIG), fs::Permissions::from_mode(0o666)).unwrap();
     // umask 0: new files would be 0666 if gpu-setup trusted it.
@@ -236,7 +242,7 @@ fn written_files_are_never_group_or_world_writable() {
 }
 
 #[test]
-fn a_state_dir_open_to_others_is_refused() {
+fn r5_a_state_dir_open_to_others_is_refused() {
     let tree = Tree::stock();
     fs::create_dir_all(tree.real(STATE_DIR)).unwrap();
     fs::set_permissions(tree.real(STATE_DIR), fs::Permissions::from_mode(0o755)).unwrap();
@@ -250,7 +256,7 @@ fn a_state_dir_open_to_others_is_refused() {
 }
 
 #[test]
-fn debug_logs_in_world_writable_or_user_owned_directories_are_refused() {
+fn r11_debug_logs_in_world_writable_or_user_owned_directories_are_refused() {
     let tree = Tree::stock();
     fs::create_dir_all(tree.real("/tmp")).unwrap();
     fs::set_permissions(tree.real("/tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
@@ -281,7 +287,7 @@ fn debug_logs_in_world_writable_or_user_owned_directories_are_refused() {
 }
 
 #[test]
-fn a_root_only_log_path_warns_for_rootless_use() {
+fn r11_a_root_only_log_path_warns_for_rootless_use() {
     if !need_root("directories owned by root") {
         return;
     }
@@ -315,7 +321,7 @@ fn a_root_only_log_path_warns_for_rootless_use() {
 }
 
 #[test]
-fn sudo_as_root_does_nothing_more() {
+fn r9_sudo_as_root_does_nothing_more() {
     if !need_root("--sudo is a no-op only for root") {
         return;
     }
@@ -355,7 +361,7 @@ fn nobody(bin: &Path, tree: &Tree, path: &str, args: &[&str]) -> (Option<i32>, S
 }
 
 #[test]
-fn sudo_refuses_a_binary_others_can_replace() {
+fn r9_sudo_refuses_a_binary_others_can_replace() {
     if !need_root("switching to the nobody user with setpriv") {
         return;
     }
@@ -388,7 +394,7 @@ fn sudo_refuses_a_binary_others_can_replace() {
 }
 
 #[test]
-fn sudo_missing_is_a_clear_error() {
+fn r9_sudo_missing_is_a_clear_error() {
     if !need_root("switching to the nobody user with setpriv") {
         return;
     }
@@ -484,7 +490,7 @@ fn real_sudo_available() -> bool {
 }
 
 #[test]
-fn apply_and_rollback_through_real_sudo() {
+fn r9_apply_and_rollback_through_real_sudo() {
     if !real_sudo_available() {
         return;
     }
@@ -519,7 +525,7 @@ fn apply_and_rollback_through_real_sudo() {
 }
 
 #[test]
-fn without_a_sudo_rule_sudo_refuses_at_once_instead_of_prompting() {
+fn r9_without_a_sudo_rule_sudo_refuses_at_once_instead_of_prompting() {
     if !real_sudo_available() {
         return;
     }
@@ -535,7 +541,7 @@ fn without_a_sudo_rule_sudo_refuses_at_once_instead_of_prompting() {
 }
 
 #[test]
-fn a_plan_file_is_checked_again_after_sudo() {
+fn r9_a_plan_file_is_checked_again_after_sudo() {
     if !real_sudo_available() {
         return;
     }
@@ -562,7 +568,7 @@ fn a_plan_file_is_checked_again_after_sudo() {
 }
 
 #[test]
-fn a_saved_plan_whose_path_now_leads_elsewhere_is_stale() {
+fn r6_a_saved_plan_whose_path_now_leads_elsewhere_is_stale() {
     let tree = Tree::stock();
     let saved = tree.root().join("plan.json");
     ok_stdout(&mut tree.cmd(&["plan", "--out", saved.to_str().unwrap()]));
@@ -587,7 +593,7 @@ fn a_saved_plan_whose_path_now_leads_elsewhere_is_stale() {
 }
 
 #[test]
-fn a_state_dir_that_is_a_symlink_is_refused() {
+fn r5_a_state_dir_that_is_a_symlink_is_refused() {
     let tree = Tree::stock();
     fs::create_dir_all(tree.real("/srv/state")).unwrap();
     fs::set_permissions(tree.real("/srv/state"), fs::Permissions::from_mode(0o700)).unwrap();
@@ -829,4 +835,705 @@ chown 1000:1000 /usr/local/bin/nvidia-ctk
     let doctor: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(ov.path().join("doctor.json")).unwrap()).unwrap();
     assert!(doctor["checks"].is_array(), "{doctor:#}");
+}
+
+/// A journal entry written by hand, as an attacker would: transaction `id`
+/// pending, one file record whose before-copy holds `before` with `attrs`
+/// (mode, uid, gid), and whose after-state is "absent" (so undoing it
+/// writes the before-copy back).
+fn forge_pending_entry(tree: &Tree, id: u64, path: &str, before: &str, attrs: (u32, u32, u32)) {
+    let dir = tree.real(&format!("{STATE_DIR}/transactions/{id}"));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("0.before"), before).unwrap();
+    let name = path.rsplit('/').next().unwrap();
+    let manifest = json!({
+        "format": 1,
+        "id": id,
+        "kind": "apply",
+        "time": "2026-01-01T00:00:00Z",
+        "user": "root",
+        "uid": 0,
+        "command": ["gpu-setup", "apply"],
+        "status": "pending",
+        "files": [{
+            "path": path,
+            "action": "delete",
+            "before": {
+                "sha256": gpu_setup_plan::sha256(before.as_bytes()),
+                "mode": attrs.0, "uid": attrs.1, "gid": attrs.2,
+                "copy": "0.before"
+            },
+            "after": null,
+            "temp": format!(".{name}.gpu-setup-{id}~"),
+        }],
+        "created_dirs": [],
+    });
+    fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    for d in [
+        tree.real(STATE_DIR),
+        dir.clone(),
+        dir.parent().unwrap().to_owned(),
+    ] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+}
+
+// 1. A read-only command becomes a root `apply`.
+
+/// Runs `gpu-setup ARGS` with no `--root`, from `cwd`, in a private mount
+/// namespace whose /etc, /usr/share and /var/lib are empty tmpfs mounts:
+/// whatever it writes vanishes with the namespace.
+fn hermetic(cwd: &Path, args: &str) -> (Option<i32>, String, String) {
+    let bin = crate::util::bin();
+    let script = format!(
+        "set -e\nfor d in /etc /usr/share /var/lib; do mount -t tmpfs -o mode=0755 tmpfs \"$d\"; done\ncd \"$CWD\"\nexec \"$BIN\" --color never {args}\n"
+    );
+    let out = StdCommand::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("CWD", cwd)
+        .env("BIN", bin)
+        .env_remove("GPU_SETUP_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn r1_a_file_named_like_a_subcommand_never_turns_it_into_a_module_run() {
+    if !need_root("a private mount namespace") {
+        return;
+    }
+    // The attacker's tree and a working directory holding files named
+    // `plan` and `apply` that hold module arguments.
+    let tree = Tree::stock();
+    let before = tree.snapshot();
+    let cwd = tempfile::tempdir().unwrap();
+    let evil = json!({"root": tree.root(), "hook_path": "/tmp/evil"}).to_string();
+    for name in ["plan", "apply", "history", "doctor"] {
+        fs::write(cwd.path().join(name), &evil).unwrap();
+    }
+    let (code, out, err) = hermetic(cwd.path(), "plan");
+    assert_eq!(code, Some(0), "{err}");
+    // The real root, bare: the drop-in and the hook (no config.toml: the
+    // toolkit is not installed).
+    assert!(
+        out.contains("Plan: 2 to create, 0 to modify, 0 to delete."),
+        "{out}"
+    );
+    assert!(!out.contains("\"changed\""), "not a module result: {out}");
+    let (code, out, err) = hermetic(cwd.path(), "apply");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Applied transaction 1"), "{out}");
+    // The attacker's root was never used: no hook runs /tmp/evil.
+    assert_same(&tree.snapshot(), &before);
+}
+
+// 2. A forged journal restores a setuid-root file.
+
+#[test]
+fn r5_a_state_dir_owned_by_another_user_is_refused() {
+    if !need_root("a state dir owned by another user") {
+        return;
+    }
+    let tree = Tree::stock();
+    forge_pending_entry(
+        &tree,
+        1,
+        "/usr/local/bin/rootsh",
+        "#!/bin/sh\nexec /bin/sh\n",
+        (0o6755, 0, 0),
+    );
+    fs::create_dir_all(tree.real("/usr/local/bin")).unwrap();
+    for entry in walk(&tree.real(STATE_DIR)) {
+        lchown(&entry, Some(1000), Some(1000)).unwrap();
+    }
+    let before = tree.snapshot();
+    for cmd in ["plan", "apply", "history", "rollback"] {
+        let err = fails(&mut tree.cmd(&[cmd]));
+        assert!(
+            err.contains("error: cannot use state directory `/var/lib/gpu-setup`\n  caused by: it is owned by user 1000, not root: that user could forge the journal that recovery and rollback follow"),
+            "{cmd}: {err}"
+        );
+        assert_same(&tree.snapshot(), &before);
+    }
+    assert!(!tree.real("/usr/local/bin/rootsh").exists());
+}
+
+/// Every path under `dir`, `dir` first.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    if fs::symlink_metadata(dir).unwrap().is_dir() {
+        for e in fs::read_dir(dir).unwrap() {
+            out.extend(walk(&e.unwrap().path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn r3_an_image_tree_owned_by_another_user_is_refused() {
+    if !need_root("a tree owned by another user") {
+        return;
+    }
+    let tree = Tree::stock();
+    forge_pending_entry(
+        &tree,
+        1,
+        "/etc/containers/containers.conf.d/99-nvidia.conf",
+        "[engine.runtimes]\nnvidia = [\"/tmp/evil\"]\n",
+        (0o644, 0, 0),
+    );
+    for entry in walk(tree.root()) {
+        lchown(&entry, Some(1000), Some(1000)).unwrap();
+    }
+    let before = tree.snapshot();
+    for cmd in ["plan", "apply"] {
+        let err = fails(&mut tree.cmd(&[cmd]));
+        // Refused when --root is opened (R14), before anything is read.
+        assert!(
+            err.starts_with(&format!(
+                "error: cannot use root `{}`\n  caused by: `{}` is owned by user 1000, not root or you\n",
+                tree.root().display(),
+                fs::canonicalize(tree.root()).unwrap().display()
+            )),
+            "{cmd}: {err}"
+        );
+        assert_same(&tree.snapshot(), &before);
+    }
+}
+
+#[test]
+fn r5_a_forged_manifest_naming_a_file_gpu_setup_does_not_manage_is_refused() {
+    let tree = Tree::stock();
+    fs::create_dir_all(tree.real("/usr/local/bin")).unwrap();
+    forge_pending_entry(
+        &tree,
+        1,
+        "/usr/local/bin/rootsh",
+        "#!/bin/sh\nexec /bin/sh\n",
+        (0o6755, 0, 0),
+    );
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["plan"]));
+    assert!(
+        err.contains("error: corrupt journal entry `/var/lib/gpu-setup/transactions/1/manifest.json`: `/usr/local/bin/rootsh` is not a file gpu-setup manages: its name does not end in .conf, .toml, .json, .yaml\n"),
+        "{err}"
+    );
+    assert!(err.contains("hint: inspect the file"), "{err}");
+    assert_same(&tree.snapshot(), &before);
+    assert!(!tree.real("/usr/local/bin/rootsh").exists());
+}
+
+#[test]
+fn r5_a_forged_manifest_cannot_restore_set_id_bits_or_give_a_file_away() {
+    if !need_root("files owned by root and another user") {
+        return;
+    }
+    let tree = Tree::stock();
+    let path = "/etc/containers/containers.conf.d/99-nvidia.conf";
+    fs::create_dir_all(tree.real("/etc/containers/containers.conf.d")).unwrap();
+    forge_pending_entry(&tree, 1, path, "[engine]\n", (0o6777, 1000, 1000));
+    let out = tree.cmd(&["plan"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("recovered: transaction 1 was interrupted"),
+        "{err}"
+    );
+    let real = tree.real(path);
+    let m = fs::metadata(&real).unwrap();
+    // Content restored; no set-ID or sticky bit; not handed to user 1000.
+    assert_eq!(fs::read_to_string(&real).unwrap(), "[engine]\n");
+    assert_eq!(m.mode() & 0o7777, 0o777);
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+}
+
+#[test]
+fn r5_a_forged_manifest_cannot_reach_outside_the_root_through_a_link() {
+    let tree = Tree::stock();
+    let outside = tempfile::tempdir().unwrap();
+    fs::create_dir_all(tree.real("/etc")).unwrap();
+    // A link inside the image that leads out of it.
+    symlink(outside.path(), tree.real("/etc/cron.conf.d")).unwrap();
+    forge_pending_entry(
+        &tree,
+        1,
+        "/etc/cron.conf.d/evil.conf",
+        "* * * * * root /tmp/evil\n",
+        (0o644, 0, 0),
+    );
+    let out = tree.cmd(&["plan"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("note: `/etc/cron.conf.d/evil.conf` now is or sits behind a symbolic link; left as it is"),
+        "{err}"
+    );
+    assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+}
+
+// 3. Saved plans write anywhere, and `plan --out` is unsafe.
+
+fn saved_plan(tree: &Tree) -> (std::path::PathBuf, Value) {
+    let file = tree.real("/plan.json");
+    ok_stdout(&mut tree.cmd(&["plan", "--out", file.to_str().unwrap()]));
+    let v = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    (file, v)
+}
+
+#[test]
+fn r6_an_edited_saved_plan_is_refused() {
+    let tree = Tree::stock();
+    let (file, plan) = saved_plan(&tree);
+    let arg = file.to_str().unwrap();
+    // A change added for a file gpu-setup does not manage.
+    let mut added = plan.clone();
+    added["changes"].as_array_mut().unwrap().push(json!({
+        "path": "/etc/sudoers.d/x", "action": "create", "before": null,
+        "after": "attacker ALL=(ALL) NOPASSWD: ALL\n", "reasons": [],
+    }));
+    // The hook's content pointed at another program.
+    let mut edited = plan.clone();
+    for c in edited["changes"].as_array_mut().unwrap() {
+        if c["path"] == HOOK {
+            let after = c["after"]
+                .as_str()
+                .unwrap()
+                .replace("/usr/bin/nvidia-container-toolkit", "/tmp/evil");
+            c["after"] = after.into();
+        }
+    }
+    for (v, named) in [
+        (added, "`/etc/sudoers.d/x`"),
+        (edited, &format!("`{HOOK}`")[..]),
+    ] {
+        fs::write(&file, v.to_string()).unwrap();
+        let before = tree.snapshot();
+        let err = fails(&mut tree.cmd(&["apply", arg]));
+        assert!(
+            err.contains(&format!("error: plan `{arg}` does not match what its settings give on this host: {named} differ (the plan was edited, or names files gpu-setup does not manage)\n")),
+            "{err}"
+        );
+        assert_same(&tree.snapshot(), &before);
+    }
+    // Settings edited to name another file are held to the managed-path rule.
+    let mut settings = plan.clone();
+    settings["settings"]["hook_file"] = "/etc/sudoers.d/x".into();
+    fs::write(&file, settings.to_string()).unwrap();
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["apply", arg]));
+    assert!(
+        err.contains("caused by: invalid hook file: `/etc/sudoers.d/x` does not end in `.json`"),
+        "{err}"
+    );
+    assert_same(&tree.snapshot(), &before);
+    assert!(!tree.real("/etc/sudoers.d/x").exists());
+}
+
+#[test]
+fn r6_a_saved_plan_others_could_change_is_refused() {
+    let tree = Tree::stock();
+    let (file, _) = saved_plan(&tree);
+    let arg = file.to_str().unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["apply", arg]));
+    assert!(
+        err.contains(&format!("error: cannot use plan `{arg}`\n  caused by: refusing `{arg}`: it is writable by group or others (mode 0666), so another user could change what root does\n")),
+        "{err}"
+    );
+    assert!(err.contains("hint: make one with `gpu-setup plan --out FILE` in a directory only you (or root) can write"), "{err}");
+    assert_same(&tree.snapshot(), &before);
+
+    // In a directory others can write (a shared /tmp).
+    let shared = tree.real("/shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::rename(&file, shared.join("plan.json")).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let moved = shared.join("plan.json");
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["apply", moved.to_str().unwrap()]));
+    assert!(
+        err.contains("its directory is writable by group or others (mode 1777)"),
+        "{err}"
+    );
+    assert_same(&tree.snapshot(), &before);
+
+    if is_root() {
+        // Owned by another user.
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
+        chown(&moved, Some(1000), Some(1000)).unwrap();
+        let before = tree.snapshot();
+        let err = fails(&mut tree.cmd(&["apply", moved.to_str().unwrap()]));
+        assert!(
+            err.contains("it is owned by user 1000, not root or you"),
+            "{err}"
+        );
+        assert_same(&tree.snapshot(), &before);
+    }
+}
+
+#[test]
+fn r6_plan_out_writes_a_new_private_file_never_through_a_link() {
+    let tree = Tree::stock();
+    let dir = tree.real("/plans");
+    fs::create_dir(&dir).unwrap();
+    // A link to a root-only file, planted where the plan will be saved.
+    tree.write("/etc/shadow", "root:secret\n");
+    symlink(tree.real("/etc/shadow"), dir.join("plan.json")).unwrap();
+    let bin = crate::util::bin();
+    let out = StdCommand::new("sh")
+        .args([
+            "-c",
+            "umask 000; exec \"$0\" --root \"$1\" plan --out \"$2\"",
+            bin.to_str().unwrap(),
+        ])
+        .arg(tree.root())
+        .arg(dir.join("plan.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(tree.real("/etc/shadow")).unwrap(),
+        "root:secret\n"
+    );
+    let saved = dir.join("plan.json");
+    assert!(fs::symlink_metadata(&saved).unwrap().is_file());
+    // 0600 even under umask 000: the plan holds the managed files' text.
+    assert_eq!(mode_of(&saved), 0o600);
+    if is_root() {
+        // A file another user made there first is replaced, not reused.
+        fs::remove_file(&saved).unwrap();
+        fs::write(&saved, "{}").unwrap();
+        chown(&saved, Some(1000), Some(1000)).unwrap();
+        fs::set_permissions(&saved, fs::Permissions::from_mode(0o644)).unwrap();
+        let ino = fs::metadata(&saved).unwrap().ino();
+        ok_stdout(&mut tree.cmd(&["plan", "--out", saved.to_str().unwrap()]));
+        let m = fs::metadata(&saved).unwrap();
+        assert_ne!(m.ino(), ino);
+        assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o600));
+    }
+    // A directory others can write is refused before anything is saved.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    let err = fails(&mut tree.cmd(&["plan", "--out", dir.join("other.json").to_str().unwrap()]));
+    assert!(
+        err.contains("its directory is writable by group or others (mode 1777)"),
+        "{err}"
+    );
+    assert!(!dir.join("other.json").exists());
+}
+
+// 4. Check-then-write race.
+
+#[test]
+fn r2_a_directory_swapped_during_apply_cannot_redirect_its_writes() {
+    let tree = Tree::stock();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("config.toml"), "precious\n").unwrap();
+    let mut child = StdCommand::new(crate::util::bin())
+        .arg("--root")
+        .arg(tree.root())
+        .arg("apply")
+        .env("GPU_SETUP_TEST_STEP_DELAY_MS", "40")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // While the transaction runs (its journal is being written), the
+    // directories holding the targets are swapped for links out of the
+    // root.
+    std::thread::sleep(Duration::from_millis(250));
+    for dir in [
+        "/etc/nvidia-container-runtime",
+        "/usr/share/containers",
+        "/etc/containers",
+    ] {
+        let real = tree.real(dir);
+        if real.exists() {
+            fs::rename(&real, real.with_extension("moved")).unwrap();
+        }
+        symlink(outside.path(), &real).unwrap();
+    }
+    child.wait().unwrap();
+    let names: Vec<String> = fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["config.toml"], "nothing written outside the root");
+    assert_eq!(
+        fs::read_to_string(outside.path().join("config.toml")).unwrap(),
+        "precious\n"
+    );
+}
+
+// 5. Undo stops at its first error.
+
+/// Clears `chattr +a` on drop, so a failing test still cleans up.
+struct AppendOnly(std::path::PathBuf);
+
+impl AppendOnly {
+    fn set(dir: std::path::PathBuf) -> Option<Self> {
+        let ok = StdCommand::new("chattr")
+            .arg("+a")
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(AppendOnly(dir))
+    }
+    fn clear(&self) {
+        let _ = StdCommand::new("chattr").arg("-a").arg(&self.0).status();
+    }
+}
+
+impl Drop for AppendOnly {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+#[test]
+fn r8_an_append_only_hooks_dir_fails_cleanly_and_every_other_file_is_undone() {
+    if !need_root("chattr +a") {
+        return;
+    }
+    let tree = Tree::stock();
+    fs::create_dir_all(tree.real("/usr/share/containers/oci/hooks.d")).unwrap();
+    let start = tree.targets();
+    let Some(guard) = AppendOnly::set(tree.real("/usr/share/containers/oci/hooks.d")) else {
+        assert!(
+            std::env::var_os("GPU_SETUP_REQUIRE_ROOT_TESTS").is_none(),
+            "CI's filesystem must support chattr +a"
+        );
+        eprintln!("skipped: this filesystem has no append-only directories");
+        return;
+    };
+    let err = fails(&mut tree.cmd(&["apply"]));
+    assert!(
+        err.contains("error: transaction 1 failed, and undoing it failed too: cannot remove temp file `/usr/share/containers/oci/hooks.d/.oci-nvidia-hook.json.gpu-setup-1~`: Operation not permitted (os error 1)\n  caused by: cannot rename `/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json`\n  caused by: Operation not permitted (os error 1)\n"),
+        "{err}"
+    );
+    // The hint names the real cause, not "run as root".
+    assert!(
+        err.contains("hint: root was refused: `/usr/share/containers/oci/hooks.d/.oci-nvidia-hook.json.gpu-setup-1~` or its directory may be immutable or append-only (see `lsattr -d`; `chattr -i -a` clears it), or a security module (SELinux, AppArmor) denies it; then run `gpu-setup plan`: it finishes the recovery first\n"),
+        "{err}"
+    );
+    // Every other file is back as it was; only the stuck temp file is left.
+    let now = tree.targets();
+    let temp = Path::new("usr/share/containers/oci/hooks.d/.oci-nvidia-hook.json.gpu-setup-1~");
+    let differ: Vec<_> = now
+        .keys()
+        .chain(start.keys())
+        .filter(|p| now.get(*p) != start.get(*p))
+        .collect();
+    assert_eq!(differ, [temp], "only the temp file differs");
+    let history = ok_stdout(&mut tree.cmd(&["history"]));
+    assert!(
+        history.lines().nth(1).unwrap().ends_with(" pending"),
+        "{history}"
+    );
+    // Still append-only: the next run says why it cannot finish.
+    let err = fails(&mut tree.cmd(&["plan"]));
+    assert!(
+        err.contains(
+            "error: cannot finish undoing interrupted transaction 1: cannot remove temp file"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: root was refused"), "{err}");
+    // Cleared: the next run finishes the recovery.
+    guard.clear();
+    let out = tree.cmd(&["plan"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recovered: transaction 1"));
+    assert_same(&tree.targets(), &start);
+}
+
+// 6. `--sudo` trusts a path an attacker can swap.
+
+#[test]
+fn r9_sudo_refuses_a_binary_below_a_directory_another_user_owns() {
+    if !need_root("a directory owned by another user, and the nobody user") {
+        return;
+    }
+    let tree = Tree::stock();
+    let top = root_only_tempdir();
+    let theirs = top.path().join("shared");
+    fs::create_dir_all(theirs.join("bin")).unwrap();
+    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(theirs.join("bin"), fs::Permissions::from_mode(0o755)).unwrap();
+    chown(&theirs, Some(1000), Some(1000)).unwrap();
+    let bin = theirs.join("bin/gpu-setup");
+    fs::copy(crate::util::bin(), &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let before = tree.snapshot();
+    let out = StdCommand::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["--color", "never", "--root"])
+        .arg(tree.root())
+        .args(["apply", "--sudo"])
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: refusing --sudo: the directory `{}` is owned by user 1000, not root, so running it as root would give root to whoever can change it\n",
+            theirs.display()
+        )),
+        "{err}"
+    );
+    assert_same(&tree.snapshot(), &before);
+}
+
+// 7. `--follow-symlinks` trusts any target.
+
+#[test]
+fn r4_follow_symlinks_refuses_a_link_to_a_file_another_user_controls() {
+    if !need_root("a file owned by another user") {
+        return;
+    }
+    let tree = Tree::stock();
+    // In a world-writable directory...
+    fs::create_dir_all(tree.real("/tmp")).unwrap();
+    fs::set_permissions(tree.real("/tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    tree.write("/tmp/config.toml", fixture(UBUNTU_NV));
+    chown(tree.real("/tmp/config.toml"), Some(1000), Some(1000)).unwrap();
+    fs::remove_file(tree.real(NV_CONFIG)).unwrap();
+    symlink("/tmp/config.toml", tree.real(NV_CONFIG)).unwrap();
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["apply", "--follow-symlinks"]));
+    assert!(
+        err.contains("error: `/etc/nvidia-container-runtime/config.toml` is a symbolic link to `/tmp/config.toml`, which leads through `/tmp`, a directory writable by group or others (mode 1777)\n"),
+        "{err}"
+    );
+    assert_same(&tree.snapshot(), &before);
+    // ...or in a root-only one: the file itself is another user's.
+    fs::create_dir_all(tree.real("/srv")).unwrap();
+    tree.write("/srv/config.toml", fixture(UBUNTU_NV));
+    chown(tree.real("/srv/config.toml"), Some(1000), Some(1000)).unwrap();
+    fs::remove_file(tree.real(NV_CONFIG)).unwrap();
+    symlink("/srv/config.toml", tree.real(NV_CONFIG)).unwrap();
+    let before = tree.snapshot();
+    let err = fails(&mut tree.cmd(&["apply", "--follow-symlinks"]));
+    assert!(
+        err.contains("error: `/etc/nvidia-container-runtime/config.toml` is a symbolic link to `/srv/config.toml`, which is owned by user 1000, not root\n"),
+        "{err}"
+    );
+    assert_same(&tree.snapshot(), &before);
+}
+
+// 8. Limits.
+
+#[test]
+fn r10_transaction_ids_that_would_wrap_are_refused() {
+    let tree = Tree::stock();
+    let id = u64::MAX;
+    let dir = tree.real(&format!("{STATE_DIR}/transactions/{id}"));
+    fs::create_dir_all(&dir).unwrap();
+    let manifest = json!({
+        "format": 1, "id": id, "kind": "apply", "time": "2026-01-01T00:00:00Z",
+        "user": "root", "uid": 0, "command": [], "status": "applied", "files": [],
+    });
+    fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    fs::set_permissions(tree.real(STATE_DIR), fs::Permissions::from_mode(0o700)).unwrap();
+    let before = tree.targets();
+    let err = fails(&mut tree.cmd(&["apply"]));
+    assert!(
+        err.contains("error: no transaction ID is left after 18446744073709551615 in `/var/lib/gpu-setup`\nhint: a transaction directory with an absurd number was put in `/var/lib/gpu-setup/transactions`: look at it, then move it out\n"),
+        "{err}"
+    );
+    assert_same(&tree.targets(), &before);
+}
+
+#[test]
+fn r10_files_larger_than_gpu_setup_reads_are_refused() {
+    let tree = Tree::stock();
+    // 8.5 MB of valid TOML: parsing it would take about 500 MB.
+    let mut big = fixture(UBUNTU_NV);
+    while big.len() < 8_500_000 {
+        big.push_str("# padding padding padding padding padding padding padding\n");
+    }
+    for path in [NV_CONFIG, "/etc/containers/containers.conf.d/50-big.conf"] {
+        let t = Tree::stock();
+        t.write(path, &big);
+        let before = t.snapshot();
+        let err = fails(&mut t.cmd(&["plan"]));
+        assert!(
+            err.contains(&format!(
+                "error: `{path}` is {} bytes, more than the 1048576 bytes gpu-setup reads\n",
+                big.len()
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("hint: no configuration file gpu-setup reads is this large"),
+            "{err}"
+        );
+        assert_same(&t.snapshot(), &before);
+    }
+    drop(tree);
+}
+
+#[test]
+fn r10_endless_and_special_files_are_refused_without_hanging() {
+    // A FIFO where a drop-in should be: opened without blocking, refused.
+    let tree = Tree::stock();
+    fs::create_dir_all(tree.real("/etc/containers/containers.conf.d")).unwrap();
+    nix::unistd::mkfifo(
+        &tree.real("/etc/containers/containers.conf.d/50-fifo.conf"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let err = fails(tree.cmd(&["plan"]).timeout(Duration::from_secs(30)));
+    assert!(
+        err.contains(
+            "error: `/etc/containers/containers.conf.d/50-fifo.conf` is not a regular file\n"
+        ),
+        "{err}"
+    );
+    if !need_root("procfs bind-mounted into a tree in a private mount namespace") {
+        return;
+    }
+    // A link to /proc/kmsg (which never ends) with procfs in the tree.
+    let tree = Tree::stock();
+    fs::create_dir_all(tree.real("/proc")).unwrap();
+    fs::create_dir_all(tree.real("/etc/containers/containers.conf.d")).unwrap();
+    symlink(
+        "/proc/kmsg",
+        tree.real("/etc/containers/containers.conf.d/50-kmsg.conf"),
+    )
+    .unwrap();
+    let bin = crate::util::bin();
+    let out = StdCommand::new("timeout")
+        .args([
+            "60",
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+        ])
+        .arg("mount --bind /proc \"$T/proc\" && exec \"$BIN\" --root \"$T\" --color never plan")
+        .env("T", tree.root())
+        .env("BIN", bin)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: `/etc/containers/containers.conf.d/50-kmsg.conf` is on procfs, a kernel interface, not a configuration file\n"),
+        "{err}"
+    );
 }

@@ -112,12 +112,12 @@ pub struct FileRecord {
 pub struct HealRecord {
     /// Each file that had drifted from the desired state, and how it was
     /// put back.
-    pub drift: Vec<Drift>,
+    pub drift: Vec<HealedFile>,
 }
 
 /// One file `heal` put back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Drift {
+pub struct HealedFile {
     /// The file.
     pub path: TargetPath,
     /// What was done to it.

@@ -412,7 +412,7 @@ fn execute_as(
                 other => StepError {
                     step: "finish",
                     path: ctx.state.shown().to_string(),
-                    source: std::io::Error::other(other.to_string()),
+                    source: std::io::Error::other(other),
                 },
             };
             tracing::info!(id, error = %source, "transaction failed, undoing");
@@ -600,7 +600,7 @@ fn carry_out(
     let op_err = |path: &TargetPath, e: ApplyError| StepError {
         step: "resolve",
         path: path.to_string(),
-        source: std::io::Error::other(e.to_string()),
+        source: std::io::Error::other(e),
     };
     for dir in &m.created_dirs {
         make_dir(ctx, places, dir)?;
@@ -668,7 +668,7 @@ fn put_version(
     let bytes = ctx.state.read_copy(id, version).map_err(|e| StepError {
         step: "read the journal's copy of",
         path: rec.path.to_string(),
-        source: std::io::Error::other(e.to_string()),
+        source: std::io::Error::other(e),
     })?;
     let current = dir
         .stat(&place.name)
@@ -700,7 +700,7 @@ fn make_dir(ctx: &Ctx<'_>, places: &Places<'_>, dir: &TargetPath) -> Result<(), 
         .parent()
         .map(|p| places.dir(&p))
         .transpose()
-        .map_err(|e| fail("create directory", std::io::Error::other(e.to_string())))?
+        .map_err(|e| fail("create directory", std::io::Error::other(e)))?
         .flatten()
         .ok_or_else(|| fail("create directory", std::io::ErrorKind::NotFound.into()))?;
     let name = dir.file_name();
@@ -824,7 +824,7 @@ fn as_step(path: &TargetPath, step: &'static str, e: ApplyError) -> StepError {
         other => StepError {
             step,
             path: path.to_string(),
-            source: std::io::Error::other(other.to_string()),
+            source: std::io::Error::other(other),
         },
     }
 }

@@ -359,7 +359,7 @@ fn converge(
         drift: plan
             .changes
             .iter()
-            .map(|c| gpu_setup_apply::journal::Drift {
+            .map(|c| gpu_setup_apply::journal::HealedFile {
                 path: c.path.clone(),
                 action: c.action,
                 reasons: c.reasons.clone(),

@@ -360,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_program_named_as_ansible_runs_it_is_a_module() {
+    fn r20_only_a_program_named_as_ansible_runs_it_is_a_module() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("args");
         std::fs::write(&file, r#"{"root": "/x"}"#).unwrap();

@@ -505,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn versions_features_fields_and_nesting_are_checked_like_the_cdi_library() {
+    fn r19_versions_features_fields_and_nesting_are_checked_like_the_cdi_library() {
         let bad = |text: &str| check_spec(text.as_bytes()).unwrap_err();
         // specs-go/version.go: only known versions.
         assert!(

@@ -172,7 +172,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_huge_replacement_is_one_linear_hunk_and_a_small_one_a_real_diff() {
+    fn r19_a_huge_replacement_is_one_linear_hunk_and_a_small_one_a_real_diff() {
         // 250,000 short lines (the review's 750 KB hook JSON) replaced by
         // the hook gpu-setup writes: one hunk, every old line removed.
         let old: String = (0..250_000).map(|i| format!("{i}\n")).collect();
