@@ -20,12 +20,7 @@ fn assert_data_eq(actual: String, expected: impl IntoData) {
 
 /// stdout and stderr of `args` on `tree`, with its exit code.
 fn run(tree: &Tree, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = tree.cmd(args).output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    outcome(&tree.cmd(args).output().unwrap())
 }
 
 #[test]

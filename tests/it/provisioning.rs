@@ -23,11 +23,7 @@ fn provision(tree: &Tree, log_dir: &Path) -> (Option<i32>, String, String) {
         .env_remove("GPU_SETUP_LOG")
         .output()
         .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&out)
 }
 
 #[test]

@@ -394,3 +394,12 @@ done
         cmd.output().unwrap()
     }
 }
+
+/// A finished command's exit code, stdout and stderr (lossy UTF-8).
+pub fn outcome(out: &std::process::Output) -> (Option<i32>, String, String) {
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
