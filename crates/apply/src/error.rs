@@ -103,12 +103,13 @@ pub enum ApplyError {
         waited_secs: u64,
     },
     /// A journal file cannot be read or parsed.
-    #[error("corrupt journal entry `{path}`: {message}")]
+    #[error("corrupt journal entry `{path}`: {problem}")]
     Journal {
         /// The manifest or backup.
         path: String,
-        /// What is wrong (with line and column for JSON).
-        message: String,
+        /// What is wrong (with line and column for JSON). Shown in the
+        /// message itself, so not a `source` the cause chain repeats.
+        problem: crate::journal::ManifestError,
     },
     /// `rollback` with no applied transaction.
     #[error("nothing to roll back: no applied transaction in `{state_dir}`")]

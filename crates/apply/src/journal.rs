@@ -174,19 +174,15 @@ impl Manifest {
     /// Reads the manifest of transaction `id` from its JSON: an error (with
     /// line and column where there is one) for malformed JSON, another
     /// format, or another ID.
-    pub fn parse(bytes: &[u8], id: u64) -> Result<Manifest, String> {
-        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
-            if e.line() > 0 {
-                format!("line {}, column {}: {e}", e.line(), e.column())
-            } else {
-                e.to_string()
-            }
-        })?;
+    pub fn parse(bytes: &[u8], id: u64) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|source| ManifestError::Json { source })?;
         if manifest.format != FORMAT || manifest.id != id {
-            return Err(format!(
-                "expected format {FORMAT} and id {id}, found format {} and id {}",
-                manifest.format, manifest.id
-            ));
+            return Err(ManifestError::Other {
+                format: manifest.format,
+                id: manifest.id,
+                want_id: id,
+            });
         }
         Ok(manifest)
     }
@@ -196,32 +192,38 @@ impl Manifest {
     /// in the state dir, a copy or temp file by another name than the ones
     /// gpu-setup gives them, a directory that is not above one of its
     /// files. Modes and owners are made safe where they are used.
-    pub fn check(&self, state_dir: &TargetPath) -> Result<(), String> {
+    pub fn check(&self, state_dir: &TargetPath) -> Result<(), ManifestError> {
         for (i, f) in self.files.iter().enumerate() {
             if let Some(problem) = managed_path_problem(&f.path) {
-                return Err(format!(
-                    "`{}` is not a file gpu-setup manages: {problem}",
-                    f.path
-                ));
+                return Err(ManifestError::NotManaged {
+                    path: f.path.clone(),
+                    problem,
+                });
             }
             if f.path.starts_with(state_dir) {
-                return Err(format!("`{}` is inside the state dir", f.path));
+                return Err(ManifestError::InStateDir {
+                    path: f.path.clone(),
+                });
             }
             let temp = temp_name(&f.path, self.id);
             if f.temp != temp {
-                return Err(format!(
-                    "the temp file of `{}` is `{}`, not `{temp}`",
-                    f.path, f.temp
-                ));
+                return Err(ManifestError::Name {
+                    what: "temp file",
+                    path: f.path.clone(),
+                    found: f.temp.clone(),
+                    want: temp,
+                });
             }
-            for (state, suffix) in [(&f.before, "before"), (&f.after, "after")] {
+            for (state, what) in [(&f.before, "before copy"), (&f.after, "after copy")] {
                 if let Some(state) = state {
-                    let want = format!("{i}.{suffix}");
+                    let want = format!("{i}.{}", &what[..what.len() - " copy".len()]);
                     if state.copy != want {
-                        return Err(format!(
-                            "the {suffix} copy of `{}` is `{}`, not `{want}`",
-                            f.path, state.copy
-                        ));
+                        return Err(ManifestError::Name {
+                            what,
+                            path: f.path.clone(),
+                            found: state.copy.clone(),
+                            want,
+                        });
                     }
                 }
             }
@@ -232,13 +234,70 @@ impl Manifest {
                 .iter()
                 .any(|f| f.path != *dir && f.path.starts_with(dir));
             if !above_a_file || dir.starts_with(state_dir) {
-                return Err(format!(
-                    "directory `{dir}` is not one a file of this transaction needs"
-                ));
+                return Err(ManifestError::Dir { dir: dir.clone() });
             }
         }
         Ok(())
     }
+}
+
+/// A manifest gpu-setup would not have written: malformed, of another
+/// format or transaction, or asking for more than gpu-setup ever does.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Not the JSON of a manifest.
+    #[error("line {}, column {}: {source}", source.line(), source.column())]
+    Json {
+        /// serde_json's error (with its line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Another format or another transaction's.
+    #[error("expected format {FORMAT} and id {want_id}, found format {format} and id {id}")]
+    Other {
+        /// The format found.
+        format: u32,
+        /// The ID found.
+        id: u64,
+        /// The ID of the directory it is in.
+        want_id: u64,
+    },
+    /// A file gpu-setup does not manage.
+    #[error("`{path}` is not a file gpu-setup manages: {problem}")]
+    NotManaged {
+        /// The file.
+        path: TargetPath,
+        /// Why it is not one (`managed_path_problem`).
+        problem: String,
+    },
+    /// A file inside the state dir.
+    #[error("`{path}` is inside the state dir")]
+    InStateDir {
+        /// The file.
+        path: TargetPath,
+    },
+    /// A temp file or copy under another name than gpu-setup gives it.
+    #[error("the {what} of `{path}` is `{found}`, not `{want}`")]
+    Name {
+        /// `temp file`, `before copy` or `after copy`.
+        what: &'static str,
+        /// The managed file.
+        path: TargetPath,
+        /// The name found.
+        found: String,
+        /// The name gpu-setup gives it.
+        want: String,
+    },
+    /// A directory no file of the transaction needs.
+    #[error("directory `{dir}` is not one a file of this transaction needs")]
+    Dir {
+        /// The directory.
+        dir: TargetPath,
+    },
+    /// A backup copy whose bytes are not the ones the manifest recorded.
+    #[error("the copy does not match the hash recorded in the manifest")]
+    CopyHash,
 }
 
 /// Name of the temp file a write of `path` in transaction `id` goes through:
@@ -630,9 +689,9 @@ impl StateDir {
             Ok(None) => return Ok(None),
             Err(e) => return Err(self.step_err("read", &real, e.into_io()).into()),
         };
-        let journal_err = |message| ApplyError::Journal {
+        let journal_err = |problem: ManifestError| ApplyError::Journal {
             path: self.show(&real),
-            message,
+            problem,
         };
         let manifest = Manifest::parse(&bytes, id).map_err(journal_err)?;
         manifest.check(&self.shown).map_err(journal_err)?;
@@ -715,7 +774,7 @@ impl StateDir {
         if gpu_setup_plan::sha256(&bytes) != state.sha256 {
             return Err(ApplyError::Journal {
                 path: self.show(&real),
-                message: "the copy does not match the hash recorded in the manifest".to_owned(),
+                problem: ManifestError::CopyHash,
             });
         }
         Ok(bytes)
