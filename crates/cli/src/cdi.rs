@@ -95,7 +95,7 @@ pub(crate) enum GenerateError {
     /// No safe place for its output.
     Scratch(String),
     /// It ran and failed, or hung.
-    Failed(String),
+    Failed(crate::process::ProcessError),
     /// What it wrote is not a usable spec.
     Invalid(String),
 }
@@ -103,10 +103,10 @@ pub(crate) enum GenerateError {
 impl std::fmt::Display for GenerateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GenerateError::Program(s)
-            | GenerateError::Scratch(s)
-            | GenerateError::Failed(s)
-            | GenerateError::Invalid(s) => f.write_str(s),
+            GenerateError::Program(s) | GenerateError::Scratch(s) | GenerateError::Invalid(s) => {
+                f.write_str(s)
+            }
+            GenerateError::Failed(e) => e.fmt(f),
         }
     }
 }

@@ -85,5 +85,5 @@ fn cdi_now(host: &RootFs, desired: &DesiredState) -> Option<Result<Vec<u8>, Stri
 /// Runs a program (vetted, clean environment, time limit) and returns its
 /// stdout, or why it failed.
 fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    crate::process::run_vetted(program, args, TIMEOUT)
+    crate::process::run_vetted(program, args, TIMEOUT).map_err(|e| e.to_string())
 }

@@ -8,6 +8,61 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Why a program gpu-setup ran gave no output to use. The messages name
+/// the program.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// It, or a directory above it, could be changed by someone else.
+    #[error("refusing to run `{program}`: {what} `{}` {problem}", path.display())]
+    Untrusted {
+        /// The program as given.
+        program: String,
+        /// `binary` or `directory`.
+        what: &'static str,
+        /// The path at fault.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// It could not be started.
+    #[error("cannot run {program}: {error}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The operating system's error (in the message, so not a source
+        /// the cause chain would repeat).
+        error: std::io::Error,
+    },
+    /// Waiting for it failed.
+    #[error("{program}: {error}")]
+    Wait {
+        /// The program.
+        program: String,
+        /// The operating system's error.
+        error: std::io::Error,
+    },
+    /// It ran past the time limit and was killed with what it started.
+    #[error("{program} did not answer within {} s", limit.as_secs_f32())]
+    Timeout {
+        /// The program.
+        program: String,
+        /// The limit.
+        limit: Duration,
+    },
+    /// It exited with a failure: the line of its output that says why.
+    #[error("{why}")]
+    Failed {
+        /// The program.
+        program: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The line that says why (its stderr's error, else its first
+        /// line, else the exit status).
+        why: String,
+    },
+}
+
 /// The first non-empty line of a text.
 pub fn first_line(text: &str) -> Option<String> {
     text.lines()
@@ -18,7 +73,7 @@ pub fn first_line(text: &str) -> Option<String> {
 
 /// Runs `program args`, killing it after `timeout` (tests).
 #[cfg(test)]
-pub fn run_within(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
+pub fn run_within(program: &str, args: &[&str], timeout: Duration) -> Result<String, ProcessError> {
     let mut cmd = Command::new(program);
     cmd.args(args).env_remove("GPU_SETUP_LOG");
     run_command(cmd, program, timeout)
@@ -28,15 +83,13 @@ pub fn run_within(program: &str, args: &[&str], timeout: Duration) -> Result<Str
 /// every program gpu-setup runs as root (it and every directory above it
 /// root's or the caller's, not writable by others), in a clean
 /// environment, with no input and a time limit. Its stdout, or why not.
-pub fn run_vetted(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
+pub fn run_vetted(program: &str, args: &[&str], timeout: Duration) -> Result<String, ProcessError> {
     let real = crate::vet::program(std::path::Path::new(program), &crate::vet::trusted_uids())
-        .map_err(|u| {
-            format!(
-                "refusing to run `{program}`: {} `{}` {}",
-                u.what,
-                u.path.display(),
-                u.problem
-            )
+        .map_err(|u| ProcessError::Untrusted {
+            program: program.to_owned(),
+            what: u.what,
+            path: u.path,
+            problem: u.problem,
         })?;
     let mut cmd = Command::new(real);
     clean_env(&mut cmd);
@@ -58,14 +111,18 @@ pub fn clean_env(cmd: &mut Command) -> &mut Command {
 
 /// Runs a prepared command (`program` names it in messages), killing it
 /// after `timeout`: its stdout, or why it failed.
-pub fn run_command(cmd: Command, program: &str, timeout: Duration) -> Result<String, String> {
+pub fn run_command(cmd: Command, program: &str, timeout: Duration) -> Result<String, ProcessError> {
     let (status, out, err) = run_output(cmd, program, timeout)?;
     if status.success() {
         Ok(out)
     } else {
-        Err(error_line(&err)
-            .or_else(|| first_line(&out))
-            .unwrap_or_else(|| format!("{program} exited with {status}")))
+        Err(ProcessError::Failed {
+            program: program.to_owned(),
+            status,
+            why: error_line(&err)
+                .or_else(|| first_line(&out))
+                .unwrap_or_else(|| format!("{program} exited with {status}")),
+        })
     }
 }
 
@@ -123,7 +180,7 @@ pub fn run_output(
     mut cmd: Command,
     program: &str,
     timeout: Duration,
-) -> Result<(std::process::ExitStatus, String, String), String> {
+) -> Result<(std::process::ExitStatus, String, String), ProcessError> {
     tracing::debug!(?cmd, "run");
     // Its own process group, so that a hang kills what it started too.
     let mut child = cmd
@@ -132,7 +189,10 @@ pub fn run_output(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+        .map_err(|error| ProcessError::Spawn {
+            program: program.to_owned(),
+            error,
+        })?;
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     // Each stream in its own thread: a child that fills its stderr pipe
@@ -151,7 +211,10 @@ pub fn run_output(
     });
     match rx.recv_timeout(timeout) {
         Ok((Ok(status), out, err)) => Ok((status, out, err)),
-        Ok((Err(e), _, _)) => Err(format!("{program}: {e}")),
+        Ok((Err(error), _, _)) => Err(ProcessError::Wait {
+            program: program.to_owned(),
+            error,
+        }),
         Err(_) => {
             if let Ok(pid) = i32::try_from(pid) {
                 let _ = nix::sys::signal::killpg(
@@ -159,10 +222,10 @@ pub fn run_output(
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
-            Err(format!(
-                "{program} did not answer within {} s",
-                timeout.as_secs_f32()
-            ))
+            Err(ProcessError::Timeout {
+                program: program.to_owned(),
+                limit: timeout,
+            })
         }
     }
 }
@@ -180,7 +243,9 @@ mod tests {
             "4.3.1\n"
         );
         assert_eq!(
-            run_within("sh", &["-c", "echo; echo boom >&2; exit 3"], TIMEOUT).unwrap_err(),
+            run_within("sh", &["-c", "echo; echo boom >&2; exit 3"], TIMEOUT)
+                .unwrap_err()
+                .to_string(),
             "boom"
         );
         // nvidia-ctk's way: warnings first, the error last.
@@ -194,7 +259,9 @@ mod tests {
             "a \"b\"; c"
         );
         assert_eq!(
-            run_within("sh", &["-c", "exec sleep 30"], Duration::from_millis(200)).unwrap_err(),
+            run_within("sh", &["-c", "exec sleep 30"], Duration::from_millis(200))
+                .unwrap_err()
+                .to_string(),
             "sh did not answer within 0.2 s"
         );
         // More than a pipe's worth on stderr before stdout ends: no
@@ -208,6 +275,7 @@ mod tests {
         );
         assert!(run_within("/nonexistent/podman", &[], TIMEOUT)
             .unwrap_err()
+            .to_string()
             .starts_with("cannot run /nonexistent/podman: No such file or directory"));
     }
 }
