@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use crate::args::{ColorChoice, Format};
 
-/// Writes everything the user sees.
-#[derive(Debug, Clone, Copy)]
+/// Writes everything the user sees, to its two writers: the process's
+/// stdout and stderr, or memory (tests see the whole output of both).
+#[derive(Debug, Clone)]
 pub struct Printer {
     format: Format,
     /// Colour on stdout (the diffs, the tables).
@@ -22,6 +23,82 @@ pub struct Printer {
     err_color: bool,
     /// `--quiet`: errors only.
     quiet: bool,
+    /// Where stdout's text goes.
+    out: Sink,
+    /// Where stderr's text goes.
+    err: Sink,
+}
+
+/// One of the printer's two writers.
+#[derive(Debug, Clone)]
+enum Sink {
+    /// The process's own stream (stdout or stderr).
+    Stream {
+        /// stderr rather than stdout.
+        stderr: bool,
+        /// Whether it is a terminal (JSON is pretty there, compact
+        /// elsewhere: one journald record per heal run).
+        terminal: bool,
+    },
+    /// A buffer, read back with [`Captured`].
+    Memory(std::sync::Arc<std::sync::Mutex<Vec<u8>>>),
+}
+
+impl Sink {
+    fn stream(stderr: bool) -> Self {
+        let terminal = if stderr {
+            io::stderr().is_terminal()
+        } else {
+            io::stdout().is_terminal()
+        };
+        Sink::Stream { stderr, terminal }
+    }
+
+    fn terminal(&self) -> bool {
+        matches!(self, Sink::Stream { terminal: true, .. })
+    }
+
+    fn writer(&self) -> Box<dyn Write + '_> {
+        match self {
+            Sink::Stream { stderr: false, .. } => Box::new(io::stdout().lock()),
+            Sink::Stream { stderr: true, .. } => Box::new(io::stderr().lock()),
+            Sink::Memory(buf) => Box::new(MemoryWriter(buf)),
+        }
+    }
+}
+
+/// Appends to a [`Sink::Memory`] buffer.
+struct MemoryWriter<'a>(&'a std::sync::Mutex<Vec<u8>>);
+
+impl Write for MemoryWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("output buffer poisoned"))?
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a printer made with [`Printer::in_memory`] wrote, per stream.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    err: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Captured {
+    /// Everything written to stdout and to stderr, as text.
+    pub fn text(&self) -> (String, String) {
+        let read = |b: &std::sync::Mutex<Vec<u8>>| {
+            String::from_utf8_lossy(&b.lock().map(|v| v.clone()).unwrap_or_default()).into_owned()
+        };
+        (read(&self.out), read(&self.err))
+    }
 }
 
 fn paint_if(on: bool, style: Style, text: &str) -> String {
@@ -50,12 +127,43 @@ impl Printer {
             ColorChoice::Never => false,
             ColorChoice::Auto => !no_color_env && terminal,
         };
+        let (out, err) = (Sink::stream(false), Sink::stream(true));
         Printer {
             format,
-            color: on(io::stdout().is_terminal()),
-            err_color: on(io::stderr().is_terminal()),
+            color: on(out.terminal()),
+            err_color: on(err.terminal()),
             quiet,
+            out,
+            err,
         }
+    }
+
+    /// A printer writing to memory, not a terminal: `color` on both
+    /// streams or neither.
+    pub fn in_memory(format: Format, color: bool, quiet: bool) -> (Self, Captured) {
+        let captured = Captured {
+            out: std::sync::Arc::default(),
+            err: std::sync::Arc::default(),
+        };
+        let printer = Printer {
+            format,
+            color,
+            err_color: color,
+            quiet,
+            out: Sink::Memory(captured.out.clone()),
+            err: Sink::Memory(captured.err.clone()),
+        };
+        (printer, captured)
+    }
+
+    /// stdout's writer.
+    fn out(&self) -> Box<dyn Write + '_> {
+        self.out.writer()
+    }
+
+    /// stderr's writer.
+    fn err(&self) -> Box<dyn Write + '_> {
+        self.err.writer()
     }
 
     /// The output format.
@@ -83,7 +191,7 @@ impl Printer {
             Format::Text => {
                 self.changes(plan)?;
                 self.warnings(&plan.warnings)?;
-                writeln!(clean(io::stdout().lock()), "{}", summary(plan))
+                writeln!(clean(self.out()), "{}", summary(plan))
             }
         }
     }
@@ -102,7 +210,7 @@ impl Printer {
 
     fn changes(&self, plan: &Plan) -> io::Result<()> {
         // Buffered: one write for the whole report, not one per line.
-        let mut out = io::BufWriter::new(clean(io::stdout().lock()));
+        let mut out = io::BufWriter::new(clean(self.out()));
         for change in &plan.changes {
             let header = format!("{} {}", change.action.as_str(), change.path);
             writeln!(out, "{}", self.paint(BOLD, &header))?;
@@ -133,7 +241,7 @@ impl Printer {
                     counts(report.plan),
                     m.id
                 );
-                writeln!(clean(io::stdout().lock()), "{}", self.paint(BOLD, &line))
+                writeln!(clean(self.out()), "{}", self.paint(BOLD, &line))
             }
         }
     }
@@ -178,14 +286,14 @@ impl Printer {
         }
         if let Some(why) = absent {
             self.note(why);
-            return writeln!(clean(io::stdout().lock()), "Nothing healed.");
+            return writeln!(clean(self.out()), "Nothing healed.");
         }
         match (mode, manifest) {
             (HealMode::Report, _) => {
                 self.plan(plan)?;
                 if !plan.is_empty() {
                     writeln!(
-                        clean(io::stdout().lock()),
+                        clean(self.out()),
                         "{}",
                         self.paint(
                             BOLD,
@@ -203,7 +311,7 @@ impl Printer {
                     counts(plan),
                     m.id
                 );
-                writeln!(clean(io::stdout().lock()), "{}", self.paint(BOLD, &line))
+                writeln!(clean(self.out()), "{}", self.paint(BOLD, &line))
             }
         }
     }
@@ -232,7 +340,7 @@ impl Printer {
                     m.id,
                     counts(report.plan)
                 );
-                writeln!(clean(io::stdout().lock()), "{}", self.paint(BOLD, &line))
+                writeln!(clean(self.out()), "{}", self.paint(BOLD, &line))
             }
         }
     }
@@ -242,7 +350,7 @@ impl Printer {
         if self.quiet {
             return;
         }
-        let mut err = clean(io::stderr().lock());
+        let mut err = clean(self.err());
         let _ = writeln!(
             err,
             "{}: transaction {id} was interrupted (crash or kill); it has been undone and every file it touched is as before",
@@ -262,7 +370,7 @@ impl Printer {
             let txs: Vec<TxJson<'_>> = history.iter().map(TxJson::new).collect();
             return self.json(&serde_json::json!({ "transactions": txs }));
         }
-        let mut out = clean(io::stdout().lock());
+        let mut out = clean(self.out());
         if history.is_empty() {
             return writeln!(out, "No transactions yet.");
         }
@@ -325,7 +433,7 @@ impl Printer {
             return self.json(report);
         }
         let checks: &[Check] = &report.checks;
-        let mut out = clean(io::stdout().lock());
+        let mut out = clean(self.out());
         let width = checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
         for c in checks {
             let style = match c.status {
@@ -360,10 +468,10 @@ impl Printer {
     fn json(&self, value: &impl Serialize) -> io::Result<()> {
         // JSON escapes what it must itself (and Clean's escapes are not
         // JSON): not cleaned.
-        let mut out = io::BufWriter::new(io::stdout().lock());
+        let mut out = io::BufWriter::new(self.out());
         // Pretty on a terminal; one line otherwise, so a unit's journal (the
         // heal service logs its JSON) gets one record per run.
-        if io::stdout().is_terminal() {
+        if self.out.terminal() {
             serde_json::to_writer_pretty(&mut out, value)?;
         } else {
             serde_json::to_writer(&mut out, value)?;
@@ -392,7 +500,7 @@ impl Printer {
     }
 
     fn warnings(&self, warnings: &[Warning]) -> io::Result<()> {
-        let mut err = io::BufWriter::new(clean(io::stderr().lock()));
+        let mut err = io::BufWriter::new(clean(self.err()));
         for w in warnings {
             let label = match w.level {
                 Level::Warning => self.paint_err(YELLOW, &format!("warning[{}]", w.code)),
@@ -413,7 +521,7 @@ impl Printer {
             return;
         }
         let _ = writeln!(
-            clean(io::stderr().lock()),
+            clean(self.err()),
             "{}: {message}",
             self.paint_err(CYAN, "note")
         );
@@ -423,7 +531,7 @@ impl Printer {
     /// mode also `{"error": ..., "hint": ...}` on stdout.
     pub fn error(&self, message: &str, causes: &[String], details: &[String], hint: Option<&str>) {
         // Nothing sensible is left to do if stderr itself is gone.
-        let mut err = clean(io::stderr().lock());
+        let mut err = clean(self.err());
         let _ = writeln!(err, "{}: {message}", self.paint_err(RED_BOLD, "error"));
         for cause in causes {
             let _ = writeln!(err, "  caused by: {cause}");
@@ -443,10 +551,10 @@ impl Printer {
                 "details": details,
                 "hint": hint,
             });
-            let _ = if io::stdout().is_terminal() {
-                writeln!(io::stdout().lock(), "{report:#}")
+            let _ = if self.out.terminal() {
+                writeln!(self.out(), "{report:#}")
             } else {
-                writeln!(io::stdout().lock(), "{report}")
+                writeln!(self.out(), "{report}")
             };
         }
     }
@@ -756,5 +864,72 @@ mod clean_tests {
         assert_eq!(cleaned(b"a\rb\x08c\x7f"), "a\\x0db\\x08c\\x7f");
         // C1 CSI (U+009B) is escaped; a lone ESC at the end too.
         assert_eq!(cleaned("x\u{9b}2Ky\x1b".as_bytes()), "x\\u{9b}2Ky\\x1b");
+    }
+}
+
+#[cfg(test)]
+mod printer_tests {
+    use super::*;
+    use gpu_setup_plan::{DesiredState, MemHost};
+
+    /// A plan for a host with only NVIDIA's stock config.toml: one change.
+    fn one_change() -> Plan {
+        let host = MemHost::new()
+            .with_file(
+                "/etc/nvidia-container-runtime/config.toml",
+                "[nvidia-container-cli]\n#no-cgroups = false\n",
+            )
+            .with_exe("/usr/bin/nvidia-container-runtime")
+            .with_exe("/usr/bin/nvidia-container-toolkit");
+        let d = DesiredState::from_settings(&gpu_setup_plan::Settings {
+            strategy: Some(gpu_setup_plan::Strategy::Cdi),
+            no_cgroups: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut d = d;
+        d.cdi_generated = Some(Vec::new());
+        let mut p = gpu_setup_plan::plan(&d, &host).unwrap();
+        p.changes
+            .retain(|c| c.path.as_str().ends_with("config.toml"));
+        p
+    }
+
+    #[test]
+    fn a_plan_is_written_whole_diff_to_stdout_and_warnings_to_stderr() {
+        let (printer, captured) = Printer::in_memory(Format::Text, false, false);
+        let plan = one_change();
+        printer.plan(&plan).unwrap();
+        let (out, err) = captured.text();
+        assert_eq!(
+            out,
+            "modify /etc/nvidia-container-runtime/config.toml\n  # set [nvidia-container-cli] no-cgroups = true\n--- a/etc/nvidia-container-runtime/config.toml\n+++ b/etc/nvidia-container-runtime/config.toml\n@@ -1,2 +1,2 @@\n [nvidia-container-cli]\n-#no-cgroups = false\n+no-cgroups = true\n\nPlan: 0 to create, 1 to modify, 0 to delete.\n"
+        );
+        assert_eq!(
+            err,
+            "info[no-cgroups-rootful]: `no-cgroups = true` is for rootless Podman; it breaks GPU access in rootful containers\n  hint: use --no-cgroups false on hosts that run GPU containers as root\n"
+        );
+    }
+
+    #[test]
+    fn colour_is_per_stream_and_quiet_prints_nothing() {
+        let plan = one_change();
+        let (printer, captured) = Printer::in_memory(Format::Text, true, false);
+        printer.plan(&plan).unwrap();
+        let (out, _) = captured.text();
+        assert!(
+            out.starts_with("\u{1b}[1mmodify /etc/nvidia-container-runtime/config.toml\u{1b}[0m\n"),
+            "{out:?}"
+        );
+        let (quiet, captured) = Printer::in_memory(Format::Text, true, true);
+        quiet.plan(&plan).unwrap();
+        assert_eq!(captured.text(), (String::new(), String::new()));
+        // JSON to a non-terminal: one compact line.
+        let (json, captured) = Printer::in_memory(Format::Json, false, false);
+        json.plan(&plan).unwrap();
+        let (out, err) = captured.text();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(out.starts_with("{\"changed\":true,\"files\":[{\"path\":\"/etc/nvidia-container-runtime/config.toml\""), "{out}");
+        assert_eq!(err, "");
     }
 }
