@@ -88,27 +88,38 @@ pub(crate) fn written_by_gpu_setup(
 }
 
 /// Why generating failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum GenerateError {
-    /// The program cannot be found or trusted.
-    Program(String),
+    /// The program does not exist.
+    #[error("`{}` does not exist", path.display())]
+    Missing {
+        /// The `nvidia-ctk` given.
+        path: std::path::PathBuf,
+    },
+    /// The program, or a directory above it, could be changed by someone
+    /// else.
+    #[error("refusing to run `{}`: {} `{}` {} (whoever can change it would choose what gpu-setup writes)", program.display(), why.what, why.path.display(), why.problem)]
+    Untrusted {
+        /// The `nvidia-ctk` given.
+        program: std::path::PathBuf,
+        /// What is wrong, and where.
+        why: crate::vet::Untrusted,
+    },
     /// No safe place for its output.
+    #[error("{0}")]
     Scratch(String),
     /// It ran and failed, or hung.
+    #[error("{0}")]
     Failed(crate::process::ProcessError),
-    /// What it wrote is not a usable spec.
+    /// It exited successfully without writing a spec.
+    #[error("it exited successfully but wrote no spec to --output")]
+    NoOutput,
+    /// What it wrote cannot be read back safely.
+    #[error("{0}")]
+    Unreadable(String),
+    /// What it wrote is not a usable spec (`cdi::check_spec`).
+    #[error("{0}")]
     Invalid(String),
-}
-
-impl std::fmt::Display for GenerateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GenerateError::Program(s) | GenerateError::Scratch(s) | GenerateError::Invalid(s) => {
-                f.write_str(s)
-            }
-            GenerateError::Failed(e) => e.fmt(f),
-        }
-    }
 }
 
 impl GenerateError {
@@ -117,8 +128,8 @@ impl GenerateError {
         let run = format!("`{} cdi generate`", ctk.display());
         let elsewhere = "--root is not `/`, and nvidia-ctk describes the GPUs of the machine it runs on: run `gpu-setup apply --strategy cdi` on the booted host (or use toolkit 1.18+, whose nvidia-cdi-refresh units generate the spec at boot), or use --strategy hook for the image";
         match self {
-            GenerateError::Program(problem) => Hinted::new(
-                format!("cannot generate the CDI spec: {problem}"),
+            e @ (GenerateError::Missing { .. } | GenerateError::Untrusted { .. }) => Hinted::new(
+                format!("cannot generate the CDI spec: {e}"),
                 "install the NVIDIA Container Toolkit 1.12 or later (it ships nvidia-ctk), or pass --nvidia-ctk PATH; or use --strategy hook",
             ),
             GenerateError::Scratch(why) => Hinted::new(
@@ -133,8 +144,10 @@ impl GenerateError {
                     elsewhere
                 },
             ),
-            GenerateError::Invalid(why) => Hinted::new(
-                format!("cannot use the CDI spec {run} printed: {why}"),
+            e @ (GenerateError::NoOutput
+            | GenerateError::Unreadable(_)
+            | GenerateError::Invalid(_)) => Hinted::new(
+                format!("cannot use the CDI spec {run} printed: {e}"),
                 "run it by hand to see what it prints; nothing was written",
             ),
         }
@@ -146,19 +159,13 @@ impl GenerateError {
 pub(crate) fn generate(ctk: &Path, json: bool) -> Result<Vec<u8>, GenerateError> {
     let trusted = crate::vet::trusted_uids();
     if !ctk.exists() {
-        return Err(GenerateError::Program(format!(
-            "`{}` does not exist",
-            ctk.display()
-        )));
+        return Err(GenerateError::Missing {
+            path: ctk.to_owned(),
+        });
     }
-    let real = crate::vet::program(ctk, &trusted).map_err(|u| {
-        GenerateError::Program(format!(
-            "refusing to run `{}`: {} `{}` {} (whoever can change it would choose what gpu-setup writes)",
-            ctk.display(),
-            u.what,
-            u.path.display(),
-            u.problem
-        ))
+    let real = crate::vet::program(ctk, &trusted).map_err(|why| GenerateError::Untrusted {
+        program: ctk.to_owned(),
+        why,
     })?;
     let scratch = crate::vet::scratch_dir("gpu-setup-cdi.").map_err(GenerateError::Scratch)?;
     let (name, format) = if json {
@@ -179,16 +186,14 @@ pub(crate) fn generate(ctk: &Path, json: bool) -> Result<Vec<u8>, GenerateError>
         Err(local::LocalFileError::Io { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
-            return Err(GenerateError::Invalid(
-                "it exited successfully but wrote no spec to --output".to_owned(),
-            ))
+            return Err(GenerateError::NoOutput)
         }
         Err(e) => {
             let causes: Vec<String> = anyhow::Error::new(e)
                 .chain()
                 .map(ToString::to_string)
                 .collect();
-            return Err(GenerateError::Invalid(causes.join(": ")));
+            return Err(GenerateError::Unreadable(causes.join(": ")));
         }
     };
     gpu_setup_plan::cdi::check_spec(&bytes).map_err(GenerateError::Invalid)?;
