@@ -99,29 +99,54 @@ pub(crate) struct Planned {
     pub root: PathBuf,
 }
 
-/// The engine's plan: host facts observed once, the desired state they and
-/// `settings` give, the CDI spec generated when needed, the plan. Changes
-/// no managed file (it finishes undoing a transaction a crash interrupted).
-pub(crate) fn planned(
+/// What plan and apply start from: the session (an interrupted
+/// transaction undone first, with its note), host facts observed once, the
+/// desired state they and the wanted settings give, and the CDI spec
+/// generated when needed (once: the plan under the lock uses the same).
+struct Prepared {
+    session: Session,
+    note: Option<gpu_setup_plan::Warning>,
+    desired: DesiredState,
+    facts: HostFacts,
+}
+
+fn prepared(
     g: &GlobalArgs,
     wanted: &Wanted,
     podman_version: Option<&str>,
     printer: &Printer,
-) -> Result<Planned> {
+) -> Result<Prepared> {
     let session = Session::new(g)?;
     let note = session.recover_if_pending(printer)?;
     let settings = settings_of(&session.host, wanted)?;
     let (mut desired, facts) = observe_settings(&session, podman_version, &settings)?;
     tracing::debug!(?desired, "desired state");
     generate_cdi(&mut desired, &facts, &session)?;
-    let mut plan = plan_with(&desired, &facts, &session.host)?;
+    Ok(Prepared {
+        session,
+        note,
+        desired,
+        facts,
+    })
+}
+
+/// The engine's plan: [`prepared`], then the plan. Changes no managed file
+/// (it finishes undoing a transaction a crash interrupted).
+pub(crate) fn planned(
+    g: &GlobalArgs,
+    wanted: &Wanted,
+    podman_version: Option<&str>,
+    printer: &Printer,
+) -> Result<Planned> {
+    let p = prepared(g, wanted, podman_version, printer)?;
+    let mut plan = plan_with(&p.desired, &p.facts, &p.session.host)?;
     plan.warnings
-        .extend(cdi_note(session.host.is_real_root(), &plan, &desired));
-    plan.warnings.extend(note);
+        .extend(cdi_note(p.session.host.is_real_root(), &plan, &p.desired));
+    plan.warnings.extend(p.note);
     Ok(Planned {
         plan,
-        desired,
-        root: session.root,
+        desired: p.desired,
+        root: p.session.root,
     })
 }
 
@@ -136,7 +161,7 @@ pub(crate) struct Applied {
     pub recovered: Vec<u64>,
 }
 
-/// The engine's apply: [`planned`], then, when anything is to change, one
+/// The engine's apply: [`prepared`], then, when anything is to change, one
 /// transaction under the lock (planned again there).
 pub(crate) fn applied(
     g: &GlobalArgs,
@@ -144,13 +169,9 @@ pub(crate) fn applied(
     podman_version: Option<&str>,
     printer: &Printer,
 ) -> Result<Applied> {
-    let session = Session::new(g)?;
-    let note = session.recover_if_pending(printer)?;
-    let settings = settings_of(&session.host, wanted)?;
-    let (mut desired, facts) = observe_settings(&session, podman_version, &settings)?;
-    // Generated once: the plan under the lock uses the same spec.
-    generate_cdi(&mut desired, &facts, &session)?;
-    let (plan, manifest) = converge(&session, printer, &desired, &facts, note, false)?;
+    let p = prepared(g, wanted, podman_version, printer)?;
+    let session = p.session;
+    let (plan, manifest) = converge(&session, printer, &p.desired, &p.facts, p.note, false)?;
     let recovered = session.recovered.borrow().clone();
     Ok(Applied {
         plan,
