@@ -119,7 +119,7 @@ pub(crate) enum GenerateError {
     Unreadable(String),
     /// What it wrote is not a usable spec (`cdi::check_spec`).
     #[error("{0}")]
-    Invalid(String),
+    Invalid(gpu_setup_plan::cdi::SpecError),
 }
 
 impl GenerateError {

@@ -129,6 +129,63 @@ struct RawHook {
     _timeout: Option<i64>,
 }
 
+/// Why a CDI spec would be refused by the CDI library.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// Not UTF-8.
+    #[error("it is not UTF-8 text")]
+    NotUtf8,
+    /// Nested deeper than the parser is given.
+    #[error("{}nested deeper than {MAX_NESTING} levels", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+    TooDeep {
+        /// The line, when the indentation shows it.
+        line: Option<usize>,
+    },
+    /// Not YAML, or a field the CDI library does not know.
+    #[error("{at}{message}")]
+    Parse {
+        /// `line L, column C: `, when the parser says where.
+        at: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A required field is missing.
+    #[error("it has no `{0}`")]
+    Missing(&'static str),
+    /// `cdiVersion` is not `X.Y.Z`.
+    #[error("`cdiVersion` {0:?} is not a version")]
+    NotAVersion(String),
+    /// `cdiVersion` is not one the library knows.
+    #[error("`cdiVersion` {version:?} is not a CDI version the CDI library knows ({})", KNOWN_CDI_VERSIONS.join(", "))]
+    UnknownVersion {
+        /// The version declared.
+        version: String,
+    },
+    /// `kind` is not `vendor.tld/class`.
+    #[error("`kind` {0:?} is not of the form vendor.com/class")]
+    BadKind(String),
+    /// No device.
+    #[error("it defines no device")]
+    NoDevice,
+    /// A device without a name.
+    #[error("a device has no `name`")]
+    DeviceWithoutName,
+    /// A device name the library refuses.
+    #[error("device name {0:?} is not valid")]
+    BadDeviceName(String),
+    /// `cdiVersion` older than a feature the spec uses.
+    #[error("it declares cdiVersion {declared} but {feature} needs {needs} or later")]
+    TooOld {
+        /// The declared version.
+        declared: String,
+        /// The feature.
+        feature: &'static str,
+        /// The version it needs.
+        needs: crate::upstream::Version,
+    },
+}
+
 /// The deepest YAML nesting a spec may have. NVIDIA's specs nest 6 deep; a
 /// hostile one 100,000 deep made the parser take minutes.
 const MAX_NESTING: usize = 64;
@@ -137,14 +194,11 @@ const MAX_NESTING: usize = 64;
 /// sees it: flow collections (`[`, `{` outside quotes) and block
 /// indentation (one level per two columns, the least YAML allows with a
 /// sequence inside a mapping).
-fn check_nesting(text: &str) -> Result<(), String> {
+fn check_nesting(text: &str) -> Result<(), SpecError> {
     for (n, line) in text.lines().enumerate() {
         let indent = line.len() - line.trim_start_matches([' ', '-']).len();
         if indent / 2 > MAX_NESTING {
-            return Err(format!(
-                "line {}: nested deeper than {MAX_NESTING} levels",
-                n + 1
-            ));
+            return Err(SpecError::TooDeep { line: Some(n + 1) });
         }
     }
     let (mut depth, mut quote) = (0usize, None::<char>);
@@ -160,7 +214,7 @@ fn check_nesting(text: &str) -> Result<(), String> {
             (None, '[' | '{') => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(format!("nested deeper than {MAX_NESTING} levels"));
+                    return Err(SpecError::TooDeep { line: None });
                 }
             }
             (None, ']' | '}') => depth = depth.saturating_sub(1),
@@ -188,57 +242,61 @@ fn valid_label(s: &str, digit_start: bool, extra: &[u8]) -> bool {
 /// a known version and not older than the features the spec uses, `kind`
 /// is `vendor.tld/class`, and there is at least one device, each with a
 /// valid name.
-pub fn check_spec(bytes: &[u8]) -> Result<SpecSummary, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())?;
+pub fn check_spec(bytes: &[u8]) -> Result<SpecSummary, SpecError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| SpecError::NotUtf8)?;
     check_nesting(text)?;
-    let raw: RawSpec = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
-        Some(l) => format!("line {}, column {}: {e}", l.line(), l.column()),
-        None => e.to_string(),
+    let raw: RawSpec = serde_yaml_ng::from_str(text).map_err(|e| SpecError::Parse {
+        at: e
+            .location()
+            .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
+            .unwrap_or_default(),
+        message: e.to_string(),
     })?;
-    let cdi_version = raw.cdi_version.clone().ok_or("it has no `cdiVersion`")?;
+    let cdi_version = raw
+        .cdi_version
+        .clone()
+        .ok_or(SpecError::Missing("cdiVersion"))?;
     let parts: Vec<&str> = cdi_version.split('.').collect();
     if parts.len() != 3
         || parts
             .iter()
             .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(format!("`cdiVersion` {cdi_version:?} is not a version"));
+        return Err(SpecError::NotAVersion(cdi_version));
     }
     if !KNOWN_CDI_VERSIONS.contains(&cdi_version.as_str()) {
-        return Err(format!(
-            "`cdiVersion` {cdi_version:?} is not a CDI version the CDI library knows ({})",
-            KNOWN_CDI_VERSIONS.join(", ")
-        ));
+        return Err(SpecError::UnknownVersion {
+            version: cdi_version,
+        });
     }
-    let kind = raw.kind.clone().ok_or("it has no `kind`")?;
+    let kind = raw.kind.clone().ok_or(SpecError::Missing("kind"))?;
     let valid_kind = kind.split_once('/').is_some_and(|(vendor, class)| {
         vendor.contains('.')
             && valid_label(vendor, false, b"-_.")
             && valid_label(class, false, b"-_.")
     });
     if !valid_kind {
-        return Err(format!(
-            "`kind` {kind:?} is not of the form vendor.com/class"
-        ));
+        return Err(SpecError::BadKind(kind));
     }
     if raw.devices.is_empty() {
-        return Err("it defines no device".to_owned());
+        return Err(SpecError::NoDevice);
     }
     let mut devices = Vec::new();
     for d in &raw.devices {
-        let name = d.name.clone().ok_or("a device has no `name`")?;
+        let name = d.name.clone().ok_or(SpecError::DeviceWithoutName)?;
         if !valid_label(&name, true, b"-_.:") {
-            return Err(format!("device name {name:?} is not valid"));
+            return Err(SpecError::BadDeviceName(name));
         }
         devices.push(name);
     }
     let required = required_version(&raw);
     let declared = crate::upstream::Version::parse(&cdi_version);
     if declared.is_some_and(|d| d < required.0) {
-        return Err(format!(
-            "it declares cdiVersion {cdi_version} but {} needs {} or later",
-            required.1, required.0
-        ));
+        return Err(SpecError::TooOld {
+            declared: cdi_version,
+            feature: required.1,
+            needs: required.0,
+        });
     }
     let edits = raw.container_edits.iter().chain(
         raw.devices
@@ -478,7 +536,7 @@ mod tests {
         // JSON is YAML too.
         let json = r#"{"cdiVersion": "0.6.0", "kind": "nvidia.com/gpu", "devices": [{"name": "0", "containerEdits": {}}]}"#;
         assert_eq!(check_spec(json.as_bytes()).unwrap().devices, ["0"]);
-        let bad = |text: &str| check_spec(text.as_bytes()).unwrap_err();
+        let bad = |text: &str| check_spec(text.as_bytes()).unwrap_err().to_string();
         assert_eq!(bad("kind: nvidia.com/gpu\n"), "it has no `cdiVersion`");
         assert_eq!(
             bad("cdiVersion: x\nkind: nvidia.com/gpu\n"),
@@ -506,7 +564,7 @@ mod tests {
 
     #[test]
     fn r19_versions_features_fields_and_nesting_are_checked_like_the_cdi_library() {
-        let bad = |text: &str| check_spec(text.as_bytes()).unwrap_err();
+        let bad = |text: &str| check_spec(text.as_bytes()).unwrap_err().to_string();
         // specs-go/version.go: only known versions.
         assert!(
             bad("cdiVersion: 0.9.0\nkind: nvidia.com/gpu\ndevices: [{name: a}]\n")
