@@ -361,6 +361,35 @@ fn ansible_doc_shows_the_sidecar_docs_and_they_name_every_argument_the_module_ta
     let mut accepted: Vec<&str> = supported.split(", ").collect();
     accepted.sort_unstable();
     assert_eq!(documented, accepted, "{SIDECAR} vs the module");
+    // Each setting as its one declaration (gpu_setup_plan::settings) says:
+    // the type, the choices, and the default named in the description.
+    // (ansible-test sanity holds the wrapper's argument spec to these docs.)
+    use gpu_setup_plan::settings::{Kind, SETTINGS};
+    for s in SETTINGS.iter().filter(|s| s.module) {
+        let option = &options[s.key];
+        let types: &[&str] = match s.kind {
+            Kind::Text => &["path", "str"],
+            Kind::Bool | Kind::Switch => &["bool"],
+            Kind::Choice(_) => &["str"],
+            Kind::Count => &["int"],
+        };
+        let ty = option["type"].as_str().unwrap_or_default();
+        assert!(types.contains(&ty), "{}: type {ty} in {SIDECAR}", s.key);
+        let choices: Vec<&str> = option["choices"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(choices, s.choices(), "{}: choices in {SIDECAR}", s.key);
+        if let Some(default) = s.default {
+            let value = default.split(';').next().unwrap();
+            let text = option["description"].to_string();
+            assert!(
+                text.contains(value),
+                "{}: {SIDECAR} does not name the default {value}: {text}",
+                s.key
+            );
+        }
+    }
     // The documented choices are the ones the module takes: any other
     // value is refused with the same list.
     for (name, refusal) in [
