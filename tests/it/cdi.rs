@@ -883,3 +883,35 @@ fn an_upgrade_that_turns_the_refresh_units_back_on_shows_in_heal_and_doctor_unti
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doctor_check(&report, "strategy")["status"], "ok");
 }
+
+/// The variable gpu-setup reads from NVIDIA's refresh env file is the one
+/// the real `nvidia-ctk cdi generate` (v1.20.0, ../shared/tools) takes for
+/// `--output`: its own help names it.
+#[test]
+fn the_real_nvidia_ctk_takes_its_output_path_from_the_variable_gpu_setup_reads() {
+    let ctk = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/tools/nvidia-container-toolkit/v1.20.0/nvidia-ctk");
+    if !ctk.exists() {
+        assert!(
+            std::env::var_os("GPU_SETUP_REQUIRE_E2E").is_none(),
+            "CI has ../shared/tools/nvidia-container-toolkit: {} is missing",
+            ctk.display()
+        );
+        eprintln!("skipped: {} is missing", ctk.display());
+        return;
+    }
+    let out = std::process::Command::new(&ctk)
+        .args(["cdi", "generate", "--help"])
+        .output()
+        .unwrap();
+    let (code, stdout, _) = outcome(&out);
+    assert_eq!(code, Some(0));
+    let output = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("--output "))
+        .unwrap_or_else(|| panic!("no --output in {stdout}"));
+    assert!(
+        output.ends_with(&format!("[${}]", gpu_setup_plan::cdi::REFRESH_OUTPUT_VAR)),
+        "{output}"
+    );
+}

@@ -606,6 +606,7 @@ fn make_dist_names_each_missing_tool_and_how_to_get_it() {
         "make dist needs `rpmbuild`: apt-get install rpm",
         "make dist needs `gzip`: apt-get install gzip",
         "make dist needs `sha256sum`: apt-get install coreutils",
+        "make dist needs `mmdebstrap`: apt-get install mmdebstrap (the aarch64 build's Debian chroot; or GPU_SETUP_DIST_ARCHES=x86_64)",
     ] {
         assert!(err.contains(line), "{line}\n{err}");
     }
@@ -653,4 +654,36 @@ fn the_ansible_collection_holds_the_module_its_docs_and_the_playbooks() {
     assert_eq!(info["name"], "podman_nvidia");
     assert_eq!(info["version"], VERSION);
     assert_eq!(info["license"], serde_json::json!(["Apache-2.0"]));
+}
+
+#[test]
+fn the_aarch64_build_refuses_to_run_without_root_and_touches_nothing() {
+    if !need_root("switching to the nobody user with setpriv") {
+        return;
+    }
+    // A cache directory of its own: the refusal must come before anything
+    // is built or created there.
+    let cache = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "bash",
+        ])
+        .arg(repo.join("packaging/aarch64.sh"))
+        .env("GPU_SETUP_CHROOT_CACHE", cache.path().join("chroots"))
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = outcome(&out);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "packaging/aarch64.sh needs root (mmdebstrap, chroot, mount)\n"
+    );
+    assert_eq!(stdout, "");
+    assert!(!cache.path().join("chroots").exists());
 }

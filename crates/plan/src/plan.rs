@@ -96,11 +96,16 @@ pub fn plan_with(
     // NVIDIA's refresh units, looked up once for the spec and the warnings.
     let refresh = crate::cdi::refresh_units(host);
     let mut file_warnings = Vec::new();
+    // The containers.conf as read, for the warnings when the plan keeps it.
+    let mut conf_read = None;
     for role in Role::ALL {
         let path = role.path(desired);
         let before = host.file(path)?;
         if let Observed::File { uid, .. } = before {
             owners.push((path.clone(), uid));
+        }
+        if role == Role::ContainersConf {
+            conf_read = before.bytes().map(<[u8]>::to_vec);
         }
         let planned = match role {
             Role::ContainersConf => plan_containers_conf(desired, host, &before)?,
@@ -120,7 +125,7 @@ pub fn plan_with(
     let conf_path = &desired.containers_conf;
     let conf_after = match changes.iter().find(|c| c.path == *conf_path) {
         Some(c) => c.after.clone(),
-        None => host.file(conf_path)?.bytes().map(<[u8]>::to_vec),
+        None => conf_read,
     };
     let conf_text = conf_after
         .as_deref()

@@ -208,6 +208,7 @@ pub(crate) fn set(
         if values_equal(existing, &value) {
             return Ok(text.to_owned());
         }
+        let untouched = doc.to_string();
         let t = table_mut(path, text, &mut doc, table)?;
         let slot = t
             .get_mut(key)
@@ -216,23 +217,28 @@ pub(crate) fn set(
         let mut value = value;
         *value.decor_mut() = slot.decor().clone();
         *slot = value;
-        return rewritten(path, text, &doc);
+        return rewritten(path, text, &untouched, &doc);
     }
     if let Some(edited) = uncomment_in_place(path, text, table, key, &value)? {
         return Ok(edited);
     }
+    let untouched = doc.to_string();
     table_mut(path, text, &mut doc, table)?.insert(key, Item::Value(value));
-    rewritten(path, text, &doc)
+    rewritten(path, text, &untouched, &doc)
 }
 
 /// `doc` (parsed from `text`, then edited) as text with `text`'s layout,
 /// when toml_edit writes every line of the unedited `text` back where it
-/// was. It does not for dotted keys whose table continues after other
+/// was (`untouched`: the parsed document written before the edit). It does not for dotted keys whose table continues after other
 /// lines (toml_edit groups a table's dotted keys), so such a file is
 /// refused, naming the first line that would move, rather than rewritten.
-fn rewritten(path: &TargetPath, text: &str, doc: &DocumentMut) -> Result<String, PlanError> {
-    let untouched = parse_mut(path, text)?.to_string();
-    let round_trip = restore_layout(text, &untouched);
+fn rewritten(
+    path: &TargetPath,
+    text: &str,
+    untouched: &str,
+    doc: &DocumentMut,
+) -> Result<String, PlanError> {
+    let round_trip = restore_layout(text, untouched);
     if round_trip != text {
         let old: Vec<&str> = text.lines().collect();
         let new: Vec<&str> = round_trip.lines().collect();
@@ -262,6 +268,7 @@ pub(crate) fn remove(
     key: &str,
 ) -> Result<String, PlanError> {
     let mut doc = parse_mut(path, text)?;
+    let untouched = doc.to_string();
     let mut item = doc.as_item_mut();
     for k in table {
         match item.as_table_like_mut().and_then(|t| t.get_mut(k)) {
@@ -280,7 +287,7 @@ pub(crate) fn remove(
             return Ok(edited);
         }
     }
-    rewritten(path, text, &doc)
+    rewritten(path, text, &untouched, &doc)
 }
 
 /// Whether a table holds any key-value at all, however deeply nested

@@ -596,8 +596,10 @@ fn cdi_strategy_warnings(
                     rules.describe()
                 ),
                 Some(format!(
-                    "upgrade Podman (5.5.0-5.5.2 read only /etc/cdi by default; containers/podman#26569), or add \"{dir}\" to `[engine] cdi_spec_dirs`, or set NVIDIA_CTK_CDI_OUTPUT_FILE_PATH={} in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env",
-                    well_known::DEFAULT_CDI_SPEC
+                    "upgrade Podman (5.5.0-5.5.2 read only /etc/cdi by default; containers/podman#26569), or add \"{dir}\" to `[engine] cdi_spec_dirs`, or set {}={} in {}",
+                    crate::cdi::REFRESH_OUTPUT_VAR,
+                    well_known::DEFAULT_CDI_SPEC,
+                    well_known::REFRESH_ENV
                 )),
             ));
         }
@@ -669,7 +671,9 @@ fn cdi_conflicts(
         }
         let hint = if refresh.installed() {
             format!(
-                "NVIDIA's refresh units regenerate it at every boot, and their package turns them back on at every upgrade (docs/heal.md): point them elsewhere with NVIDIA_CTK_CDI_OUTPUT_FILE_PATH in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env, then remove `{path}`; or use CDI instead: gpu-setup apply --strategy cdi"
+                "NVIDIA's refresh units regenerate it at every boot, and their package turns them back on at every upgrade (docs/heal.md): point them elsewhere with {} in {}, then remove `{path}`; or use CDI instead: gpu-setup apply --strategy cdi",
+                crate::cdi::REFRESH_OUTPUT_VAR,
+                well_known::REFRESH_ENV
             )
         } else {
             format!(

@@ -381,7 +381,11 @@ pub(crate) fn strategy_check(
     match (&hook, specs.is_empty()) {
         (Some(h), false) => {
             let hint = if refresh.installed() {
-                "choose one: gpu-setup apply --strategy cdi (removes the hook), or keep the hook and point the refresh units elsewhere (NVIDIA_CTK_CDI_OUTPUT_FILE_PATH in /etc/nvidia-container-toolkit/nvidia-cdi-refresh.env: disabling them does not last, their package turns them back on), then remove the spec".to_owned()
+                format!(
+                    "choose one: gpu-setup apply --strategy cdi (removes the hook), or keep the hook and point the refresh units elsewhere ({} in {}: disabling them does not last, their package turns them back on), then remove the spec",
+                    crate::cdi::REFRESH_OUTPUT_VAR,
+                    crate::paths::well_known::REFRESH_ENV
+                )
             } else {
                 "choose one: gpu-setup apply --strategy cdi (removes the hook), or gpu-setup apply --strategy hook and remove the specs".to_owned()
             };
